@@ -1,0 +1,38 @@
+"""regrad: reverse-mode automatic differentiation on scalars, operator by operator.
+
+``from regrad import Var``. Two engines share one API: the compiled one
+(``regrad._core``, Cython) and the pure-Python one (``regrad.pure``, the
+readable reference). The compiled engine is used unless the environment
+variable ``REGRAD_PURE_PYTHON`` is set to a non-empty value other than ``0``,
+or the extension cannot be imported (then a warning says so).
+``regrad.BACKEND`` tells which one is in use: ``"cython"`` or ``"python"``.
+"""
+import os as _os
+
+from . import ops
+
+__version__ = "0.2.0"
+
+
+def _want_pure():
+    return _os.environ.get("REGRAD_PURE_PYTHON", "") not in ("", "0")
+
+
+if _want_pure():
+    from .pure import Var
+    BACKEND = "python"
+else:
+    try:
+        from ._core import Var
+        BACKEND = "cython"
+    except ImportError as _exc:
+        import warnings as _warnings
+        _warnings.warn(
+            f"regrad: the compiled engine could not be imported ({_exc}); using the "
+            "pure-Python engine. Build it with `pip install .` (or "
+            "`python setup.py build_ext --inplace`), or set REGRAD_PURE_PYTHON=1 "
+            "to silence this warning.", RuntimeWarning, stacklevel=2)
+        from .pure import Var
+        BACKEND = "python"
+
+__all__ = ["Var", "BACKEND", "ops"]

@@ -1,0 +1,305 @@
+"""The operator table: every operator regrad knows, its forward value and its
+local derivatives side by side.
+
+This module is the single list of operators. The pure-Python engine
+(``regrad.pure``) calls ``forward``/``backward`` below; the compiled engine
+(``regrad/_core.pyx``) mirrors the same formulas as a C ``switch`` over the
+``code`` of each operator and is checked against this table by the tests; the
+graph tools read ``name``, ``symbol`` and ``args`` from here.
+
+Errors follow Python's ``float`` and ``math``: a domain error raises
+``ValueError``, a division by zero ``ZeroDivisionError``, an overflow
+``OverflowError``, each message naming the operator. Derivatives never raise:
+they follow IEEE arithmetic (an infinite slope is ``inf``), as PyTorch does.
+"""
+import math
+import numbers
+
+__all__ = ["Op", "OPS", "OPS_BY_NAME", "OPS_BY_CODE", "Pow", "to_float", "math_error"]
+
+inf = math.inf
+
+
+def to_float(x, what="value"):
+    """Convert a real number (int, bool, float, numpy scalar, Fraction) to float.
+
+    Anything else (str, None, complex, list, Var) raises TypeError.
+    """
+    if type(x) is float:
+        return x
+    if isinstance(x, numbers.Real):
+        return float(x)
+    raise TypeError(f"{what} must be a real number, not {type(x).__name__}")
+
+
+def math_error(op_name, kind, *inputs):
+    """Build the exception an operator raises on a domain or range error.
+
+    Shared by both engines so that their messages are identical.
+    ``kind`` is one of "domain", "zero", "overflow".
+    """
+    shown = ", ".join(repr(float(x)) for x in inputs)
+    if kind == "domain":
+        return ValueError(f"{op_name}({shown}): math domain error")
+    if kind == "zero":
+        return ZeroDivisionError(f"{op_name}({shown}): division by zero")
+    return OverflowError(f"{op_name}({shown}): result too large")
+
+
+def _ieee_pow(x, y):
+    """x ** y with C/IEEE semantics (inf instead of an exception)."""
+    try:
+        return x ** y
+    except (ZeroDivisionError, OverflowError):
+        odd_integer = y == int(y) and int(y) % 2 == 1
+        negative = math.copysign(1.0, x) < 0
+        return -inf if (negative and odd_integer) else inf
+
+
+class Op:
+    """An operator: ``forward`` computes the value from the inputs' values,
+    ``backward`` returns the gradient flowing to each input given the
+    gradient ``g`` of the output (``out`` is the output's value)."""
+
+    name = "Op"       # shown in drawings and as Var.name
+    symbol = "?"      # short label for drawings
+    code = -1         # the compiled engine's op code
+    arity = 0
+    __slots__ = ()
+
+    @property
+    def args(self):
+        """The operator's arguments beyond its inputs, e.g. {"power": 2.0}."""
+        return {}
+
+    def __repr__(self):
+        if self.args:
+            shown = ", ".join(f"{k}={_fmt(v)}" for k, v in self.args.items())
+            return f"{self.name}({shown})"
+        return self.name
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.args == other.args
+
+    def __hash__(self):
+        return hash((self.name, tuple(self.args.items())))
+
+
+def _fmt(v):
+    return repr(int(v)) if float(v).is_integer() else repr(v)
+
+
+# ---------------------------------------------------------------- binary ops
+
+class Add(Op):
+    name, symbol, code, arity = "Add", "+", 1, 2
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, out, g, a, b):
+        return g, g
+
+
+class Sub(Op):
+    name, symbol, code, arity = "Sub", "-", 2, 2
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, out, g, a, b):
+        return g, -g
+
+
+class Mul(Op):
+    name, symbol, code, arity = "Mul", "*", 3, 2
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, out, g, a, b):
+        return g * b, g * a
+
+
+class Div(Op):
+    name, symbol, code, arity = "Div", "/", 4, 2
+    __slots__ = ()
+
+    def forward(self, a, b):
+        if b == 0.0:
+            raise math_error("Div", "zero", a, b)
+        return a / b
+
+    def backward(self, out, g, a, b):
+        # d(a/b)/db = -a/b**2, computed as -(a/b)/b to avoid overflowing b*b
+        return g / b, -g * (out / b)
+
+
+# ----------------------------------------------------------------- unary ops
+
+class Neg(Op):
+    name, symbol, code, arity = "Neg", "-", 5, 1
+    __slots__ = ()
+
+    def forward(self, a):
+        return -a
+
+    def backward(self, out, g, a):
+        return (-g,)
+
+
+class Pow(Op):
+    """``x ** power`` for a number ``power``; the only operator with an argument."""
+    name, symbol, code, arity = "Pow", "**", 6, 1
+    __slots__ = ("power",)
+
+    def __init__(self, power):
+        self.power = power
+
+    @property
+    def args(self):
+        return {"power": self.power}
+
+    def forward(self, a):
+        p = self.power
+        if a == 0.0 and p < 0.0 and math.isfinite(p):
+            raise math_error("Pow", "zero", a, p)
+        if a < 0.0 and math.isfinite(p) and p != math.floor(p):
+            raise math_error("Pow", "domain", a, p)  # never a complex result
+        try:
+            return a ** p
+        except OverflowError:
+            raise math_error("Pow", "overflow", a, p) from None
+
+    def backward(self, out, g, a):
+        p = self.power
+        if p == 0.0:  # a ** 0 is constant, even at a == 0 (as in PyTorch)
+            return (0.0,)
+        return (g * (p * _ieee_pow(a, p - 1.0)),)
+
+
+class Exp(Op):
+    name, symbol, code, arity = "Exp", "exp", 7, 1
+    __slots__ = ()
+
+    def forward(self, a):
+        try:
+            return math.exp(a)
+        except OverflowError:
+            raise math_error("Exp", "overflow", a) from None
+
+    def backward(self, out, g, a):
+        return (g * out,)
+
+
+class Log(Op):
+    name, symbol, code, arity = "Log", "log", 8, 1
+    __slots__ = ()
+
+    def forward(self, a):
+        if a <= 0.0:
+            raise math_error("Log", "domain", a)
+        return math.log(a)
+
+    def backward(self, out, g, a):
+        return (g / a,)
+
+
+class Sqrt(Op):
+    name, symbol, code, arity = "Sqrt", "sqrt", 9, 1
+    __slots__ = ()
+
+    def forward(self, a):
+        if a < 0.0:
+            raise math_error("Sqrt", "domain", a)
+        return math.sqrt(a)
+
+    def backward(self, out, g, a):
+        # the slope at 0 is infinite (IEEE 0.5/0 = inf, as in C and PyTorch)
+        return (g * (0.5 / out if out != 0.0 else math.copysign(inf, out)),)
+
+
+class Sin(Op):
+    name, symbol, code, arity = "Sin", "sin", 10, 1
+    __slots__ = ()
+
+    def forward(self, a):
+        if math.isinf(a):
+            raise math_error("Sin", "domain", a)
+        return math.sin(a)
+
+    def backward(self, out, g, a):
+        return (g * math.cos(a),)
+
+
+class Cos(Op):
+    name, symbol, code, arity = "Cos", "cos", 11, 1
+    __slots__ = ()
+
+    def forward(self, a):
+        if math.isinf(a):
+            raise math_error("Cos", "domain", a)
+        return math.cos(a)
+
+    def backward(self, out, g, a):
+        return (g * -math.sin(a),)
+
+
+class Tanh(Op):
+    name, symbol, code, arity = "Tanh", "tanh", 12, 1
+    __slots__ = ()
+
+    def forward(self, a):
+        return math.tanh(a)
+
+    def backward(self, out, g, a):
+        return (g * (1.0 - out * out),)
+
+
+class Relu(Op):
+    name, symbol, code, arity = "Relu", "relu", 13, 1
+    __slots__ = ()
+
+    def forward(self, a):
+        return 0.0 if a <= 0.0 else a   # NaN passes through, as in PyTorch
+
+    def backward(self, out, g, a):
+        return (g if a > 0.0 else 0.0,)  # slope 0 at exactly 0, as in PyTorch
+
+
+class Sigmoid(Op):
+    name, symbol, code, arity = "Sigmoid", "sigmoid", 14, 1
+    __slots__ = ()
+
+    def forward(self, a):
+        # two forms so that exp never overflows
+        if a >= 0.0:
+            return 1.0 / (1.0 + math.exp(-a))
+        e = math.exp(a)
+        return e / (1.0 + e)
+
+    def backward(self, out, g, a):
+        return (g * (out * (1.0 - out)),)
+
+
+class Abs(Op):
+    name, symbol, code, arity = "Abs", "abs", 15, 1
+    __slots__ = ()
+
+    def forward(self, a):
+        return abs(a)
+
+    def backward(self, out, g, a):
+        return (g if a > 0.0 else (-g if a < 0.0 else 0.0),)  # slope 0 at 0
+
+
+#: Operators with no argument are shared singletons; Pow is made per use.
+OPS = (Add(), Sub(), Mul(), Div(), Neg(), Pow, Exp(), Log(), Sqrt(), Sin(), Cos(),
+       Tanh(), Relu(), Sigmoid(), Abs())
+OPS_BY_NAME = {op.name: op for op in OPS}
+OPS_BY_CODE = {op.code: op for op in OPS}
+#: Methods a Var offers for the unary operators (``x.exp()``, ``x.relu()``, ...).
+UNARY_METHODS = ("exp", "log", "sqrt", "sin", "cos", "tanh", "relu", "sigmoid", "abs")

@@ -1,0 +1,241 @@
+"""The pure-Python engine: the readable reference for ``regrad._core``.
+
+A ``Var`` holds a value and, when an operator made it, that operator (``op``,
+from ``regrad.ops``) and its inputs (``src``). ``backward()`` walks the graph
+once in reverse topological order, asks each operator for the gradients of its
+inputs, and adds them up; only leaves keep a gradient (``.grad``). The compiled
+engine implements exactly this, in the same order, so both give the same bits.
+"""
+import numbers
+
+from . import ops
+from .ops import to_float
+
+__all__ = ["Var"]
+
+_UNARY = {name: ops.OPS_BY_NAME[name.capitalize()] for name in ops.UNARY_METHODS}
+
+
+class Var:
+    """A scalar in a computation graph.
+
+    ``Var(val, req_grad=False)``: a leaf. Results of operators on Vars are
+    Vars too; a result requires grad exactly when one of its inputs does,
+    and a result that does not is a constant leaf (it keeps no inputs).
+    """
+
+    __slots__ = ("_val", "_grad", "_req_grad", "op", "src")
+
+    def __init__(self, val, req_grad=False):
+        self._val = to_float(val, "Var value")
+        self._grad = None
+        self._req_grad = bool(req_grad)
+        self.op = None     # the operator that made this Var; None for a leaf
+        self.src = None    # the tuple of input Vars; None for a leaf
+
+    # ------------------------------------------------------------ attributes
+    @property
+    def val(self):
+        return self._val
+
+    @val.setter
+    def val(self, value):
+        self._val = to_float(value, "val")
+
+    @property
+    def grad(self):
+        """The accumulated gradient of a leaf; None before any backward reaches
+        it, and always None for results (regrad keeps no intermediate grads)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is None:
+            self._grad = None
+            return
+        if self.op is not None:
+            raise RuntimeError(f"{self.op.name} result: only leaves keep a gradient")
+        self._grad = to_float(value, "grad")
+
+    @property
+    def req_grad(self):
+        return self._req_grad
+
+    @req_grad.setter
+    def req_grad(self, value):
+        if self.op is not None:
+            raise RuntimeError("req_grad can only be changed on a leaf Var")
+        self._req_grad = bool(value)
+
+    @property
+    def name(self):
+        """The operator's name (``Add``, ``Pow``, ...), or ``Var`` for a leaf."""
+        return "Var" if self.op is None else self.op.name
+
+    def __repr__(self):
+        return repr(self._val)
+
+    # ------------------------------------------------------------- operators
+    def _apply(self, op, *inputs):
+        val = op.forward(*(x._val for x in inputs))
+        out = Var.__new__(Var)
+        out._val = val
+        out._grad = None
+        for x in inputs:
+            if x._req_grad:
+                out._req_grad = True
+                out.op = op
+                out.src = inputs
+                return out
+        out._req_grad = False   # a constant: keeps no inputs
+        out.op = None
+        out.src = None
+        return out
+
+    def __add__(self, other):
+        other = _as_var(other)
+        return NotImplemented if other is None else self._apply(ops.OPS[0], self, other)
+
+    def __radd__(self, other):
+        other = _as_var(other)
+        return NotImplemented if other is None else self._apply(ops.OPS[0], other, self)
+
+    def __sub__(self, other):
+        other = _as_var(other)
+        return NotImplemented if other is None else self._apply(ops.OPS[1], self, other)
+
+    def __rsub__(self, other):
+        other = _as_var(other)
+        return NotImplemented if other is None else self._apply(ops.OPS[1], other, self)
+
+    def __mul__(self, other):
+        other = _as_var(other)
+        return NotImplemented if other is None else self._apply(ops.OPS[2], self, other)
+
+    def __rmul__(self, other):
+        other = _as_var(other)
+        return NotImplemented if other is None else self._apply(ops.OPS[2], other, self)
+
+    def __truediv__(self, other):
+        other = _as_var(other)
+        return NotImplemented if other is None else self._apply(ops.OPS[3], self, other)
+
+    def __rtruediv__(self, other):
+        other = _as_var(other)
+        return NotImplemented if other is None else self._apply(ops.OPS[3], other, self)
+
+    def __neg__(self):
+        return self._apply(ops.OPS[4], self)
+
+    def __pow__(self, power, modulo=None):
+        if modulo is not None or isinstance(power, Var) or not isinstance(power, numbers.Real):
+            return NotImplemented   # the exponent must be a plain number
+        return self._apply(ops.Pow(float(power)), self)
+
+    def exp(self):
+        return self._apply(_UNARY["exp"], self)
+
+    def log(self):
+        return self._apply(_UNARY["log"], self)
+
+    def sqrt(self):
+        return self._apply(_UNARY["sqrt"], self)
+
+    def sin(self):
+        return self._apply(_UNARY["sin"], self)
+
+    def cos(self):
+        return self._apply(_UNARY["cos"], self)
+
+    def tanh(self):
+        return self._apply(_UNARY["tanh"], self)
+
+    def relu(self):
+        return self._apply(_UNARY["relu"], self)
+
+    def sigmoid(self):
+        return self._apply(_UNARY["sigmoid"], self)
+
+    def abs(self):
+        return self._apply(_UNARY["abs"], self)
+
+    __abs__ = abs
+
+    # -------------------------------------------------------------- backward
+    def backward(self, dy=None, retain_graph=False):
+        """Add d(self)/d(leaf) * dy into the ``.grad`` of every leaf that
+        requires grad. Without ``retain_graph`` the graph's interior is
+        released afterwards, and a second backward through it raises
+        RuntimeError."""
+        if not self._req_grad:
+            raise RuntimeError("backward() on a Var that does not require grad "
+                               "(no input of its graph has req_grad=True)")
+        dy = 1.0 if dy is None else to_float(dy, "dy")
+        if self.op is None:            # a leaf: its gradient is dy itself
+            self._grad = (0.0 if self._grad is None else self._grad) + dy
+            return
+        order = _topological_order(self)
+        adjoint = {self: dy}           # gradients of results, dropped as used
+        for node in reversed(order):
+            g = adjoint.pop(node, 0.0)
+            inputs = node.src
+            grads = node.op.backward(node._val, g, *(x._val for x in inputs))
+            for x, gx in zip(inputs, grads):
+                if not x._req_grad:
+                    continue
+                if x.op is None:       # a leaf requiring grad: accumulate
+                    x._grad = (0.0 if x._grad is None else x._grad) + gx
+                else:
+                    adjoint[x] = adjoint.get(x, 0.0) + gx
+        if not retain_graph:
+            # parents first, so that each release frees at most its own node
+            for node in order:
+                node.src = None
+
+
+def _released_error(node):
+    return RuntimeError(
+        f"backward through a released graph ({node.name} result): the graph was "
+        "freed by an earlier backward(); pass retain_graph=True to keep it")
+
+
+def _topological_order(root):
+    """Results requiring grad under ``root``, every node after its inputs.
+
+    Iterative depth-first post-order, inputs visited in ``src`` order; the
+    compiled engine visits in the same order. Raises RuntimeError before any
+    gradient is touched if the graph was released.
+    """
+    if root.src is None:
+        raise _released_error(root)
+    order = []
+    seen = {root}
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        for x in node.src:
+            if x.op is not None and x._req_grad and x not in seen:
+                if x.src is None:
+                    raise _released_error(x)
+                seen.add(x)
+                stack.append(x)
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    return order
+
+
+def _as_var(x):
+    """A Var for an operand, or None when the type is not supported."""
+    if isinstance(x, Var):
+        return x
+    if isinstance(x, numbers.Real):
+        const = Var.__new__(Var)
+        const._val = float(x)
+        const._grad = None
+        const._req_grad = False
+        const.op = None
+        const.src = None
+        return const
+    return None

@@ -1,0 +1,7 @@
+"""Declares the compiled engine; all metadata lives in pyproject.toml."""
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+extensions = [Extension("regrad._core", ["regrad/_core.pyx"], extra_compile_args=["-O2"])]
+
+setup(ext_modules=cythonize(extensions, language_level=3))
