@@ -35,4 +35,20 @@ else:
         from .pure import Var
         BACKEND = "python"
 
-__all__ = ["Var", "BACKEND", "ops"]
+
+
+def get_engine(name=None):
+    """The engine module for ``name``: ``"cython"`` (``regrad._core``) or
+    ``"python"`` (``regrad.pure``); ``None`` gives the one in use. Each engine
+    module has the same API (``Var``, ...), so both can be used in one process."""
+    name = BACKEND if name is None else name
+    if name in ("cython", "compiled"):
+        from . import _core
+        return _core
+    if name in ("python", "pure"):
+        from . import pure
+        return pure
+    raise ValueError(f"unknown engine {name!r}: expected 'cython' or 'python'")
+
+
+__all__ = ["Var", "BACKEND", "get_engine", "ops"]
