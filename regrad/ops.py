@@ -15,7 +15,8 @@ they follow IEEE arithmetic (an infinite slope is ``inf``), as PyTorch does.
 import math
 import numbers
 
-__all__ = ["Op", "OPS", "OPS_BY_NAME", "OPS_BY_CODE", "Pow", "to_float", "math_error"]
+__all__ = ["Op", "OPS", "OPS_BY_NAME", "OPS_BY_CODE", "Pow", "to_float", "math_error",
+           "released_error", "NO_GRAD_MESSAGE"]
 
 inf = math.inf
 
@@ -44,6 +45,17 @@ def math_error(op_name, kind, *inputs):
     if kind == "zero":
         return ZeroDivisionError(f"{op_name}({shown}): division by zero")
     return OverflowError(f"{op_name}({shown}): result too large")
+
+
+def released_error(op_name):
+    """The error for a backward through a graph that an earlier backward freed."""
+    return RuntimeError(
+        f"backward through a released graph ({op_name} result): the graph was "
+        "freed by an earlier backward(); pass retain_graph=True to keep it")
+
+
+NO_GRAD_MESSAGE = ("backward() on a Var that does not require grad "
+                   "(no input of its graph has req_grad=True)")
 
 
 def _ieee_pow(x, y):

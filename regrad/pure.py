@@ -168,8 +168,7 @@ class Var:
         released afterwards, and a second backward through it raises
         RuntimeError."""
         if not self._req_grad:
-            raise RuntimeError("backward() on a Var that does not require grad "
-                               "(no input of its graph has req_grad=True)")
+            raise RuntimeError(ops.NO_GRAD_MESSAGE)
         dy = 1.0 if dy is None else to_float(dy, "dy")
         if self.op is None:            # a leaf: its gradient is dy itself
             self._grad = (0.0 if self._grad is None else self._grad) + dy
@@ -193,12 +192,6 @@ class Var:
                 node.src = None
 
 
-def _released_error(node):
-    return RuntimeError(
-        f"backward through a released graph ({node.name} result): the graph was "
-        "freed by an earlier backward(); pass retain_graph=True to keep it")
-
-
 def _topological_order(root):
     """Results requiring grad under ``root``, every node after its inputs.
 
@@ -207,7 +200,7 @@ def _topological_order(root):
     gradient is touched if the graph was released.
     """
     if root.src is None:
-        raise _released_error(root)
+        raise ops.released_error(root.name)
     order = []
     seen = {root}
     stack = [root]
@@ -216,7 +209,7 @@ def _topological_order(root):
         for x in node.src:
             if x.op is not None and x._req_grad and x not in seen:
                 if x.src is None:
-                    raise _released_error(x)
+                    raise ops.released_error(x.name)
                 seen.add(x)
                 stack.append(x)
                 break
