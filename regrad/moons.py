@@ -1,0 +1,433 @@
+"""Two moons: the data, the seed's training recipe, and ``python -m regrad moons``.
+
+The recipe (micrograd's demo, which the original regrad's ``basic_3_nn.py``
+follows), reusable piece by piece::
+
+    from regrad.moons import make_moons, build_model, train, accuracy
+    X, y = make_moons(100, noise=0.1, seed=1337)   # points (x0, x1), labels -1/+1
+    model = build_model([16, 16], seed=1337)       # MLP(2, [16, 16, 1])
+    history = train(model, X, y, epochs=100)       # SGD, lr 1.0 -> 0.1
+    print(accuracy(model, X, y))
+
+One step builds the graph of ``loss(model, X, y)`` (max-margin loss
+``relu(1 - y*score)`` averaged over the batch, plus ``alpha * sum(p*p)`` over
+the parameters), runs ``backward()`` and moves every parameter by
+``-lr * grad``: that is ``step()``. With the defaults the graph has about
+65,000 nodes.
+"""
+import argparse
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+
+__all__ = ["make_moons", "build_model", "loss", "step", "train", "predict", "accuracy",
+           "EpochStats", "add_parser", "run"]
+
+DEFAULTS = dict(samples=100, noise=0.1, seed=1337, hidden=(16, 16), epochs=100,
+                lr=1.0, alpha=1e-4, batch_size=None)
+
+
+# ---------------------------------------------------------------------- data
+
+def _linspace(start, stop, num):
+    if num == 1:
+        return [float(start)]
+    return [start + (stop - start) * i / (num - 1) for i in range(num)]
+
+
+def make_moons(n_samples=100, noise=0.1, seed=None):
+    """Two interleaving half circles, scikit-learn's ``make_moons`` recipe.
+
+    The upper moon (label -1) is ``(cos t, sin t)``, the lower one (label +1)
+    ``(1 - cos t, 1 - sin t - 0.5)``, ``t`` evenly spaced over ``[0, pi]``;
+    ``n_samples // 2`` points on the upper moon, the rest on the lower one.
+    The points are shuffled, then Gaussian noise of standard deviation
+    ``noise`` is added to each coordinate. ``seed`` seeds a private
+    ``random.Random`` (the global ``random`` is untouched), so a seed always
+    gives the same data; the numbers differ from scikit-learn's, the shape does not.
+
+    Returns ``(X, y)``: a list of ``(x0, x1)`` float pairs and a list of
+    labels, -1 or +1 (scikit-learn's 0/1 as ``2*y - 1``).
+    """
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be at least 1, not {n_samples}")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0, not {noise}")
+    rng = random.Random(seed)
+    n_upper = n_samples // 2
+    n_lower = n_samples - n_upper
+    points = [(math.cos(t), math.sin(t)) for t in _linspace(0.0, math.pi, n_upper)]
+    points += [(1.0 - math.cos(t), 1.0 - math.sin(t) - 0.5)
+               for t in _linspace(0.0, math.pi, n_lower)]
+    labels = [-1] * n_upper + [1] * n_lower
+    order = list(range(n_samples))
+    rng.shuffle(order)
+    X = []
+    for i in order:
+        x0, x1 = points[i]
+        if noise:
+            x0 += rng.gauss(0.0, noise)
+            x1 += rng.gauss(0.0, noise)
+        X.append((x0, x1))
+    y = [labels[i] for i in order]
+    return X, y
+
+
+# --------------------------------------------------------------------- model
+
+def build_model(hidden=(16, 16), seed=None, engine=None):
+    """``MLP(2, [*hidden, 1])`` from ``tools.nn``, parameters in ``engine``.
+
+    ``seed`` (if not None) seeds Python's global ``random`` first, as the
+    seed demo does with ``random.seed(1337)``: the weights are then the
+    original's. ``engine``: None (the default engine), a name or an engine
+    module (see ``tools.nn``).
+    """
+    from tools.nn import MLP
+    if seed is not None:
+        random.seed(seed)
+    return MLP(2, list(hidden) + [1], engine=engine)
+
+
+def loss(model, X, y, alpha=1e-4):
+    """Build the training loss of ``model`` on ``(X, y)``; returns
+    ``(total, accuracy)``: the loss Var (call ``backward()`` on it) and the
+    fraction of points whose score has the sign of their label.
+
+    ``total = mean(relu(1 - y_i * score_i)) + alpha * sum(p*p for p in params)``,
+    built exactly as micrograd's demo builds it (the same operations in the
+    same order, so the same values bit for bit). ``X`` holds pairs of numbers
+    (or of Vars), ``y`` labels -1/+1.
+    """
+    scores = list(map(model, X))
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    if alpha:
+        reg_loss = alpha * sum((p * p for p in model.parameters()))
+        total = data_loss + reg_loss
+    else:
+        total = data_loss
+    correct = sum((yi > 0) == (scorei.val > 0) for yi, scorei in zip(y, scores))
+    return total, correct / len(y)
+
+
+def step(model, X, y, lr, alpha=1e-4, params=None):
+    """One SGD step on ``(X, y)``: build ``loss()``, zero the gradients,
+    backward, ``p.val -= lr * p.grad`` for every parameter. Returns
+    ``(loss value, accuracy)`` before the update. ``params`` may pass
+    ``model.parameters()`` computed once."""
+    total, acc = loss(model, X, y, alpha)
+    if params is None:
+        params = model.parameters()
+    model.zero_grad()
+    total.backward()
+    for p in params:
+        p.val -= lr * p.grad
+    return total.val, acc
+
+
+@dataclass
+class EpochStats:
+    """What ``train()`` reports after each epoch."""
+    epoch: int          # 0-based
+    loss: float         # mean loss over the epoch's steps, weighted by batch size
+    accuracy: float     # fraction of the epoch's points classified right before their step
+    lr: float           # the epoch's learning rate
+    seconds: float      # wall time since training started
+
+
+def train(model, X, y, epochs=100, lr=1.0, batch_size=None, alpha=1e-4, seed=None,
+          callback=None):
+    """Train ``model`` by SGD; returns a list of ``EpochStats``, one per epoch.
+
+    Epoch ``k`` uses the learning rate ``lr * (1 - 0.9*k/epochs)`` (1.0 down
+    to 0.1 by default, micrograd's schedule). ``batch_size=None`` (or >= the
+    number of points) makes one full-batch step per epoch, the seed's recipe;
+    otherwise each epoch shuffles the points (``random.Random(seed)``) and
+    steps once per mini-batch. ``callback(stats)`` is called after each epoch.
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, not {epochs}")
+    n = len(X)
+    full = batch_size is None or batch_size >= n
+    if not full and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    rng = random.Random(seed)
+    params = model.parameters()
+    history = []
+    start = time.perf_counter()
+    for k in range(epochs):
+        rate = lr * (1.0 - 0.9 * k / epochs)
+        if full:
+            epoch_loss, epoch_acc = step(model, X, y, rate, alpha, params)
+        else:
+            order = list(range(n))
+            rng.shuffle(order)
+            loss_sum = correct = 0.0
+            for i in range(0, n, batch_size):
+                idx = order[i:i + batch_size]
+                value, acc = step(model, [X[j] for j in idx], [y[j] for j in idx],
+                                  rate, alpha, params)
+                loss_sum += value * len(idx)
+                correct += acc * len(idx)
+            epoch_loss, epoch_acc = loss_sum / n, correct / n
+        stats = EpochStats(k, epoch_loss, epoch_acc, rate, time.perf_counter() - start)
+        history.append(stats)
+        if callback is not None:
+            callback(stats)
+    return history
+
+
+def _weights(model):
+    """The model's numbers: per layer, a list of (weights, bias, nonlinear)."""
+    return [[([w.val for w in n.w], n.b.val, n.is_nonlinear) for n in layer.neurons]
+            for layer in model.layers]
+
+
+def predict(model, points):
+    """The model's scores at ``points`` computed on plain floats (no graph).
+
+    Same operations in the same order as ``model(x).val``, so the same bits;
+    much faster when no gradient is needed."""
+    layers = _weights(model)
+    scores = []
+    for h in points:
+        for layer in layers:
+            out = []
+            for w, b, nonlinear in layer:
+                a = b
+                for wi, xi in zip(w, h):
+                    a = a + wi * xi
+                if nonlinear and a <= 0.0:
+                    a = 0.0
+                out.append(a)
+            h = out
+        scores.append(h[0])
+    return scores
+
+
+def accuracy(model, X, y):
+    """Fraction of points whose score has the sign of their label."""
+    return sum((yi > 0) == (s > 0) for yi, s in zip(y, predict(model, X))) / len(y)
+
+
+# ----------------------------------------------------------------- the job
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _int(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _number(text, low, inclusive):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < low or (value == low and not inclusive):
+        bound = ">=" if inclusive else ">"
+        raise argparse.ArgumentTypeError(f"must be a finite number {bound} {low:g}, got {text}")
+    return value
+
+
+def _nonnegative(text):
+    return _number(text, 0.0, inclusive=True)
+
+
+def _positive(text):
+    return _number(text, 0.0, inclusive=False)
+
+
+def _sizes(text):
+    parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("expected layer sizes such as 16,16")
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated whole numbers such as 16,16, got {text!r}") from None
+    if min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"every layer needs at least 1 neuron, got {text!r}")
+    return sizes
+
+
+_ENGINE_NAMES = {"compiled": "cython", "cython": "cython", "pure": "python", "python": "python"}
+_ENGINE_SHOWN = {"cython": "compiled", "python": "pure"}
+
+
+def _engine_name(text):
+    try:
+        return _ENGINE_NAMES[text.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(
+            f"unknown engine {text!r}: choose compiled or pure") from None
+
+
+def add_parser(subparsers):
+    """Register the ``moons`` subcommand on an argparse ``subparsers``."""
+    d = DEFAULTS
+    p = subparsers.add_parser(
+        "moons", help="train an MLP on the two-moons data and draw its decision boundary",
+        description="Train a small MLP to separate two moons (the seed's demo): "
+                    "MLP(2, [16, 16, 1]), max-margin loss relu(1 - y*score) averaged plus "
+                    "alpha * sum(p*p), SGD with a learning rate falling linearly from lr to "
+                    "lr/10, full batch. Prints progress and a summary, and writes a picture "
+                    "of the decision boundary, the data and the loss curve.",
+        epilog="example: python -m regrad moons --epochs 200 --hidden 32,32 --out moons.svg")
+    p.add_argument("--epochs", type=_positive_int, default=d["epochs"], metavar="N",
+                   help="passes over the data (default: %(default)s)")
+    p.add_argument("--samples", type=_positive_int, default=d["samples"], metavar="N",
+                   help="number of points (default: %(default)s)")
+    p.add_argument("--noise", type=_nonnegative, default=d["noise"], metavar="SD",
+                   help="standard deviation of the Gaussian noise on the points "
+                        "(default: %(default)s)")
+    p.add_argument("--seed", type=_int, default=d["seed"], metavar="N",
+                   help="seeds the data, the initial weights and the batch order "
+                        "(default: %(default)s)")
+    p.add_argument("--hidden", type=_sizes, default=list(d["hidden"]), metavar="SIZES",
+                   help="hidden layer sizes, comma-separated; a linear output neuron "
+                        "follows (default: 16,16)")
+    p.add_argument("--batch-size", type=_positive_int, default=d["batch_size"], metavar="N",
+                   help="points per SGD step, shuffled each epoch (default: all of them, "
+                        "one full-batch step per epoch)")
+    p.add_argument("--lr", type=_positive, default=d["lr"], metavar="RATE",
+                   help="initial learning rate; epoch k uses lr*(1 - 0.9*k/epochs) "
+                        "(default: %(default)s)")
+    p.add_argument("--alpha", type=_nonnegative, default=d["alpha"], metavar="A",
+                   help="weight of the L2 penalty alpha*sum(p*p) (default: %(default)s)")
+    p.add_argument("--engine", type=_engine_name, default=None, metavar="{compiled,pure}",
+                   help="compiled (Cython) or pure (Python) engine (default: the one "
+                        "`import regrad` picks: compiled unless REGRAD_PURE_PYTHON=1)")
+    p.add_argument("--out", metavar="PATH", default=None,
+                   help="picture file: .png (needs matplotlib), .svg or .html; a directory "
+                        "gets moons.png/.svg inside (default: moons.png in the working "
+                        "directory, or moons.svg without matplotlib)")
+    p.add_argument("--no-picture", action="store_true", help="do not write a picture")
+    p.set_defaults(run=run)
+    return p
+
+
+def _fail(message):
+    """Leave with a one-line error on stderr and exit status 1."""
+    raise SystemExit(f"python -m regrad moons: error: {message}")
+
+
+def _load_engine(name):
+    import regrad
+    name = regrad.BACKEND if name is None else name
+    try:
+        return name, regrad.get_engine(name)
+    except ImportError as exc:
+        _fail(f"the compiled engine is not available ({exc}); build it with "
+              "`pip install -e .`, or use --engine pure")
+
+
+class Progress:
+    """Per-epoch progress: a redrawn bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, epochs, stream=None, interactive=None):
+        self.epochs = epochs
+        self.stream = sys.stdout if stream is None else stream
+        if interactive is None:
+            isatty = getattr(self.stream, "isatty", None)
+            interactive = bool(isatty and isatty())
+        self.interactive = interactive
+        self.every = max(1, math.ceil(epochs / 100))   # plain lines: at most ~100
+        self._last_draw = 0.0
+        self._drawn = False
+
+    def update(self, s):
+        last = s.epoch + 1 == self.epochs
+        text = f"loss {s.loss:.4f}  accuracy {100 * s.accuracy:5.1f}%"
+        width = len(str(self.epochs))
+        if self.interactive:
+            now = time.perf_counter()
+            if not last and now - self._last_draw < 0.05:
+                return
+            self._last_draw = now
+            columns = shutil.get_terminal_size((80, 24)).columns
+            head = f"epoch {s.epoch + 1:>{width}}/{self.epochs} "
+            tail = f" {text}  {s.seconds:.1f}s"
+            bar_width = max(10, min(40, columns - len(head) - len(tail) - 3))
+            done = round(bar_width * (s.epoch + 1) / self.epochs)
+            bar = "=" * done + (">" if done < bar_width else "") + " " * (bar_width - done - 1)
+            self.stream.write(f"\r{head}[{bar[:bar_width]}]{tail}")
+            self._drawn = True
+        elif s.epoch % self.every == 0 or last:
+            self.stream.write(f"epoch {s.epoch + 1:>{width}}/{self.epochs}  {text}\n")
+        self.stream.flush()
+
+    def close(self):
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _fmt_time(seconds):
+    if seconds >= 1.0:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1e3:.1f} ms"
+
+
+def run(args):
+    """The ``moons`` subcommand: train, report, draw. Returns the exit status."""
+    from . import plot
+
+    engine_name, engine = _load_engine(args.engine)
+    shown_engine = _ENGINE_SHOWN[engine_name]
+    out = None
+    if not args.no_picture:
+        try:
+            out = plot.picture_path(args.out, "moons")
+        except ValueError as exc:
+            _fail(str(exc))
+
+    X, y = make_moons(args.samples, args.noise, args.seed)
+    model = build_model(args.hidden, seed=args.seed, engine=engine)
+    sizes = ", ".join(str(s) for s in args.hidden + [1])
+    batch = ("full batch" if args.batch_size is None or args.batch_size >= args.samples
+             else f"batches of {args.batch_size}")
+    print(f"two moons: {args.samples} points (noise {args.noise:g}, seed {args.seed}); "
+          f"MLP(2, [{sizes}]), {len(model.parameters())} parameters; {args.epochs} epochs, "
+          f"{batch}, lr {args.lr:g}, {shown_engine} engine", flush=True)
+
+    progress = Progress(args.epochs)
+    start = time.perf_counter()
+    try:
+        history = train(model, X, y, epochs=args.epochs, lr=args.lr,
+                        batch_size=args.batch_size, alpha=args.alpha, seed=args.seed,
+                        callback=progress.update)
+    finally:
+        progress.close()
+    elapsed = time.perf_counter() - start
+    final = accuracy(model, X, y)
+
+    print(f"final accuracy {100 * final:.1f}% on the {args.samples} training points, "
+          f"loss {history[-1].loss:.4f}")
+    print(f"time {_fmt_time(elapsed)} for {args.epochs} epochs, "
+          f"{_fmt_time(elapsed / args.epochs)} per epoch ({shown_engine} engine)")
+    if out is not None:
+        title = (f"MLP(2, [{sizes}]), {args.epochs} epochs, {shown_engine} engine: "
+                 f"accuracy {100 * final:.1f}%")
+        try:
+            plot.save_moons_picture(out, model, X, y, history, title=title)
+        except OSError as exc:
+            _fail(f"cannot write the picture {out}: {exc.strerror or exc}")
+        print(f"picture: {os.path.abspath(out)}")
+    return 0
