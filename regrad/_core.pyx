@@ -24,6 +24,9 @@ from libc.string cimport memcpy
 
 from . import ops as _ops
 
+cdef extern from *:
+    void _prefetch "__builtin_prefetch"(const void*)
+
 cdef extern from "Python.h":
     # on raw pointers: the parent links are references this module owns
     Py_ssize_t Py_REFCNT(PyObject*)
@@ -62,7 +65,6 @@ cdef enum:
     REQ_GRAD = 1    # this Var requires grad
     HAS_GRAD = 2    # a leaf whose .grad has been set (else .grad is None)
     RELEASED = 4    # a result whose graph a backward() has freed
-    SEEN = 8        # visit mark of the topological sort (clear between calls)
 
 cdef object _Real = __import__("numbers").Real
 cdef object _OP_BY_CODE = _ops.OPS_BY_CODE
@@ -72,7 +74,7 @@ cdef double INF = float("inf")
 
 
 @cython.final
-@cython.freelist(1024)
+@cython.freelist(8192)
 cdef class Var:
     """A scalar in a computation graph (see ``regrad.pure.Var`` for the
     reference implementation of the same API)."""
@@ -80,8 +82,9 @@ cdef class Var:
     cdef double _grad       # a leaf's gradient; a result's gradient during backward
     cdef PyObject* _a       # first input (owned reference), NULL for a leaf
     cdef PyObject* _b       # second input; for Pow the constant exponent
-    cdef int _op
-    cdef int _flags
+    cdef unsigned char _op
+    cdef unsigned char _flags
+    cdef unsigned int _pending   # during backward: consumers yet to pass their gradient
 
     def __init__(self, val, req_grad=False):
         if self._op != LEAF:
@@ -246,17 +249,7 @@ cdef class Var:
             self._grad += seed
             self._flags |= HAS_GRAD
             return
-        cdef NodeVec order
-        _topological_order(self, &order)   # raises before touching any gradient
-        try:
-            self._grad = seed
-            _backward_pass(&order)
-            if retain_graph:
-                _clear_scratch(&order)
-            else:
-                _release(&order)
-        finally:
-            PyMem_Free(order.data)
+        _backward(self, seed, not retain_graph)
 
 
 # --------------------------------------------------------------- node making
@@ -370,9 +363,21 @@ cdef inline Var _unary(int op, Var a):
 
 
 # ------------------------------------------------------------------ backward
+#
+# Backward is PyTorch's dependency-counting schedule, in two passes:
+# 1. from the root, count for every result requiring grad how many edges lead
+#    to it from results under the root (its ``_pending`` consumers);
+# 2. a stack of ready results, starting with the root: pop one, pass its
+#    gradient to its inputs; an input whose last consumer has passed becomes
+#    ready. Every node is read twice in all, and no sort is needed.
+# Releasing the graph happens in pass 2: a result's input links are dropped
+# as soon as it has passed its gradient, and a result that becomes ready is
+# put on the stack with the reference its last consumer held, so it is freed
+# right after its own turn: memory returns as backward goes, never recursively.
+# ``regrad.pure`` runs the same schedule, so both add gradients in one order.
 
 cdef struct NodeVec:
-    PyObject** data     # borrowed pointers: the graph holds the references
+    PyObject** data
     Py_ssize_t size
     Py_ssize_t capacity
 
@@ -392,147 +397,153 @@ cdef int _push(NodeVec* vec, PyObject* node) except -1:
     return 0
 
 
-cdef inline bint _needs_visit(PyObject* p):
-    """An unvisited result that requires grad (leaves need no ordering)."""
-    return p != NULL and (<Var>p)._op != LEAF and \
-        ((<Var>p)._flags & (REQ_GRAD | SEEN)) == REQ_GRAD
+cdef inline bint _is_result_requiring_grad(PyObject* p) noexcept:
+    return p != NULL and (<Var>p)._op != LEAF and (<Var>p)._flags & REQ_GRAD
 
 
-cdef int _topological_order(Var root, NodeVec* order) except -1:
-    """Fill ``order`` with the results requiring grad under ``root``, every node
-    after its inputs: the iterative depth-first post-order of ``regrad.pure``
-    (inputs visited first to last). Raises RuntimeError if the graph was released."""
-    cdef NodeVec stack
-    cdef PyObject* top
-    cdef PyObject* nxt
-    cdef Py_ssize_t i
-    order.data = NULL
-    order.size = order.capacity = 0
-    stack.data = NULL
-    stack.size = stack.capacity = 0
+cdef int _count_consumers(Var root, NodeVec* seen) except -1:
+    """Pass 1: set ``_pending`` on every result requiring grad under ``root``
+    and list them in ``seen`` (root first). On error every count is reset."""
+    cdef Py_ssize_t i = 0
+    cdef PyObject* node
+    cdef PyObject* x
+    cdef int k
+    seen.data = NULL
+    seen.size = seen.capacity = 0
     try:
         if root._flags & RELEASED:
             raise _ops.released_error(root.name)
-        root._flags |= SEEN
-        _push(&stack, <PyObject*>root)
-        while stack.size:
-            top = stack.data[stack.size - 1]
-            nxt = (<Var>top)._a
-            if not _needs_visit(nxt):
-                nxt = (<Var>top)._b
-                if not _needs_visit(nxt):
-                    stack.size -= 1
-                    _push(order, top)
-                    continue
-            if (<Var>nxt)._flags & RELEASED:
-                raise _ops.released_error((<Var>nxt).name)
-            (<Var>nxt)._flags = (<Var>nxt)._flags | SEEN
-            _push(&stack, nxt)
+        _push(seen, <PyObject*>root)
+        while i < seen.size:
+            if i + 8 < seen.size:
+                # nodes are scattered over the heap: fetch the inputs of a node
+                # queued further on while this one is handled
+                node = seen.data[i + 8]
+                if (<Var>node)._a != NULL:
+                    _prefetch((<Var>node)._a)
+                if (<Var>node)._b != NULL:
+                    _prefetch((<Var>node)._b)
+            node = seen.data[i]
+            i += 1
+            for k in range(2):
+                x = (<Var>node)._a if k == 0 else (<Var>node)._b
+                if _is_result_requiring_grad(x):
+                    if (<Var>x)._flags & RELEASED:
+                        raise _ops.released_error((<Var>x).name)
+                    if (<Var>x)._pending == 0:
+                        _push(seen, x)
+                    (<Var>x)._pending = (<Var>x)._pending + 1
     except BaseException:
-        for i in range(stack.size):
-            (<Var>stack.data[i])._flags = (<Var>stack.data[i])._flags & ~SEEN
-        for i in range(order.size):
-            (<Var>order.data[i])._flags = (<Var>order.data[i])._flags & ~SEEN
-        PyMem_Free(order.data)
-        order.data = NULL
+        for i in range(seen.size):
+            (<Var>seen.data[i])._pending = 0
+        PyMem_Free(seen.data)
+        seen.data = NULL
         raise
-    finally:
-        PyMem_Free(stack.data)
-    for i in range(order.size):
-        (<Var>order.data[i])._flags = (<Var>order.data[i])._flags & ~SEEN
     return 0
 
 
-cdef inline void _accumulate(PyObject* x, double g) noexcept:
-    """Add ``g`` to an input's gradient slot (a leaf's .grad, or a result's
-    gradient during this pass) when the input requires grad."""
-    # (<Var>ptr).field reads the C struct with no reference counting; in-place
-    # operators (+=, |=) on such casts would take a reference, so none are used
+cdef inline void _pass_to(NodeVec* ready, PyObject* x, double g, bint release) noexcept:
+    """Add ``g`` to input ``x``'s gradient: a leaf's ``.grad``, or a result's
+    gradient slot, which makes the result ready once its last consumer passed.
+    (``(<Var>ptr).field`` reads the C struct with no reference counting; in-place
+    operators on such casts would take a reference, so none are used.)"""
+    if x == NULL:
+        return
     if (<Var>x)._flags & REQ_GRAD:
         (<Var>x)._grad = (<Var>x)._grad + g
-        (<Var>x)._flags = (<Var>x)._flags | HAS_GRAD
+        if (<Var>x)._op == LEAF:
+            (<Var>x)._flags = (<Var>x)._flags | HAS_GRAD
+        else:
+            (<Var>x)._pending = (<Var>x)._pending - 1
+            if (<Var>x)._pending == 0:
+                # capacity was reserved for every result: this cannot fail
+                ready.data[ready.size] = x
+                ready.size += 1
+                return          # when releasing, the stack now owns this link's reference
+    if release:
+        Py_DECREF(x)
 
 
-cdef void _backward_pass(NodeVec* order) noexcept:
-    """From the root down: each result passes its gradient to its inputs.
-    The formulas are those of ``regrad.ops``, in the same order."""
-    cdef Py_ssize_t i
+cdef int _backward(Var root, double seed, bint release) except -1:
+    cdef NodeVec seen, ready
     cdef PyObject* node
     cdef PyObject* a
     cdef PyObject* b
     cdef double g, x, y, out, p
-    cdef int op
-    for i in range(order.size - 1, -1, -1):
-        node = order.data[i]
+    cdef unsigned char op
+    cdef Py_ssize_t i
+    _count_consumers(root, &seen)   # raises before any gradient is touched
+    ready.data = <PyObject**>PyMem_Malloc(seen.size * sizeof(PyObject*))
+    if ready.data == NULL:
+        for i in range(seen.size):
+            (<Var>seen.data[i])._pending = 0
+        PyMem_Free(seen.data)
+        raise MemoryError("regrad: no memory for the backward pass")
+    PyMem_Free(seen.data)
+    ready.capacity = seen.size
+    ready.data[0] = <PyObject*>root
+    ready.size = 1
+    root._grad = seed
+    while ready.size:
+        ready.size -= 1
+        node = ready.data[ready.size]
         g = (<Var>node)._grad
+        (<Var>node)._grad = 0.0
         out = (<Var>node)._val
         op = (<Var>node)._op
         a = (<Var>node)._a
         b = (<Var>node)._b
+        if release:
+            (<Var>node)._a = NULL
+            (<Var>node)._b = NULL
+            (<Var>node)._flags = (<Var>node)._flags | RELEASED
         x = (<Var>a)._val
+        # the derivatives of regrad.ops, operator by operator
         if op == ADD:
-            _accumulate(a, g)
-            _accumulate(b, g)
+            _pass_to(&ready, a, g, release)
+            _pass_to(&ready, b, g, release)
         elif op == SUB:
-            _accumulate(a, g)
-            _accumulate(b, -g)
+            _pass_to(&ready, a, g, release)
+            _pass_to(&ready, b, -g, release)
         elif op == MUL:
             y = (<Var>b)._val
-            _accumulate(a, g * y)
-            _accumulate(b, g * x)
+            _pass_to(&ready, a, g * y, release)
+            _pass_to(&ready, b, g * x, release)
         elif op == DIV:
             y = (<Var>b)._val
-            _accumulate(a, g / y)
-            _accumulate(b, -g * (out / y))
-        elif op == NEG:
-            _accumulate(a, -g)
-        elif op == POW:
-            p = (<Var>b)._val   # the exponent
-            _accumulate(a, 0.0 if p == 0.0 else g * (p * pow(x, p - 1.0)))
-        elif op == EXP:
-            _accumulate(a, g * out)
-        elif op == LOG:
-            _accumulate(a, g / x)
-        elif op == SQRT:
-            _accumulate(a, g * (0.5 / out))
-        elif op == SIN:
-            _accumulate(a, g * cos(x))
-        elif op == COS:
-            _accumulate(a, g * -sin(x))
-        elif op == TANH:
-            _accumulate(a, g * (1.0 - out * out))
-        elif op == RELU:
-            _accumulate(a, g if x > 0.0 else 0.0)
-        elif op == SIGMOID:
-            _accumulate(a, g * (out * (1.0 - out)))
-        elif op == ABS:
-            _accumulate(a, g if x > 0.0 else (-g if x < 0.0 else 0.0))
-
-
-cdef void _clear_scratch(NodeVec* order) noexcept:
-    cdef Py_ssize_t i
-    for i in range(order.size):
-        (<Var>order.data[i])._grad = 0.0
-
-
-cdef void _release(NodeVec* order) noexcept:
-    """Drop every result's inputs, parents first: each drop then frees at most
-    the parent itself (its own inputs are already gone), so nothing recurses
-    and nothing still listed in ``order`` is freed before it is visited."""
-    cdef Py_ssize_t i
-    cdef PyObject* node
-    cdef PyObject* a
-    cdef PyObject* b
-    for i in range(order.size):
-        node = order.data[i]
-        a = (<Var>node)._a
-        b = (<Var>node)._b
-        (<Var>node)._a = NULL
-        (<Var>node)._b = NULL
-        (<Var>node)._grad = 0.0
-        (<Var>node)._flags = (<Var>node)._flags | RELEASED
-        Py_XDECREF(a)
-        Py_XDECREF(b)
+            _pass_to(&ready, a, g / y, release)
+            _pass_to(&ready, b, -g * (out / y), release)
+        else:
+            if op == NEG:
+                g = -g
+            elif op == POW:
+                p = (<Var>b)._val   # the exponent
+                g = 0.0 if p == 0.0 else g * (p * pow(x, p - 1.0))
+            elif op == EXP:
+                g = g * out
+            elif op == LOG:
+                g = g / x
+            elif op == SQRT:
+                g = g * (0.5 / out)
+            elif op == SIN:
+                g = g * cos(x)
+            elif op == COS:
+                g = g * -sin(x)
+            elif op == TANH:
+                g = g * (1.0 - out * out)
+            elif op == RELU:
+                g = g if x > 0.0 else 0.0
+            elif op == SIGMOID:
+                g = g * (out * (1.0 - out))
+            elif op == ABS:
+                g = g if x > 0.0 else (-g if x < 0.0 else 0.0)
+            _pass_to(&ready, a, g, release)
+            if release:
+                Py_XDECREF(b)   # Pow's exponent
+        if release and node != <PyObject*>root:
+            Py_DECREF(node)     # the reference its last consumer handed over
+    PyMem_Free(ready.data)
+    return 0
 
 
 # ------------------------------------------------------------------- freeing

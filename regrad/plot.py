@@ -81,11 +81,26 @@ def decision_grid(model, X, nx=120):
     return xs, ys, H[:, 0].reshape(len(ys), len(xs)).tolist()
 
 
+def _curve(history):
+    """``[(epoch, loss, accuracy), ...]`` from EpochStats or (loss, accuracy) pairs."""
+    points = []
+    for i, h in enumerate(history or ()):
+        if hasattr(h, "loss"):
+            points.append((h.epoch + 1, h.loss, h.accuracy))
+        else:
+            loss, acc = h
+            points.append((i + 1, loss, acc))
+    return points
+
+
 def save_moons_picture(path, model, X, y, history, title=None):
-    """Write the picture for a trained ``model`` on ``(X, y)`` with its
-    ``history`` (``EpochStats`` list) to ``path``: .png, .svg or .html."""
+    """Write the picture of a trained ``model`` on ``(X, y)`` to ``path``
+    (.png, .svg or .html): the decision boundary with the points, and the
+    training curves from ``history``, a list of ``EpochStats`` (what
+    ``regrad.moons.train`` returns) or of ``(loss, accuracy)`` pairs."""
     ext = os.path.splitext(path)[1].lower()
     title = title or "regrad: two moons"
+    history = _curve(history)
     if ext == ".png":
         _save_png(path, model, X, y, history, title)
         return
@@ -115,8 +130,8 @@ def _save_png(path, model, X, y, history, title):
     fig = Figure(figsize=(11, 4.6), dpi=110)
     FigureCanvasAgg(fig)
     ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1]})
-    ax.contourf(xs, ys, Z, levels=np.linspace(-2, 2, 17), cmap="RdBu", extend="both",
-                alpha=0.75)
+    ax.contourf(xs, ys, Z, levels=np.linspace(-3, 3, 25), cmap="RdBu", extend="both",
+                alpha=0.6)
     ax.contour(xs, ys, Z, levels=[0.0], colors="k", linewidths=1.2)
     for label, color in ((-1, _RED_PT), (1, _BLUE_PT)):
         pts = [p for p, yi in zip(X, y) if yi == label]
@@ -128,17 +143,17 @@ def _save_png(path, model, X, y, history, title):
     ax.set_title("decision boundary (score = 0)")
     ax.legend(loc="upper right", fontsize=8)
 
-    epochs = [s.epoch + 1 for s in history]
-    ax2.plot(epochs, [s.loss for s in history], color=_LOSS, label="loss")
+    epochs = [e for e, _, _ in history]
+    ax2.plot(epochs, [loss for _, loss, _ in history], color=_LOSS, label="loss")
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("loss")
     ax2.set_ylim(bottom=0)
     ax2.set_title("training")
     acc = ax2.twinx()
-    acc.plot(epochs, [100 * s.accuracy for s in history], color=_ACC, linestyle="--",
+    acc.plot(epochs, [100 * a for _, _, a in history], color=_ACC, linestyle="--",
              label="accuracy")
     acc.set_ylabel("accuracy (%)", color=_ACC)
-    acc.set_ylim(0, 100)
+    acc.set_ylim(0, 102)
     lines = ax2.get_lines() + acc.get_lines()
     ax2.legend(lines, [line.get_label() for line in lines], loc="center right", fontsize=8)
     fig.suptitle(title)
@@ -155,7 +170,9 @@ def _mix(rgb, t):
 
 def _shade(score):
     """Region color for a score: 8 bands over [-2, 2], the middle edge at 0."""
-    band = min(3, int(abs(score) / 0.5))      # 0..3 away from the boundary
+    if math.isnan(score):
+        return "#dddddd"
+    band = min(3, int(min(abs(score), 2.0) / 0.5))   # 0..3 away from the boundary
     return _mix(_BLUE if score > 0 else _RED, 0.22 + 0.13 * band)
 
 
@@ -185,7 +202,7 @@ def _zero_contour(xs, ys, rows, px, py):
             cuts = []
             for k in range(4):
                 (xa, ya, a), (xb, yb, b) = corners[k], corners[(k + 1) % 4]
-                if (a > 0) != (b > 0):
+                if (a > 0) != (b > 0) and math.isfinite(a) and math.isfinite(b):
                     t = a / (a - b)
                     cuts.append((xa + t * (xb - xa), ya + t * (yb - ya)))
             for m in range(0, len(cuts) - 1, 2):
@@ -202,7 +219,7 @@ def moons_svg(model, X, y, history, title):
     H1 = min(400.0, W1 * (y1 - y0) / (x1 - x0))
     left, top = 40.0, 60.0
     L2, W2, H2 = left + W1 + 90.0, 330.0, H1    # loss panel
-    width, height = L2 + W2 + 60.0, top + H1 + 55.0
+    width, height = L2 + W2 + 60.0, top + H1 + 72.0
 
     def px(x):
         return left + (x - x0) / (x1 - x0) * W1
@@ -249,7 +266,7 @@ def moons_svg(model, X, y, history, title):
     for v in range(math.ceil(y0), math.floor(y1) + 1):
         out.append(f'<text x="{left - 6}" y="{py(v) + 4:.1f}" text-anchor="end" '
                    f'fill="#444444">{v}</text>')
-    ly = top + H1 + 38
+    ly = top + H1 + 58
     for k, (label, color) in enumerate(((-1, _RED_PT), (1, _BLUE_PT))):
         lx = left + k * 80
         out.append(f'<circle cx="{lx + 5}" cy="{ly - 4}" r="4" fill="{color}" '
@@ -259,15 +276,17 @@ def moons_svg(model, X, y, history, title):
     # loss and accuracy curves
     out.append(f'<text x="{L2 + W2 / 2:.0f}" y="{top - 10:.0f}" text-anchor="middle">'
                'training</text>')
-    n = len(history)
-    losses = [s.loss for s in history]
-    ticks = _nice_ticks(max(losses) if losses else 1.0)
+    n = history[-1][0] if history else 1
+    losses = [loss for _, loss, _ in history]
+    finite = [loss for loss in losses if math.isfinite(loss)]
+    ticks = _nice_ticks(max(finite) if finite else 1.0)
     ymax = ticks[-1]
 
     def qx(epoch):
         return L2 + (epoch - 1) / max(1, n - 1) * W2
 
     def qy(v):
+        v = ymax if math.isnan(v) else min(max(v, 0.0), ymax)   # a diverged run stays in the box
         return top + H2 - v / ymax * H2
 
     for t in ticks:
@@ -278,22 +297,24 @@ def moons_svg(model, X, y, history, title):
     for p in (0, 25, 50, 75, 100):
         out.append(f'<text x="{L2 + W2 + 6}" y="{top + H2 - p / 100 * H2 + 4:.1f}" '
                    f'fill="{_ACC}">{p}%</text>')
-    for t in _nice_ticks(n, 4):
-        if 1 <= t <= n or t == 0:
-            e = max(1, t)
-            out.append(f'<text x="{qx(e):.1f}" y="{top + H2 + 15:.1f}" text-anchor="middle" '
-                       f'fill="#444444">{int(e)}</text>')
+    ticks = [max(1, t) for t in _nice_ticks(n, 4) if t <= n]
+    if n - ticks[-1] > 0.3 * (ticks[-1] - ticks[0]):
+        ticks.append(n)
+    for e in ticks:
+        out.append(f'<text x="{qx(e):.1f}" y="{top + H2 + 15:.1f}" text-anchor="middle" '
+                   f'fill="#444444">{e:g}</text>')
     out.append(f'<rect x="{L2}" y="{top}" width="{W2}" height="{H2:.1f}" fill="none" '
                'stroke="#444444"/>')
-    if n:
-        pts = " ".join(f"{qx(s.epoch + 1):.1f},{qy(s.loss):.1f}" for s in history)
+    if history:
+        pts = " ".join(f"{qx(e):.1f},{qy(loss):.1f}" for e, loss, _ in history)
         out.append(f'<polyline points="{pts}" fill="none" stroke="{_LOSS}" stroke-width="1.6"/>')
-        pts = " ".join(f"{qx(s.epoch + 1):.1f},{top + H2 - s.accuracy * H2:.1f}"
-                       for s in history)
+        pts = " ".join(f"{qx(e):.1f},{top + H2 - a * H2:.1f}" for e, _, a in history)
         out.append(f'<polyline points="{pts}" fill="none" stroke="{_ACC}" stroke-width="1.4" '
                    'stroke-dasharray="5 3"/>')
     out.append(f'<text x="{L2 + W2 / 2:.0f}" y="{top + H2 + 32:.0f}" text-anchor="middle" '
                'fill="#444444">epoch</text>')
+    out.append(f'<text x="{L2 - 36}" y="{top + H2 / 2:.0f}" text-anchor="middle" fill="#444444" '
+               f'transform="rotate(-90 {L2 - 36} {top + H2 / 2:.0f})">loss</text>')
     lx = L2 + W2 / 2 - 90
     out.append(f'<line x1="{lx}" x2="{lx + 22}" y1="{ly - 4}" y2="{ly - 4}" '
                f'stroke="{_LOSS}" stroke-width="1.6"/>')

@@ -173,50 +173,48 @@ class Var:
         if self.op is None:            # a leaf: its gradient is dy itself
             self._grad = (0.0 if self._grad is None else self._grad) + dy
             return
-        order = _topological_order(self)
-        adjoint = {self: dy}           # gradients of results, dropped as used
-        for node in reversed(order):
-            g = adjoint.pop(node, 0.0)
+        # PyTorch's dependency-counting schedule (the compiled engine runs the
+        # same one, so both add up gradients in the same order):
+        pending = _count_consumers(self)   # raises before any gradient is touched
+        adjoint = {self: dy}               # gradients of results, dropped as used
+        ready = [self]                     # results whose consumers have all passed
+        while ready:
+            node = ready.pop()
+            g = adjoint.pop(node)
             inputs = node.src
+            if not retain_graph:
+                node.src = None            # release this result's links to its inputs
             grads = node.op.backward(node._val, g, *(x._val for x in inputs))
             for x, gx in zip(inputs, grads):
                 if not x._req_grad:
                     continue
-                if x.op is None:       # a leaf requiring grad: accumulate
+                if x.op is None:           # a leaf requiring grad: accumulate
                     x._grad = (0.0 if x._grad is None else x._grad) + gx
-                else:
-                    adjoint[x] = adjoint.get(x, 0.0) + gx
-        if not retain_graph:
-            # parents first, so that each release frees at most its own node
-            for node in order:
-                node.src = None
+                    continue
+                adjoint[x] = adjoint.get(x, 0.0) + gx
+                pending[x] -= 1
+                if pending[x] == 0:        # its last consumer has passed
+                    ready.append(x)
 
 
-def _topological_order(root):
-    """Results requiring grad under ``root``, every node after its inputs.
-
-    Iterative depth-first post-order, inputs visited in ``src`` order; the
-    compiled engine visits in the same order. Raises RuntimeError before any
-    gradient is touched if the graph was released.
-    """
+def _count_consumers(root):
+    """For every result requiring grad under ``root``: how many edges lead to
+    it from results under ``root``. Raises RuntimeError if the graph (or a part
+    of it) was released by an earlier backward."""
     if root.src is None:
         raise ops.released_error(root.name)
-    order = []
-    seen = {root}
-    stack = [root]
-    while stack:
-        node = stack[-1]
+    pending = {}
+    seen = [root]
+    for node in seen:                      # grows as it goes: breadth first
         for x in node.src:
-            if x.op is not None and x._req_grad and x not in seen:
+            if x.op is not None and x._req_grad:
                 if x.src is None:
                     raise ops.released_error(x.name)
-                seen.add(x)
-                stack.append(x)
-                break
-        else:
-            stack.pop()
-            order.append(node)
-    return order
+                if x not in pending:
+                    pending[x] = 0
+                    seen.append(x)
+                pending[x] += 1
+    return pending
 
 
 def _as_var(x):
