@@ -1,0 +1,200 @@
+"""SVG and HTML output: node boxes, the layout mapped to an orientation, and
+a self-contained page (inline SVG, no script, nothing fetched)."""
+from html import escape
+
+from ._layout import layout
+from ._style import STYLE, LEGEND, EDGE_COLOUR, FONT_FAMILY, text_width
+
+__all__ = ["render_svg", "render_page", "SvgDrawing"]
+
+NAME_SIZE = 14.0      # px, bold: the op's or the Var's name
+TEXT_SIZE = 12.5      # px: arguments, value, gradient
+LINE = 1.28           # line height, in font sizes
+PAD_X = {"op": 10.0, "param": 14.0, "const": 14.0}
+PAD_Y = 6.0
+MIN_WIDTH = 56.0
+WIDTH_SLACK = 1.08    # room for fonts a little wider than Helvetica
+MARGIN = 14.0
+ARROW_LEN = 8.0
+ARROW_HALF = 4.2
+
+
+def _esc(s):
+    return escape(str(s), quote=True)
+
+
+def _num(x):
+    s = f"{x:.1f}"
+    return s[:-2] if s.endswith(".0") else s
+
+
+class _Box:
+    __slots__ = ("w", "h", "lines")
+
+    def __init__(self, node):
+        lines = []
+        for k, text in enumerate(node.label_lines):
+            size = NAME_SIZE if k == 0 else TEXT_SIZE
+            lines.append((text, size, k == 0))
+        tw = max(text_width(t, s, b) for t, s, b in lines) * WIDTH_SLACK
+        self.w = max(MIN_WIDTH, tw + 2 * PAD_X[node.kind])
+        self.h = sum(s * LINE for _, s, _ in lines) + 2 * PAD_Y
+        self.lines = lines
+
+
+class SvgDrawing:
+    """The SVG text of a drawing and what was drawn: ``svg``, ``width``,
+    ``height``, ``crossings`` (edge crossings in the layout)."""
+
+    __slots__ = ("svg", "width", "height", "crossings")
+
+    def __init__(self, svg, width, height, crossings):
+        self.svg = svg
+        self.width = width
+        self.height = height
+        self.crossings = crossings
+
+
+def _mapper(orientation, extent_v):
+    m = MARGIN
+    if orientation == "TB":
+        return lambda u, v: (m + u, m + v)
+    if orientation == "BT":
+        return lambda u, v: (m + u, m + extent_v - v)
+    if orientation == "LR":
+        return lambda u, v: (m + v, m + u)
+    return lambda u, v: (m + extent_v - v, m + u)
+
+
+def _edge_path(points, to_xy):
+    """A path through ``points`` (abstract coordinates) whose pieces leave and
+    enter along the rank axis: straight where they are aligned, else a cubic
+    curve with its tangents on that axis."""
+    x, y = to_xy(*points[0])
+    d = [f"M{_num(x)},{_num(y)}"]
+    for (ua, va), (ub, vb) in zip(points, points[1:]):
+        xb, yb = to_xy(ub, vb)
+        if abs(ua - ub) < 0.5:
+            d.append(f"L{_num(xb)},{_num(yb)}")
+        else:
+            k = (vb - va) / 2.0
+            x1, y1 = to_xy(ua, va + k)
+            x2, y2 = to_xy(ub, vb - k)
+            d.append(f"C{_num(x1)},{_num(y1)} {_num(x2)},{_num(y2)} {_num(xb)},{_num(yb)}")
+    return " ".join(d)
+
+
+def render_svg(graph, orientation):
+    """An ``SvgDrawing`` of ``graph`` (from ``_graph.collect``)."""
+    vertical = orientation in ("TB", "BT")
+    boxes = [_Box(n) for n in graph.nodes]
+    sizes = [(b.w, b.h) if vertical else (b.h, b.w) for b in boxes]
+    edges = [(e.src, e.dst, e.port) for e in graph.edges]
+    lay = layout(len(boxes), edges, sizes,
+                 node_gap=24.0 if vertical else 14.0,
+                 rank_gap=44.0 if vertical else 54.0,
+                 port_max=26.0 if vertical else 12.0)
+    ext_u, ext_v = lay.extent
+    to_xy = _mapper(orientation, ext_v)
+    if vertical:
+        width, height = ext_u + 2 * MARGIN, ext_v + 2 * MARGIN
+    else:
+        width, height = ext_v + 2 * MARGIN, ext_u + 2 * MARGIN
+    n_nodes, n_edges = len(graph.nodes), len(graph.edges)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="regrad-graph" '
+        f'width="{_num(width)}" height="{_num(height)}" '
+        f'viewBox="0 0 {_num(width)} {_num(height)}" '
+        f'data-orientation="{orientation}" data-nodes="{n_nodes}" data-edges="{n_edges}" '
+        f'font-family="{_esc(FONT_FAMILY)}" role="img" '
+        f'aria-label="computation graph, {n_nodes} nodes, {n_edges} edges">',
+        f"<title>regrad computation graph: {n_nodes} nodes, {n_edges} edges</title>",
+        '<g class="edges">',
+    ]
+    for e, pts in zip(graph.edges, lay.paths):
+        (ut, vt) = pts[-1]
+        body = pts[:-1] + [(ut, vt - ARROW_LEN + 1.0)]
+        d = _edge_path(body, to_xy)
+        tip = to_xy(ut, vt)
+        b1 = to_xy(ut - ARROW_HALF, vt - ARROW_LEN)
+        b2 = to_xy(ut + ARROW_HALF, vt - ARROW_LEN)
+        arrow = " ".join(f"{_num(x)},{_num(y)}" for x, y in (tip, b1, b2))
+        out.append(f'<g class="edge" data-src="n{e.src}" data-dst="n{e.dst}" '
+                   f'data-count="{e.count}">'
+                   f'<path d="{d}" fill="none" stroke="{EDGE_COLOUR}" stroke-width="1.4"/>'
+                   f'<polygon points="{arrow}" fill="{EDGE_COLOUR}"/>')
+        if e.count > 1:
+            lx, ly = to_xy(ut + 6.0, vt - ARROW_LEN - 10.0)
+            out.append(f'<text x="{_num(lx)}" y="{_num(ly)}" font-size="11" '
+                       f'fill="{EDGE_COLOUR}">\u00d7{e.count}</text>')
+        out.append("</g>")
+    out.append("</g>")
+    out.append('<g class="nodes">')
+    for node, box, (u, v) in zip(graph.nodes, boxes, lay.centers):
+        st = STYLE[node.kind]
+        cx, cy = to_xy(u, v)
+        x0, y0 = cx - box.w / 2.0, cy - box.h / 2.0
+        rx = 5.0 if node.kind == "op" else min(box.h / 2.0, 14.0)
+        stroke_w = 2.6 if node.is_root else 1.3
+        dash = ' stroke-dasharray="5 3"' if node.released else ""
+        classes = f"node {node.kind}" + (" root" if node.is_root else "") + \
+            (" released" if node.released else "")
+        out.append(f'<g class="{classes}" data-node="n{node.index}" data-kind="{node.kind}" '
+                   f'data-name="{_esc(node.name)}">'
+                   f"<title>{_esc(node.tooltip)}</title>"
+                   f'<rect x="{_num(x0)}" y="{_num(y0)}" width="{_num(box.w)}" '
+                   f'height="{_num(box.h)}" rx="{_num(rx)}" fill="{st["fill"]}" '
+                   f'stroke="{st["stroke"]}" stroke-width="{stroke_w}"{dash}/>')
+        y = y0 + PAD_Y
+        for text, size, bold in box.lines:
+            baseline = y + size * (LINE - 1.0) / 2.0 + size * 0.86
+            weight = ' font-weight="bold"' if bold else ""
+            out.append(f'<text x="{_num(cx)}" y="{_num(baseline)}" text-anchor="middle" '
+                       f'font-size="{_num(size)}"{weight} fill="{st["text"]}">{_esc(text)}</text>')
+            y += size * LINE
+        out.append("</g>")
+    out.append("</g>")
+    out.append("</svg>")
+    return SvgDrawing("\n".join(out), width, height, lay.crossings)
+
+
+_PAGE_CSS = """\
+body{margin:0;padding:14px 18px;background:#fff;color:#263238;text-align:center;
+font-family:Helvetica,Arial,"Liberation Sans",sans-serif}
+header{margin:0 0 12px;font-size:13px;line-height:20px}
+h1{display:inline;font-size:15px;margin:0 10px 0 0;font-weight:bold}
+.legend{display:flex;flex-wrap:wrap;justify-content:center;gap:2px 16px;margin-top:4px}
+.key{display:inline-flex;align-items:center;gap:5px}
+.sw{display:inline-block;width:15px;height:11px;border:1.3px solid;border-radius:3px}
+.graph{overflow:auto}
+.graph svg{display:block;margin:0 auto}
+.note{font-size:12px;color:#546E7A;margin:8px 0 0}"""
+
+
+def render_page(graph, drawing, title):
+    """A complete HTML page around ``drawing`` (an ``SvgDrawing`` of ``graph``)."""
+    n_nodes, n_edges = len(graph.nodes), len(graph.edges)
+    keys = []
+    for kind in ("param", "const", "op"):
+        st = STYLE[kind]
+        keys.append(f'<span class="key {kind}"><span class="sw" style="background:{st["fill"]};'
+                    f'border-color:{st["stroke"]}"></span>{_esc(LEGEND[kind])}</span>')
+    notes = []
+    if graph.has_grads:
+        notes.append("grad: the gradient a leaf holds (after backward).")
+    if graph.released:
+        notes.append("Dashed results lost their inputs to backward(); call "
+                     "backward(retain_graph=True) to keep the graph for drawing.")
+    note = f'<p class="note">{_esc(" ".join(notes))}</p>' if notes else ""
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_esc(title)}</title>\n"
+        f"<style>\n{_PAGE_CSS}\n</style>\n</head>\n<body>\n"
+        f'<header><h1>{_esc(title)}</h1><span class="stats">{n_nodes} nodes, '
+        f'{n_edges} edges</span>\n<div class="legend">{"".join(keys)}</div></header>\n'
+        f'<div class="graph">\n{drawing.svg}\n</div>\n{note}\n</body>\n</html>\n')

@@ -1,0 +1,140 @@
+"""Drawings of a Var's computation graph that need nothing but Python.
+
+``draw_to_html(root, "name")`` writes ``name.html``: one self-contained page
+with the graph as inline SVG, laid out here in Python (a layered DAG layout),
+with no script and nothing to fetch, so it opens offline and years later.
+``draw(root)`` returns a ``Drawing`` that Jupyter shows inline;
+``build_svg``, ``build_dot`` and ``build_mermaid_script`` return the graph as
+SVG, Graphviz DOT and Mermaid text.
+
+Every Var reachable from the root through ``.src`` is a node, drawn once
+however often it is used: dark blue for leaves that require grad, light blue
+for leaves that don't (variables and constants), grey for results of
+operators, with the operator's name and arguments (``power=2``), the value to
+4 decimals and, for leaves holding one, the gradient. Edges run from inputs
+to results; the root has a thick border. ``orientation`` says where inputs
+are: ``"TB"`` (top, results below), ``"BT"``, ``"LR"`` or ``"RL"``.
+
+``backward()`` releases the graph's interior, so draw before it, or after
+``backward(retain_graph=True)`` to see the leaves' gradients too.
+
+Graphs of more than ``max_nodes`` nodes (500 unless given) are refused with a
+ValueError naming their size: pass a larger ``max_nodes``, or ``None``.
+"""
+import os
+
+from ._graph import collect, DEFAULT_MAX_NODES
+from ._style import normalize_orientation, ORIENTATIONS
+from ._svg import render_svg, render_page
+from ._export import mermaid_text, dot_text
+
+__all__ = ["Drawing", "draw", "draw_to_html", "build_svg", "build_dot",
+           "build_mermaid_script", "ORIENTATIONS", "DEFAULT_MAX_NODES"]
+
+
+class Drawing:
+    """A drawn graph. ``svg`` is the SVG text; ``html()`` a full page;
+    ``save(path)`` writes either, by the path's extension (``.svg`` or
+    ``.html``). In Jupyter, a Drawing shows itself (``_repr_svg_``,
+    ``_repr_html_``).
+
+    ``orientation``, ``node_count``, ``edge_count``, ``width`` and ``height``
+    (pixels), ``crossings`` (edge crossings in the layout) describe it.
+    """
+
+    __slots__ = ("_graph", "_svg", "orientation")
+
+    def __init__(self, graph, svg_drawing, orientation):
+        self._graph = graph
+        self._svg = svg_drawing
+        self.orientation = orientation
+
+    @property
+    def svg(self):
+        return self._svg.svg
+
+    @property
+    def width(self):
+        return self._svg.width
+
+    @property
+    def height(self):
+        return self._svg.height
+
+    @property
+    def crossings(self):
+        return self._svg.crossings
+
+    @property
+    def node_count(self):
+        return len(self._graph.nodes)
+
+    @property
+    def edge_count(self):
+        return len(self._graph.edges)
+
+    def html(self, title="regrad computation graph"):
+        """A complete, self-contained HTML page showing the drawing."""
+        return render_page(self._graph, self._svg, title)
+
+    def save(self, path, title=None):
+        """Write the drawing to ``path``: SVG if it ends in ``.svg``, else an
+        HTML page. Returns the path."""
+        path = os.fspath(path)
+        if path.lower().endswith(".svg"):
+            text = self.svg + "\n"
+        else:
+            stem = os.path.basename(path)
+            if stem.lower().endswith(".html"):
+                stem = stem[:-5]
+            text = self.html(title if title is not None else stem)
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def _repr_svg_(self):
+        return self.svg
+
+    def _repr_html_(self):
+        return f'<div style="overflow:auto">{self.svg}</div>'
+
+    def __repr__(self):
+        return (f"<Drawing {self.orientation}: {self.node_count} nodes, {self.edge_count} edges, "
+                f"{self.width:.0f}x{self.height:.0f} px>")
+
+
+def draw(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES):
+    """Lay out the graph under ``root`` and return a ``Drawing``."""
+    orientation = normalize_orientation(orientation)
+    graph = collect(root, max_nodes)
+    return Drawing(graph, render_svg(graph, orientation), orientation)
+
+
+def build_svg(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES):
+    """The graph under ``root`` as an SVG document (a string)."""
+    return draw(root, orientation, max_nodes=max_nodes).svg
+
+
+def draw_to_html(root, name, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES):
+    """Write the graph under ``root`` to ``name + ".html"`` (``name`` may hold
+    directories, created if missing; ``.html`` is not doubled) and return
+    that path. The page is self-contained: inline SVG, no script, no fetch."""
+    path = os.fspath(name)
+    if not path.lower().endswith(".html"):
+        path += ".html"
+    return draw(root, orientation, max_nodes=max_nodes).save(path)
+
+
+def build_mermaid_script(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES):
+    """The graph under ``root`` as a Mermaid flowchart (``graph TB`` ...), for
+    Markdown renderers that draw Mermaid. ``orientation`` may also be ``"TD"``."""
+    mermaid_orientation = "TD" if orientation == "TD" else normalize_orientation(orientation)
+    return mermaid_text(collect(root, max_nodes), mermaid_orientation)
+
+
+def build_dot(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES):
+    """The graph under ``root`` as Graphviz DOT text (``dot -Tsvg`` draws it)."""
+    return dot_text(collect(root, max_nodes), normalize_orientation(orientation))
