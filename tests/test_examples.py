@@ -80,7 +80,7 @@ def test_basic_2_mlp(run_example):
 
 
 def test_basic_3_nn(run_example):
-    steps = 100 if run_example.engine == "cython" else 5     # the pure engine is slow
+    steps = 100 if run_example.engine == "cython" else 3     # the pure engine is slow
     out = run_example("basic_3_nn.py", str(steps))
     assert "number of parameters 337" in out
     printed = re.findall(r"^step (\d+) loss ([\d.]+), accuracy ([\d.]+)%$", out, re.M)
