@@ -18,8 +18,7 @@ against PyTorch. Errors are built by ``regrad.ops`` so messages match.
 cimport cython
 from cpython.ref cimport PyObject, Py_INCREF
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
-from libc.math cimport (exp, log, sqrt, sin, cos, tanh, pow, fabs, floor,
-                        isinf, isfinite)
+from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
 from libc.string cimport memcpy
 
 from . import ops as _ops
@@ -35,56 +34,21 @@ cdef extern from "Python.h":
 
 __all__ = ["Var"]
 
-# Op codes: the `code` of each operator in regrad.ops (checked by the tests).
-cdef enum:
-    LEAF = 0
-    ADD = 1
-    SUB = 2
-    MUL = 3
-    DIV = 4
-    NEG = 5
-    POW = 6
-    EXP = 7
-    LOG = 8
-    SQRT = 9
-    SIN = 10
-    COS = 11
-    TANH = 12
-    RELU = 13
-    SIGMOID = 14
-    ABS = 15
-    N_OPS = 16
-
 #: op code -> code, as compiled (the tests compare it with regrad.ops)
 OP_CODES = {"Add": ADD, "Sub": SUB, "Mul": MUL, "Div": DIV, "Neg": NEG, "Pow": POW,
             "Exp": EXP, "Log": LOG, "Sqrt": SQRT, "Sin": SIN, "Cos": COS, "Tanh": TANH,
             "Relu": RELU, "Sigmoid": SIGMOID, "Abs": ABS}
 
-# Node flags
-cdef enum:
-    REQ_GRAD = 1    # this Var requires grad
-    HAS_GRAD = 2    # a leaf whose .grad has been set (else .grad is None)
-    RELEASED = 4    # a result whose graph a backward() has freed
-
 cdef object _Real = __import__("numbers").Real
 cdef object _OP_BY_CODE = _ops.OPS_BY_CODE
 cdef object _Pow = _ops.Pow
-cdef object _math_error = _ops.math_error
-cdef double INF = float("inf")
 
 
-@cython.final
 @cython.freelist(8192)
 cdef class Var:
     """A scalar in a computation graph (see ``regrad.pure.Var`` for the
     reference implementation of the same API)."""
-    cdef double _val
-    cdef double _grad       # a leaf's gradient; a result's gradient during backward
-    cdef PyObject* _a       # first input (owned reference), NULL for a leaf
-    cdef PyObject* _b       # second input; for Pow the constant exponent
-    cdef unsigned char _op
-    cdef unsigned char _flags
-    cdef unsigned int _pending   # during backward: consumers yet to pass their gradient
+    # fields: see _core.pxd
 
     def __init__(self, val, req_grad=False):
         if self._op != LEAF:
@@ -297,69 +261,15 @@ cdef inline double _exponent(Var node):
 
 
 cdef inline Var _binary(int op, Var a, Var b):
-    cdef double x = a._val, y = b._val, v
-    if op == ADD:
-        v = x + y
-    elif op == SUB:
-        v = x - y
-    elif op == MUL:
-        v = x * y
-    else:  # DIV
-        if y == 0.0:
-            raise _math_error("Div", "zero", x, y)
-        v = x / y
-    return _node(op, v, a, b)
+    return _node(op, binary_value(op, a._val, b._val), a, b)
 
 
 cdef Var _pow(Var a, Var exponent):
-    cdef double x = a._val, p = exponent._val, v
-    if x == 0.0 and p < 0.0 and isfinite(p):
-        raise _math_error("Pow", "zero", x, p)
-    if x < 0.0 and isfinite(p) and p != floor(p):
-        raise _math_error("Pow", "domain", x, p)   # never a complex result
-    v = pow(x, p)
-    if isinf(v) and isfinite(x) and isfinite(p):
-        raise _math_error("Pow", "overflow", x, p)
-    return _node(POW, v, a, exponent)
+    return _node(POW, unary_value(POW, a._val, exponent._val), a, exponent)
 
 
 cdef inline Var _unary(int op, Var a):
-    cdef double x = a._val, v, e
-    if op == NEG:
-        v = -x
-    elif op == EXP:
-        v = exp(x)
-        if isinf(v) and not isinf(x):
-            raise _math_error("Exp", "overflow", x)
-    elif op == LOG:
-        if x <= 0.0:
-            raise _math_error("Log", "domain", x)
-        v = log(x)
-    elif op == SQRT:
-        if x < 0.0:
-            raise _math_error("Sqrt", "domain", x)
-        v = sqrt(x)
-    elif op == SIN:
-        if isinf(x):
-            raise _math_error("Sin", "domain", x)
-        v = sin(x)
-    elif op == COS:
-        if isinf(x):
-            raise _math_error("Cos", "domain", x)
-        v = cos(x)
-    elif op == TANH:
-        v = tanh(x)
-    elif op == RELU:
-        v = 0.0 if x <= 0.0 else x         # NaN passes through
-    elif op == SIGMOID:
-        if x >= 0.0:                       # two forms so that exp never overflows
-            v = 1.0 / (1.0 + exp(-x))
-        else:
-            e = exp(x)
-            v = e / (1.0 + e)
-    else:  # ABS
-        v = fabs(x)
-    return _node(op, v, a, None)
+    return _node(op, unary_value(op, a._val, 0.0), a, None)
 
 
 # ------------------------------------------------------------------ backward
@@ -469,7 +379,7 @@ cdef int _backward(Var root, double seed, bint release) except -1:
     cdef PyObject* node
     cdef PyObject* a
     cdef PyObject* b
-    cdef double g, x, y, out, p
+    cdef double g, x, out, p, ga, gb
     cdef unsigned char op
     cdef Py_ssize_t i
     _count_consumers(root, &seen)   # raises before any gradient is touched
@@ -498,46 +408,13 @@ cdef int _backward(Var root, double seed, bint release) except -1:
             (<Var>node)._b = NULL
             (<Var>node)._flags = (<Var>node)._flags | RELEASED
         x = (<Var>a)._val
-        # the derivatives of regrad.ops, operator by operator
-        if op == ADD:
-            _pass_to(&ready, a, g, release)
-            _pass_to(&ready, b, g, release)
-        elif op == SUB:
-            _pass_to(&ready, a, g, release)
-            _pass_to(&ready, b, -g, release)
-        elif op == MUL:
-            y = (<Var>b)._val
-            _pass_to(&ready, a, g * y, release)
-            _pass_to(&ready, b, g * x, release)
-        elif op == DIV:
-            y = (<Var>b)._val
-            _pass_to(&ready, a, g / y, release)
-            _pass_to(&ready, b, -g * (out / y), release)
+        if op <= DIV:   # two inputs
+            binary_grads(op, g, x, (<Var>b)._val, out, &ga, &gb)
+            _pass_to(&ready, a, ga, release)
+            _pass_to(&ready, b, gb, release)
         else:
-            if op == NEG:
-                g = -g
-            elif op == POW:
-                p = (<Var>b)._val   # the exponent
-                g = 0.0 if p == 0.0 else g * (p * pow(x, p - 1.0))
-            elif op == EXP:
-                g = g * out
-            elif op == LOG:
-                g = g / x
-            elif op == SQRT:
-                g = g * (0.5 / out)
-            elif op == SIN:
-                g = g * cos(x)
-            elif op == COS:
-                g = g * -sin(x)
-            elif op == TANH:
-                g = g * (1.0 - out * out)
-            elif op == RELU:
-                g = g if x > 0.0 else 0.0
-            elif op == SIGMOID:
-                g = g * (out * (1.0 - out))
-            elif op == ABS:
-                g = g if x > 0.0 else (-g if x < 0.0 else 0.0)
-            _pass_to(&ready, a, g, release)
+            p = (<Var>b)._val if op == POW else 0.0   # Pow's exponent
+            _pass_to(&ready, a, unary_grad(op, g, x, out, p), release)
             if release:
                 Py_XDECREF(b)   # Pow's exponent
         if release and node != <PyObject*>root:

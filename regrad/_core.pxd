@@ -1,0 +1,41 @@
+"""Declarations shared by the compiled modules: a graph node's C layout, the
+op codes (those of ``regrad.ops``) and the node flags."""
+cimport cython
+from cpython.ref cimport PyObject
+
+# Op codes: the `code` of each operator in regrad.ops (checked by the tests).
+cdef enum:
+    LEAF = 0
+    ADD = 1
+    SUB = 2
+    MUL = 3
+    DIV = 4
+    NEG = 5
+    POW = 6
+    EXP = 7
+    LOG = 8
+    SQRT = 9
+    SIN = 10
+    COS = 11
+    TANH = 12
+    RELU = 13
+    SIGMOID = 14
+    ABS = 15
+    N_OPS = 16
+
+# Node flags
+cdef enum:
+    REQ_GRAD = 1    # this Var requires grad
+    HAS_GRAD = 2    # a leaf whose .grad has been set (else .grad is None)
+    RELEASED = 4    # a result whose graph a backward() has freed
+
+
+@cython.final
+cdef class Var:
+    cdef double _val
+    cdef double _grad       # a leaf's gradient; a result's gradient during backward
+    cdef PyObject* _a       # first input (owned reference), NULL for a leaf
+    cdef PyObject* _b       # second input; for Pow the constant exponent
+    cdef unsigned char _op
+    cdef unsigned char _flags
+    cdef unsigned int _pending   # during backward: consumers yet to pass their gradient
