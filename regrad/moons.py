@@ -367,7 +367,8 @@ class Progress:
             bar_width = max(10, min(40, columns - len(head) - len(tail) - 3))
             done = round(bar_width * (s.epoch + 1) / self.epochs)
             bar = "=" * done + (">" if done < bar_width else "") + " " * (bar_width - done - 1)
-            self.stream.write(f"\r{head}[{bar[:bar_width]}]{tail}")
+            line = f"{head}[{bar[:bar_width]}]{tail}"
+            self.stream.write("\r" + line[:columns - 1])     # never wrap: \r could not undo it
             self._drawn = True
         elif s.epoch % self.every == 0 or last:
             self.stream.write(f"epoch {s.epoch + 1:>{width}}/{self.epochs}  {text}\n")
@@ -418,7 +419,8 @@ def run(args):
     elapsed = time.perf_counter() - start
     final = accuracy(model, X, y)
 
-    print(f"final accuracy {100 * final:.1f}% on the {args.samples} training points, "
+    points = "the training point" if args.samples == 1 else f"the {args.samples} training points"
+    print(f"final accuracy {100 * final:.1f}% on {points}, "
           f"loss {history[-1].loss:.4f}")
     print(f"time {_fmt_time(elapsed)} for {args.epochs} epochs, "
           f"{_fmt_time(elapsed / args.epochs)} per epoch ({shown_engine} engine)")

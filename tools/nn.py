@@ -15,12 +15,13 @@ with that engine's ``Var``. A model's graph lives in its parameters' engine.
 import random
 from operator import mul
 
+import regrad
+
 __all__ = ["Cell", "Neuron", "Layer", "MLP"]
 
 
 def _var_class(engine):
     """The ``Var`` class for ``engine`` (None, a name, or an engine module)."""
-    import regrad
     if engine is None:
         return regrad.Var
     if isinstance(engine, str):
