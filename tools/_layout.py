@@ -126,7 +126,7 @@ def count_crossings(layers, pos, down, port_scale):
     return total
 
 
-def _initial_order(n_all, rank, up, roots, n_ranks):
+def _initial_order(n_all, rank, up, roots, n_ranks, reverse=False):
     """Depth-first from the roots through inputs in port order; each rank
     lists its nodes in the order they finish (inputs left of results)."""
     layers = [[] for _ in range(n_ranks)]
@@ -135,7 +135,7 @@ def _initial_order(n_all, rank, up, roots, n_ranks):
         if seen[root]:
             continue
         seen[root] = True
-        stack = [[root, sorted(up[root], key=lambda e: e[1]), 0]]
+        stack = [[root, sorted(up[root], key=lambda e: e[1], reverse=reverse), 0]]
         while stack:
             frame = stack[-1]
             x, ins, i = frame
@@ -144,7 +144,7 @@ def _initial_order(n_all, rank, up, roots, n_ranks):
                 y = ins[i][0]
                 if not seen[y]:
                     seen[y] = True
-                    stack.append([y, sorted(up[y], key=lambda e: e[1]), 0])
+                    stack.append([y, sorted(up[y], key=lambda e: e[1], reverse=reverse), 0])
             else:
                 stack.pop()
                 layers[rank[x]].append(x)
@@ -159,8 +159,9 @@ def _port_shift(port, nports):
 
 
 def _sweep(layers, pos, neighbours, nports, rng, port_at_neighbour):
-    """One barycenter sweep over the ranks in ``rng``, ordering each rank by
-    the mean position of its neighbours on the rank already placed."""
+    """One sweep over the ranks in ``rng``, ordering each rank by the
+    positions of its neighbours on the rank already placed (their weighted
+    median; the mean breaks ties)."""
     for r in rng:
         layer = layers[r]
         keyed = []
@@ -168,14 +169,17 @@ def _sweep(layers, pos, neighbours, nports, rng, port_at_neighbour):
             nb = neighbours[x]
             if nb:
                 if port_at_neighbour:
-                    s = sum(pos[y] + _port_shift(p, nports[y]) for y, p in nb)
+                    vals = sorted(pos[y] + _port_shift(p, nports[y]) for y, p in nb)
                 else:
-                    s = sum(pos[y] for y, p in nb)
-                keyed.append((s / len(nb), pos[x], x))
+                    vals = sorted(pos[y] for y, p in nb)
+                mean = sum(vals) / len(vals)
+                m = len(vals)
+                med = vals[m // 2] if m % 2 else (vals[m // 2 - 1] + vals[m // 2]) / 2.0
+                keyed.append((med, mean, pos[x], x))
             else:
-                keyed.append((float(pos[x]), pos[x], x))
+                keyed.append((float(pos[x]), float(pos[x]), pos[x], x))
         keyed.sort()
-        layer[:] = [x for _, _, x in keyed]
+        layer[:] = [k[-1] for k in keyed]
         for i, x in enumerate(layer):
             pos[x] = i
 
@@ -198,30 +202,39 @@ def _pair_crossings(a, b, pos, up, down):
     return c
 
 
-def _transpose(layers, pos, up, down, max_passes=12):
-    for _ in range(max_passes):
+def _transpose(layers, pos, up, down, max_passes=12, equal=False):
+    """Swap neighbours in a rank while that removes crossings; with
+    ``equal``, the first pass also swaps pairs that cross as much either way
+    (a shake that lets the next sweep leave a plateau)."""
+    for k in range(max_passes):
         improved = False
         for layer in layers:
             for i in range(len(layer) - 1):
                 a, b = layer[i], layer[i + 1]
-                if _pair_crossings(a, b, pos, up, down) > _pair_crossings(b, a, pos, up, down):
+                c_ab = _pair_crossings(a, b, pos, up, down)
+                c_ba = _pair_crossings(b, a, pos, up, down)
+                if c_ab > c_ba or (equal and k == 0 and c_ab == c_ba and c_ab > 0):
                     layer[i], layer[i + 1] = b, a
                     pos[a], pos[b] = i + 1, i
-                    improved = True
+                    improved = improved or c_ab > c_ba
         if not improved:
             break
 
 
-def _order(layers, pos, up, down, nports, port_scale, max_iter=16):
+def _set_positions(layers, pos):
+    for layer in layers:
+        for i, x in enumerate(layer):
+            pos[x] = i
+
+
+def _improve(layers, pos, up, down, nports, port_scale, max_iter):
+    """Sweeps down and up, each followed by transpositions, keeping the
+    order with the fewest crossings; returns (order, crossings)."""
     n_ranks = len(layers)
-
-    def snapshot():
-        return [list(layer) for layer in layers]
-
-    best = snapshot()
+    best = [list(layer) for layer in layers]
     best_c = count_crossings(layers, pos, down, port_scale)
     stale = 0
-    for _ in range(max_iter):
+    for it in range(max_iter):
         if best_c == 0:
             break
         improved = False
@@ -230,19 +243,33 @@ def _order(layers, pos, up, down, nports, port_scale, max_iter=16):
                 _sweep(layers, pos, up, nports, range(1, n_ranks), False)
             else:
                 _sweep(layers, pos, down, nports, range(n_ranks - 2, -1, -1), True)
+            _transpose(layers, pos, up, down, equal=it % 2 == 1)
             c = count_crossings(layers, pos, down, port_scale)
             if c < best_c:
-                best, best_c, improved = snapshot(), c, True
+                best, best_c, improved = [list(layer) for layer in layers], c, True
         stale = 0 if improved else stale + 1
         if stale >= 3:
             break
-    layers[:] = best
-    for layer in layers:
-        for i, x in enumerate(layer):
-            pos[x] = i
-    if best_c:
-        _transpose(layers, pos, up, down)
-    return count_crossings(layers, pos, down, port_scale)
+    return best, best_c
+
+
+def _order(n_all, lrank, up, down, nports, roots, n_ranks, max_iter=12):
+    """Layers (lists of nodes, left to right) with few crossings: the best of
+    two depth-first starts (inputs in port order, and reversed), each improved
+    by sweeps and transpositions. Returns (layers, pos, crossings)."""
+    port_scale = max(nports, default=1) + 1
+    pos = [0] * n_all
+    best, best_c = None, None
+    for reverse in (False, True):
+        layers = _initial_order(n_all, lrank, up, roots, n_ranks, reverse)
+        _set_positions(layers, pos)
+        order, c = _improve(layers, pos, up, down, nports, port_scale, max_iter)
+        if best is None or c < best_c:
+            best, best_c = order, c
+        if best_c == 0:
+            break
+    _set_positions(best, pos)
+    return best, pos, best_c
 
 
 # ------------------------------------------------------------- coordinates
@@ -320,13 +347,7 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
 
     # --- order within ranks
     roots = [i for i in range(n - 1, -1, -1) if not outs[i]]
-    layers = _initial_order(n_all, lrank, up, roots, n_ranks)
-    pos = [0] * n_all
-    for layer in layers:
-        for i, x in enumerate(layer):
-            pos[x] = i
-    port_scale = max(nports, default=1) + 1
-    crossings = _order(layers, pos, up, down, nports, port_scale) if n_all else 0
+    layers, pos, crossings = _order(n_all, lrank, up, down, nports, roots, n_ranks)
 
     # --- positions across ranks
     def port_offset(x, p):
