@@ -2,6 +2,7 @@
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-extensions = [Extension("regrad._core", ["regrad/_core.pyx"], extra_compile_args=["-O2"])]
+extensions = [Extension("regrad._core", ["regrad/_core.pyx"], extra_compile_args=["-O2"]),
+              Extension("regrad._replay", ["regrad/_replay.pyx"], extra_compile_args=["-O2"])]
 
 setup(ext_modules=cythonize(extensions, language_level=3))

@@ -51,4 +51,34 @@ def get_engine(name=None):
     raise ValueError(f"unknown engine {name!r}: expected 'cython' or 'python'")
 
 
-__all__ = ["Var", "BACKEND", "get_engine", "ops"]
+def compile(root, retain_graph=False, outputs=()):
+    """Record the graph under ``root`` (a Var that requires grad) into a
+    ``Tape`` that replays it: ``tape.forward()`` recomputes every value from
+    the leaves' current ``.val`` and returns the root's, ``tape.backward()``
+    adds the gradients into the leaves' ``.grad`` as ``root.backward()`` does,
+    ``tape.load(vars, values)`` sets many leaves at once.
+
+    The tape replays the recorded structure, as ``torch.jit.trace`` does:
+    Python control flow that depended on values is frozen at record time
+    (``relu`` and ``abs`` are operators, evaluated at each replay). Unless
+    ``retain_graph=True``, the graph's interior is released as ``backward()``
+    releases it. ``outputs``: further Vars of the graph whose ``.val`` each
+    ``forward()`` refreshes (e.g. a model's scores next to its loss).
+    A compiled Var gives ``regrad._replay.Tape``, a pure one
+    ``regrad.replay.Tape``: the same API. See ``regrad.replay``.
+    """
+    from . import pure
+    if isinstance(root, pure.Var):
+        from .replay import Tape
+    else:
+        try:
+            from ._core import Var as _CompiledVar
+            from ._replay import Tape
+        except ImportError:
+            _CompiledVar = None
+        if _CompiledVar is None or type(root) is not _CompiledVar:
+            raise TypeError(f"regrad.compile: expected a Var, not {type(root).__name__}")
+    return Tape(root, retain_graph=retain_graph, outputs=outputs)
+
+
+__all__ = ["Var", "BACKEND", "get_engine", "ops", "compile"]

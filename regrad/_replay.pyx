@@ -1,0 +1,510 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, infer_types=False
+"""Static-graph replay for the compiled engine: ``regrad.compile(root)``.
+
+A ``Tape`` records the graph under a root ``Var`` once into flat C arrays
+(struct of arrays: op codes, operand slots, values, adjoints) and then runs
+forward and backward over them as many times as wanted, with the operator
+kernels of ``regrad/_kernels.pxd`` (the very functions the dynamic engine
+calls, so the same values and the same exceptions). ``regrad/replay.py`` is
+the same thing in plain Python, the readable reference.
+
+Slots: the leaves first (parameters, inputs and the constants made from
+Python numbers), ``0 .. n_leaves-1``; then the results in a topological order,
+the root last. That order is the reverse of the dynamic engine's backward
+schedule (dependency counting, see ``_core.pyx``), so a reverse sweep over the
+tape adds up every gradient in the same order as ``root.backward()``.
+
+The tape keeps references to its leaves, its root and its outputs only: the
+recorded results are plain numbers in the arrays.
+"""
+cimport cython
+from cpython.ref cimport PyObject, Py_INCREF
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_Release,
+                             PyBuffer_IsContiguous, PyBUF_RECORDS_RO)
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
+from libc.stdint cimport int32_t, uint8_t, uintptr_t
+from libc.string cimport memset, memcpy
+
+from regrad._core cimport Var, LEAF, DIV, POW, REQ_GRAD, HAS_GRAD, RELEASED
+from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
+
+from . import ops as _ops
+from . import replay as _ref      # the messages, shared with the pure Tape
+
+cdef extern from "Python.h":
+    # on raw pointers: the tape manages these references itself
+    void Py_DECREF(PyObject*)
+    void Py_XDECREF(PyObject*)
+    bint PyFloat_CheckExact(PyObject*)
+
+__all__ = ["Tape"]
+
+cdef int32_t MAX_NODES = 2147483647
+
+
+cdef struct PtrVec:
+    PyObject** data
+    Py_ssize_t size
+    Py_ssize_t capacity
+
+
+cdef int _push(PtrVec* vec, PyObject* p) except -1:
+    cdef Py_ssize_t capacity
+    cdef PyObject** grown
+    if vec.size == vec.capacity:
+        capacity = vec.capacity * 2 if vec.capacity else 256
+        grown = <PyObject**>PyMem_Malloc(capacity * sizeof(PyObject*))
+        if grown == NULL:
+            raise MemoryError("regrad: no memory to record the graph")
+        if vec.size:
+            memcpy(grown, vec.data, vec.size * sizeof(PyObject*))
+        PyMem_Free(vec.data)
+        vec.data = grown
+        vec.capacity = capacity
+    vec.data[vec.size] = p
+    vec.size += 1
+    return 0
+
+
+cdef inline bint _is_result(PyObject* p) noexcept:
+    """A result that requires grad: a node of the tape (anything else is a leaf)."""
+    return p != NULL and (<Var>p)._op != LEAF and (<Var>p)._flags & REQ_GRAD
+
+
+cdef inline void* _alloc(Py_ssize_t count, size_t size) except NULL:
+    cdef void* p = PyMem_Malloc((count if count > 0 else 1) * size)
+    if p == NULL:
+        raise MemoryError("regrad: no memory for the tape")
+    return p
+
+
+cdef inline size_t _hash(PyObject* p) noexcept:
+    return (<size_t><uintptr_t>p >> 4) * <size_t>0x9E3779B97F4A7C15ULL
+
+
+@cython.final
+cdef class Tape:
+    """A recorded graph: ``regrad.compile(root)`` makes one (see ``regrad.replay.Tape``
+    for the reference implementation of the same API)."""
+
+    cdef Py_ssize_t n            # slots: leaves, then results
+    cdef Py_ssize_t n_leaves
+    cdef Py_ssize_t root_slot
+    cdef uint8_t* op             # per slot: op code (LEAF for a leaf)
+    cdef int32_t* a              # per slot: first operand's slot
+    cdef int32_t* b              # per slot: second operand's slot (Pow: the exponent's);
+                                 # 0 for other one-input ops (read, never used)
+    cdef double* val             # per slot: value of the last forward (or the recording)
+    cdef double* adj             # per slot: adjoint during backward
+    cdef PyObject** leaf         # per leaf slot: the leaf Var (owned reference)
+    cdef PyObject** table        # leaf Var -> slot, open addressing (for load())
+    cdef int32_t* table_slot
+    cdef size_t table_mask
+    cdef PyObject** out          # output Vars (owned) and their slots
+    cdef int32_t* out_slot
+    cdef Py_ssize_t n_out
+    cdef Var _root
+
+    def __cinit__(self):
+        self.op = NULL
+        self.a = self.b = NULL
+        self.val = self.adj = NULL
+        self.leaf = self.table = self.out = NULL
+        self.table_slot = self.out_slot = NULL
+        self.n = self.n_leaves = self.n_out = 0
+
+    def __init__(self, Var root not None, retain_graph=False, outputs=()):
+        """Record the graph under ``root``; use ``regrad.compile(root, ...)``."""
+        if self.op != NULL:
+            raise RuntimeError("a Tape is recorded once")
+        if not root._flags & REQ_GRAD:
+            raise RuntimeError(_ops.NO_GRAD_MESSAGE)
+        outs = tuple(outputs)
+        for i, o in enumerate(outs):
+            if type(o) is not Var:
+                raise TypeError(_ref.outputs_type_message(i, o, Var))
+        self._root = root
+        self._record(root, outs, not retain_graph)
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        if self.leaf != NULL:
+            for i in range(self.n_leaves):
+                Py_XDECREF(self.leaf[i])
+        if self.out != NULL:
+            for i in range(self.n_out):
+                Py_XDECREF(self.out[i])
+        PyMem_Free(self.op)
+        PyMem_Free(self.a)
+        PyMem_Free(self.b)
+        PyMem_Free(self.val)
+        PyMem_Free(self.adj)
+        PyMem_Free(self.leaf)
+        PyMem_Free(self.table)
+        PyMem_Free(self.table_slot)
+        PyMem_Free(self.out)
+        PyMem_Free(self.out_slot)
+
+    # ----------------------------------------------------------- recording
+    #
+    # 1. count, for every result under the root, the edges that lead to it from
+    #    results under the root (``_pending``, as the dynamic backward does);
+    # 2. run the dynamic backward's schedule without computing anything: a stack
+    #    of ready results, root first; a result is ready once its last consumer
+    #    has passed. The processing order, reversed, is the tape's order; a node
+    #    popped k-th keeps ``k + 1`` in ``_pending`` and a leaf its slot + 1;
+    # 3. fill the arrays from those numbers, reset every ``_pending`` to 0,
+    #    then release the graph's interior unless asked to keep it.
+
+    cdef int _record(self, Var root, tuple outs, bint release) except -1:
+        cdef PtrVec seen, order, leaves
+        cdef PyObject** ready = NULL
+        cdef Py_ssize_t n_ready = 0, i, k, n, L, R
+        cdef PyObject* node
+        cdef PyObject* x
+        cdef PyObject* pa
+        cdef PyObject* pb
+        cdef int j
+        seen.data = order.data = leaves.data = NULL
+        seen.size = seen.capacity = order.size = order.capacity = 0
+        leaves.size = leaves.capacity = 0
+        try:
+            if root._op == LEAF:               # a leaf root: a tape of one slot
+                _push(&leaves, <PyObject*>root)
+                Py_INCREF(root)
+                root._pending = 1
+            else:
+                if root._flags & RELEASED:
+                    raise _ops.released_error(root.name)
+                # pass 1: count the consumers
+                _push(&seen, <PyObject*>root)
+                i = 0
+                while i < seen.size:
+                    node = seen.data[i]
+                    i += 1
+                    for j in range(2):
+                        x = (<Var>node)._a if j == 0 else (<Var>node)._b
+                        if _is_result(x):
+                            if (<Var>x)._flags & RELEASED:
+                                raise _ops.released_error((<Var>x).name)
+                            if (<Var>x)._pending == 0:
+                                _push(&seen, x)
+                            (<Var>x)._pending = (<Var>x)._pending + 1
+                # pass 2: the backward schedule, recorded
+                ready = <PyObject**>_alloc(seen.size, sizeof(PyObject*))
+                ready[0] = <PyObject*>root
+                n_ready = 1
+                while n_ready:
+                    n_ready -= 1
+                    node = ready[n_ready]
+                    _push(&order, node)
+                    Py_INCREF(<object>node)            # held until the end of recording
+                    (<Var>node)._pending = <unsigned int>order.size   # k + 1
+                    for j in range(2):
+                        x = (<Var>node)._a if j == 0 else (<Var>node)._b
+                        if x == NULL:
+                            continue
+                        if _is_result(x):
+                            (<Var>x)._pending = (<Var>x)._pending - 1
+                            if (<Var>x)._pending == 0:
+                                ready[n_ready] = x     # room for every result was reserved
+                                n_ready += 1
+                        elif (<Var>x)._pending == 0:   # a leaf met for the first time
+                            _push(&leaves, x)
+                            Py_INCREF(<object>x)
+                            (<Var>x)._pending = <unsigned int>leaves.size   # slot + 1
+            L = leaves.size
+            R = order.size
+            n = L + R
+            if n > MAX_NODES:
+                raise ValueError(f"regrad.compile: {n} nodes, more than a tape holds")
+            # pass 3: the arrays
+            self.op = <uint8_t*>_alloc(n, sizeof(uint8_t))
+            self.a = <int32_t*>_alloc(n, sizeof(int32_t))
+            self.b = <int32_t*>_alloc(n, sizeof(int32_t))
+            self.val = <double*>_alloc(n, sizeof(double))
+            self.adj = <double*>_alloc(n, sizeof(double))
+            self.n = n
+            self.n_leaves = L
+            for i in range(L):
+                self.op[i] = LEAF
+                self.a[i] = self.b[i] = 0
+                self.val[i] = (<Var>leaves.data[i])._val
+            for k in range(R):
+                node = order.data[k]
+                i = n - 1 - k
+                self.op[i] = (<Var>node)._op
+                self.a[i] = _slot((<Var>node)._a, n)
+                self.b[i] = _slot((<Var>node)._b, n) if (<Var>node)._b != NULL else 0
+                self.val[i] = (<Var>node)._val
+            self.root_slot = _slot(<PyObject*>root, n)
+            self._set_outputs(outs, n)
+            self._build_table(&leaves)
+        except BaseException:
+            for i in range(seen.size):
+                (<Var>seen.data[i])._pending = 0
+            for i in range(order.size):
+                (<Var>order.data[i])._pending = 0
+                Py_DECREF(order.data[i])
+            for i in range(leaves.size):
+                (<Var>leaves.data[i])._pending = 0
+                Py_DECREF(leaves.data[i])
+            PyMem_Free(seen.data)
+            PyMem_Free(order.data)
+            PyMem_Free(leaves.data)
+            PyMem_Free(ready)
+            self.n = self.n_leaves = 0
+            raise
+        PyMem_Free(seen.data)
+        PyMem_Free(ready)
+        for i in range(leaves.size):
+            (<Var>leaves.data[i])._pending = 0
+        self.leaf = leaves.data                # the tape owns these references now
+        # release the interior (root included, as backward() does): every result
+        # is still held by ``order`` and every leaf by the tape, so nothing is freed
+        # until the last loop, where each result dies with no inputs left to free
+        for k in range(order.size):
+            node = order.data[k]
+            (<Var>node)._pending = 0
+            if release:
+                pa = (<Var>node)._a
+                pb = (<Var>node)._b
+                (<Var>node)._a = NULL
+                (<Var>node)._b = NULL
+                (<Var>node)._flags = (<Var>node)._flags | RELEASED
+                Py_XDECREF(pa)
+                Py_XDECREF(pb)
+        for k in range(order.size):
+            Py_DECREF(order.data[k])
+        PyMem_Free(order.data)
+        return 0
+
+    cdef int _set_outputs(self, tuple outs, Py_ssize_t n) except -1:
+        cdef Py_ssize_t i
+        cdef Var o
+        self.out = <PyObject**>_alloc(len(outs), sizeof(PyObject*))
+        self.out_slot = <int32_t*>_alloc(len(outs), sizeof(int32_t))
+        for i in range(len(outs)):
+            o = <Var>outs[i]
+            if o._pending == 0:        # not a node under the root
+                raise ValueError(_ref.outputs_graph_message(i))
+            self.out_slot[i] = _slot(<PyObject*>o, n)
+        for i in range(len(outs)):
+            Py_INCREF(outs[i])
+            self.out[i] = <PyObject*>outs[i]
+        self.n_out = len(outs)
+        return 0
+
+    cdef int _build_table(self, PtrVec* leaves) except -1:
+        cdef size_t capacity = 16, h
+        cdef Py_ssize_t i
+        while capacity < <size_t>(2 * leaves.size):
+            capacity *= 2
+        self.table = <PyObject**>_alloc(capacity, sizeof(PyObject*))
+        self.table_slot = <int32_t*>_alloc(capacity, sizeof(int32_t))
+        memset(self.table, 0, capacity * sizeof(PyObject*))
+        self.table_mask = capacity - 1
+        for i in range(leaves.size):
+            h = _hash(leaves.data[i]) & self.table_mask
+            while self.table[h] != NULL:
+                h = (h + 1) & self.table_mask
+            self.table[h] = leaves.data[i]
+            self.table_slot[h] = <int32_t>i
+        return 0
+
+    cdef inline Py_ssize_t _leaf_slot(self, PyObject* p) noexcept:
+        cdef size_t h = _hash(p) & self.table_mask
+        while self.table[h] != NULL:
+            if self.table[h] == p:
+                return self.table_slot[h]
+            h = (h + 1) & self.table_mask
+        return -1
+
+    # ------------------------------------------------------------- replay
+    cdef int _forward(self) except -1:
+        cdef Py_ssize_t i, n = self.n, L = self.n_leaves
+        cdef const uint8_t* op = self.op
+        cdef const int32_t* a = self.a
+        cdef const int32_t* b = self.b
+        cdef double* v = self.val
+        cdef PyObject** leaf = self.leaf
+        cdef uint8_t o
+        for i in range(L):
+            v[i] = (<Var>leaf[i])._val
+        for i in range(L, n):
+            o = op[i]
+            if o <= DIV:
+                v[i] = binary_value(o, v[a[i]], v[b[i]])
+            else:
+                v[i] = unary_value(o, v[a[i]], v[b[i]])   # v[b]: Pow's exponent
+        self._root._val = v[self.root_slot]
+        for i in range(self.n_out):
+            (<Var>self.out[i])._val = v[self.out_slot[i]]
+        return 0
+
+    cdef int _backward(self, double seed) except -1:
+        cdef Py_ssize_t i, n = self.n, L = self.n_leaves
+        cdef const uint8_t* op = self.op
+        cdef const int32_t* a = self.a
+        cdef const int32_t* b = self.b
+        cdef const double* v = self.val
+        cdef double* g = self.adj
+        cdef PyObject** leaf = self.leaf
+        cdef double gi, ga, gb
+        cdef uint8_t o
+        cdef int32_t ai, bi
+        # a leaf's adjoint starts from its .grad, so contributions are added to it
+        # one by one as root.backward() adds them (0.0 when it has none yet)
+        for i in range(L):
+            g[i] = (<Var>leaf[i])._grad if (<Var>leaf[i])._flags & REQ_GRAD else 0.0
+        if n > L:
+            memset(g + L, 0, (n - L) * sizeof(double))
+            g[self.root_slot] = seed
+        else:
+            g[self.root_slot] += seed
+        for i in range(n - 1, L - 1, -1):
+            o = op[i]
+            gi = g[i]
+            ai = a[i]
+            bi = b[i]
+            if o <= DIV:
+                binary_grads(o, gi, v[ai], v[bi], v[i], &ga, &gb)
+                g[ai] += ga
+                g[bi] += gb
+            else:
+                g[ai] += unary_grad(o, gi, v[ai], v[i], v[bi])
+        for i in range(L):
+            if (<Var>leaf[i])._flags & REQ_GRAD:
+                (<Var>leaf[i])._grad = g[i]
+                (<Var>leaf[i])._flags = (<Var>leaf[i])._flags | HAS_GRAD
+        return 0
+
+    def forward(self):
+        """Recompute every value from the leaves' current ``.val``; store the
+        root's value in ``root.val`` (and each output's in its ``.val``) and
+        return it. Raises what the dynamic engine raises on a domain error
+        (then ``root.val`` keeps its previous value)."""
+        self._forward()
+        return self._root._val
+
+    def backward(self, dy=None):
+        """Add d(root)/d(leaf) * ``dy`` (default 1.0) into the ``.grad`` of every
+        leaf that requires grad, as ``root.backward()`` would, at the values of
+        the last ``forward()`` (or of the recording, before any forward)."""
+        if not self._root._flags & REQ_GRAD:
+            raise RuntimeError(_ops.NO_GRAD_MESSAGE)
+        cdef double seed = 1.0
+        if dy is not None:
+            seed = dy if type(dy) is float else _ops.to_float(dy, "dy")
+        self._backward(seed)
+
+    def load(self, vars, values):
+        """Set the ``.val`` of the leaves ``vars`` from ``values``: a sequence of
+        real numbers, or a C-contiguous float64 buffer (numpy array, ``array('d')``;
+        any shape, read in C order) copied without a Python loop per value.
+        Checks everything before setting anything."""
+        cdef object seq
+        try:
+            seq = PySequence_Fast(vars, b"")
+        except TypeError:
+            raise TypeError(_ref.vars_sequence_message(vars)) from None
+        cdef Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), i
+        cdef PyObject** items = PySequence_Fast_ITEMS(seq)
+        cdef PyObject* p
+        for i in range(n):
+            p = items[i]
+            if type(<object>p) is not Var:
+                raise TypeError(_ref.vars_type_message(i, <object>p, Var))
+            if self._leaf_slot(p) < 0:
+                raise ValueError(_ref.vars_leaf_message(i))
+        cdef Py_buffer view
+        cdef double* data
+        cdef object xs
+        cdef PyObject** xitems
+        cdef Py_ssize_t m
+        if PyObject_CheckBuffer(values):
+            PyObject_GetBuffer(values, &view, PyBUF_RECORDS_RO)
+            try:
+                if view.format == NULL or not _is_float64(view.format):
+                    raise TypeError(_ref.buffer_format_message(
+                        "B" if view.format == NULL else view.format.decode("ascii", "replace")))
+                if not PyBuffer_IsContiguous(&view, b'C'):
+                    raise TypeError(_ref.BUFFER_LAYOUT_MESSAGE)
+                m = view.len // sizeof(double)
+                if m != n:
+                    raise ValueError(_ref.length_message(n, m))
+                data = <double*>view.buf
+                for i in range(n):
+                    (<Var>items[i])._val = data[i]
+            finally:
+                PyBuffer_Release(&view)
+            return
+        try:
+            xs = PySequence_Fast(values, b"")
+        except TypeError:
+            raise TypeError(_ref.values_type_message(values)) from None
+        m = PySequence_Fast_GET_SIZE(xs)
+        if m != n:
+            raise ValueError(_ref.length_message(n, m))
+        xitems = PySequence_Fast_ITEMS(xs)
+        data = <double*>_alloc(n, sizeof(double))
+        try:
+            for i in range(n):
+                p = xitems[i]
+                if PyFloat_CheckExact(p):
+                    data[i] = PyFloat_AS_DOUBLE(<object>p)
+                else:
+                    data[i] = _ref.value_to_float(<object>p, i)
+            for i in range(n):
+                (<Var>items[i])._val = data[i]
+        finally:
+            PyMem_Free(data)
+
+    # ------------------------------------------------------------ describing
+    @property
+    def root(self):
+        """The Var the tape was recorded from; ``forward()`` sets its ``.val``."""
+        return self._root
+
+    @property
+    def leaves(self):
+        """The leaf Vars, in slot order: parameters, inputs, and the constants
+        made from Python numbers."""
+        return tuple(<object>self.leaf[i] for i in range(self.n_leaves))
+
+    @property
+    def outputs(self):
+        """The Vars besides the root whose ``.val`` ``forward()`` refreshes."""
+        return tuple(<object>self.out[i] for i in range(self.n_out))
+
+    @property
+    def size(self):
+        """The number of nodes: leaves plus operator results."""
+        return self.n
+
+    def __repr__(self):
+        return _ref.tape_repr(self.n, self.n_leaves, self.n_out, "cython")
+
+
+cdef inline int32_t _slot(PyObject* x, Py_ssize_t n) noexcept:
+    """A recorded node's slot, while ``_pending`` holds the recording's marks."""
+    if _is_result(x):
+        return <int32_t>(n - (<Var>x)._pending)
+    return <int32_t>((<Var>x)._pending - 1)
+
+
+cdef inline bint _is_float64(const char* fmt) noexcept:
+    """'d', or '<d' / '=d' / '@d' on this (little-endian) machine."""
+    if fmt[0] == b'd':
+        return fmt[1] == 0
+    if fmt[0] == b'@' or fmt[0] == b'=' or (fmt[0] == b'<' and _little_endian()):
+        return fmt[1] == b'd' and fmt[2] == 0
+    return False
+
+
+cdef inline bint _little_endian() noexcept:
+    cdef int one = 1
+    return (<char*>&one)[0] == 1

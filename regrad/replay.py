@@ -1,0 +1,287 @@
+"""Static-graph replay: record a graph once, run forward and backward many times.
+
+``tape = regrad.compile(root)`` records the graph under ``root`` (a Var that
+requires grad) into a flat list of operations; then, at every step::
+
+    loss = tape.forward()      # every value again, from the leaves' current .val
+    model.zero_grad()
+    tape.backward()            # the gradients into the leaves' .grad, as loss.backward()
+    for p in params:
+        p.val -= lr * p.grad
+
+This module is the pure-Python tape, for ``regrad.pure`` Vars, and the
+readable reference for the compiled one (``regrad/_replay.pyx``, for
+``regrad._core`` Vars), which has the same API and records the same order.
+
+**What replay keeps.** A tape replays the structure it recorded, as
+``torch.jit.trace`` does: Python code that chose what to build from the values
+at record time (``if x.val > 0: ...``, a loop until convergence, a data
+dependent number of terms) is frozen as it went then. Operators whose result
+depends on values are not control flow: ``relu`` and ``abs`` pick their branch
+at each replay, and every domain check (``log`` of 0, division by 0) runs at
+each replay and raises what the dynamic engine raises.
+
+**Leaves.** The tape's leaves are the graph's leaf Vars: parameters, input
+Vars, and the constants made from Python numbers. ``forward()`` reads every
+leaf's ``.val``, so set inputs (or ``tape.load(inputs, values)`` for a whole
+batch) before it. Only what was a leaf can change: a value computed, at record
+time, from Vars that did not require grad is a constant of the graph (the
+dynamic engine keeps no inputs for it), so an input must meet something that
+requires grad before any other operation, e.g. ``w * x``, not ``2 * x``.
+Whether a leaf receives a gradient is read from its ``req_grad`` at each
+``backward()``.
+
+**Schedule.** The tape's order is the reverse of the dynamic engine's backward
+schedule (dependency counting), so a sweep from the root down adds the
+gradients up in the order ``root.backward()`` does: the same bits.
+
+**Memory.** Unless ``retain_graph=True``, recording releases the graph's
+interior as ``backward()`` does (so ``root.backward()`` afterwards raises, as
+after a backward); the tape keeps references to its leaves, its root and its
+outputs only.
+"""
+import numbers
+
+from . import ops
+from .ops import to_float
+
+__all__ = ["Tape"]
+
+
+# ------------------------------------------------- messages (both tapes use them)
+
+def _type_name(x):
+    t = type(x)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def outputs_type_message(i, x, var_type):
+    return (f"regrad.compile: outputs[{i}] must be a {var_type.__module__}.Var, "
+            f"not {_type_name(x)}")
+
+
+def outputs_graph_message(i):
+    return f"regrad.compile: outputs[{i}] is not a node of the root's graph"
+
+
+def vars_sequence_message(x):
+    return f"load(): vars must be a sequence of leaf Vars, not {_type_name(x)}"
+
+
+def vars_type_message(i, x, var_type):
+    return f"load(): vars[{i}] must be a {var_type.__module__}.Var, not {_type_name(x)}"
+
+
+def vars_leaf_message(i):
+    return f"load(): vars[{i}] is not a leaf of this tape (see tape.leaves)"
+
+
+def values_type_message(x):
+    return ("load(): values must be a sequence of real numbers or a float64 buffer, "
+            f"not {_type_name(x)}")
+
+
+def buffer_format_message(fmt):
+    return (f"load(): a buffer of values must hold float64 (format 'd'), not format {fmt!r}; "
+            "convert it, e.g. numpy.asarray(values, dtype=float)")
+
+
+BUFFER_LAYOUT_MESSAGE = ("load(): a buffer of values must be C-contiguous; copy it, "
+                         "e.g. numpy.ascontiguousarray(values)")
+
+
+def length_message(n_vars, n_values):
+    return f"load(): {n_vars} vars but {n_values} values"
+
+
+def value_to_float(x, i):
+    if isinstance(x, numbers.Real):
+        return float(x)
+    raise TypeError(f"load(): values[{i}] must be a real number, not {_type_name(x)}")
+
+
+def tape_repr(size, n_leaves, n_outputs, engine):
+    extra = f", {n_outputs} outputs" if n_outputs else ""
+    return (f"<regrad Tape: {size} nodes ({size - n_leaves} operations, {n_leaves} leaves"
+            f"{extra}), {engine} engine>")
+
+
+# ------------------------------------------------------------------ the tape
+
+class Tape:
+    """A recorded graph of ``regrad.pure`` Vars; make one with ``regrad.compile(root)``.
+
+    Slots ``0 .. n_leaves-1`` hold the leaves, the following ones the results
+    in topological order, the root last. ``self._ops[i]`` and ``self._args[i]``
+    (slots of the inputs) describe the result in slot ``n_leaves + i``.
+    """
+
+    __slots__ = ("_root", "_leaves", "_leaf_slot", "_ops", "_args", "_vals", "_root_slot",
+                 "_outputs", "_output_slots")
+
+    def __init__(self, root, retain_graph=False, outputs=()):
+        from .pure import Var
+        if not isinstance(root, Var):
+            raise TypeError(f"regrad.compile: expected a regrad.pure.Var, not {_type_name(root)}")
+        if not root._req_grad:
+            raise RuntimeError(ops.NO_GRAD_MESSAGE)
+        outputs = tuple(outputs)
+        for i, o in enumerate(outputs):
+            if not isinstance(o, Var):
+                raise TypeError(outputs_type_message(i, o, Var))
+        self._root = root
+        if root.op is None:               # a leaf root: a tape of one slot
+            order, leaves = [], [root]
+        else:
+            order, leaves = _schedule(root)
+        n_leaves, n = len(leaves), len(leaves) + len(order)
+        slot = {id(x): j for j, x in enumerate(leaves)}
+        for k, node in enumerate(order):  # processed k-th: slot n-1-k
+            slot[id(node)] = n - 1 - k
+        records = [(node.op, tuple(slot[id(x)] for x in node.src)) for node in reversed(order)]
+        self._ops = [op for op, _ in records]
+        self._args = [args for _, args in records]
+        self._leaves = tuple(leaves)
+        self._leaf_slot = {id(x): j for j, x in enumerate(leaves)}
+        self._vals = [x._val for x in leaves] + [node._val for node in reversed(order)]
+        self._root_slot = slot[id(root)]
+        self._output_slots = []
+        for i, o in enumerate(outputs):
+            if id(o) not in slot:
+                raise ValueError(outputs_graph_message(i))
+            self._output_slots.append(slot[id(o)])
+        self._outputs = outputs
+        if not retain_graph:
+            for node in order:            # as backward() releases it
+                node.src = None
+
+    # -------------------------------------------------------------- replay
+    def forward(self):
+        """Recompute every value from the leaves' current ``.val``; store the
+        root's value in ``root.val`` (and each output's in its ``.val``) and
+        return it. Raises what the dynamic engine raises on a domain error
+        (then ``root.val`` keeps its previous value)."""
+        vals = self._vals
+        for j, leaf in enumerate(self._leaves):
+            vals[j] = leaf._val
+        i = len(self._leaves)
+        for op, args in zip(self._ops, self._args):
+            vals[i] = op.forward(*[vals[k] for k in args])
+            i += 1
+        self._root._val = vals[self._root_slot]
+        for o, k in zip(self._outputs, self._output_slots):
+            o._val = vals[k]
+        return self._root._val
+
+    def backward(self, dy=None):
+        """Add d(root)/d(leaf) * ``dy`` (default 1.0) into the ``.grad`` of every
+        leaf that requires grad, as ``root.backward()`` would, at the values of
+        the last ``forward()`` (or of the recording, before any forward)."""
+        if not self._root._req_grad:
+            raise RuntimeError(ops.NO_GRAD_MESSAGE)
+        dy = 1.0 if dy is None else to_float(dy, "dy")
+        vals, n_leaves = self._vals, len(self._leaves)
+        # a leaf's adjoint starts from its .grad, so contributions are added to
+        # it one by one as root.backward() adds them
+        adj = [(0.0 if x._grad is None else x._grad) if x._req_grad else 0.0
+               for x in self._leaves]
+        adj += [0.0] * len(self._ops)
+        if self._root.op is None:
+            adj[self._root_slot] += dy
+        else:
+            adj[self._root_slot] = dy
+        for i in range(len(self._ops) - 1, -1, -1):
+            node = n_leaves + i
+            args = self._args[i]
+            grads = self._ops[i].backward(vals[node], adj[node], *[vals[k] for k in args])
+            for k, g in zip(args, grads):
+                adj[k] += g
+        for j, x in enumerate(self._leaves):
+            if x._req_grad:
+                x._grad = adj[j]
+
+    def load(self, vars, values):
+        """Set the ``.val`` of the leaves ``vars`` from ``values``: a sequence of
+        real numbers, or a C-contiguous float64 buffer (numpy array, ``array('d')``;
+        any shape, read in C order), copied without a Python loop per value by
+        the compiled tape. Checks everything before setting anything."""
+        from .pure import Var
+        try:
+            vars = list(vars)
+        except TypeError:
+            raise TypeError(vars_sequence_message(vars)) from None
+        for i, x in enumerate(vars):
+            if not isinstance(x, Var):
+                raise TypeError(vars_type_message(i, x, Var))
+            if id(x) not in self._leaf_slot:
+                raise ValueError(vars_leaf_message(i))
+        try:
+            view = memoryview(values)
+        except TypeError:
+            try:
+                values = list(values)
+            except TypeError:
+                raise TypeError(values_type_message(values)) from None
+            if len(values) != len(vars):
+                raise ValueError(length_message(len(vars), len(values)))
+            values = [x if type(x) is float else value_to_float(x, i)
+                      for i, x in enumerate(values)]
+        else:
+            with view:
+                if view.format not in ("d", "@d", "=d", "<d"):
+                    raise TypeError(buffer_format_message(view.format))
+                if not view.c_contiguous:
+                    raise TypeError(BUFFER_LAYOUT_MESSAGE)
+                if view.nbytes // 8 != len(vars):
+                    raise ValueError(length_message(len(vars), view.nbytes // 8))
+                values = view.cast("B").cast("d").tolist()
+        for x, value in zip(vars, values):
+            x._val = value
+
+    # ---------------------------------------------------------- describing
+    @property
+    def root(self):
+        """The Var the tape was recorded from; ``forward()`` sets its ``.val``."""
+        return self._root
+
+    @property
+    def leaves(self):
+        """The leaf Vars, in slot order: parameters, inputs, and the constants
+        made from Python numbers."""
+        return self._leaves
+
+    @property
+    def outputs(self):
+        """The Vars besides the root whose ``.val`` ``forward()`` refreshes."""
+        return self._outputs
+
+    @property
+    def size(self):
+        """The number of nodes: leaves plus operator results."""
+        return len(self._leaves) + len(self._ops)
+
+    def __repr__(self):
+        return tape_repr(self.size, len(self._leaves), len(self._outputs), "python")
+
+
+def _schedule(root):
+    """The results under ``root`` in the order ``root.backward()`` handles them
+    (dependency counting: a result is handled once all its consumers are), and
+    the leaves in the order they are first met. Raises RuntimeError if the
+    graph was released."""
+    from .pure import _count_consumers
+    pending = _count_consumers(root)
+    order, leaves, seen_leaves = [], [], set()
+    ready = [root]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for x in node.src:
+            if x.op is not None and x._req_grad:
+                pending[x] -= 1
+                if pending[x] == 0:
+                    ready.append(x)
+            elif id(x) not in seen_leaves:
+                seen_leaves.add(id(x))
+                leaves.append(x)
+    return order, leaves
