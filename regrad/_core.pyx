@@ -16,15 +16,13 @@ there); the tests check both engines against each other bit for bit and
 against PyTorch. Errors are built by ``regrad.ops`` so messages match.
 """
 cimport cython
+from cpython.object cimport PyTypeObject, destructor
 from cpython.ref cimport PyObject, Py_INCREF
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
 from libc.string cimport memcpy
 
 from . import ops as _ops
-
-cdef extern from *:
-    void _prefetch "__builtin_prefetch"(const void*)
 
 cdef extern from "Python.h":
     # on raw pointers: the parent links are references this module owns
@@ -44,7 +42,7 @@ cdef object _OP_BY_CODE = _ops.OPS_BY_CODE
 cdef object _Pow = _ops.Pow
 
 
-@cython.freelist(8192)
+@cython.freelist(16384)
 cdef class Var:
     """A scalar in a computation graph (see ``regrad.pure.Var`` for the
     reference implementation of the same API)."""
@@ -56,10 +54,6 @@ cdef class Var:
         self._val = _to_double(val, "Var value")
         self._grad = 0.0
         self._flags = REQ_GRAD if req_grad else 0
-
-    def __dealloc__(self):
-        if self._a != NULL or self._b != NULL:
-            _free_parents(self)
 
     # ------------------------------------------------------------ attributes
     @property
@@ -131,35 +125,35 @@ cdef class Var:
 
     # ------------------------------------------------------------- operators
     def __add__(self, other):
-        cdef Var b = _as_var(other)
+        cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if b is None else _binary(ADD, self, b)
 
     def __radd__(self, other):
-        cdef Var a = _as_var(other)
+        cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if a is None else _binary(ADD, a, self)
 
     def __sub__(self, other):
-        cdef Var b = _as_var(other)
+        cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if b is None else _binary(SUB, self, b)
 
     def __rsub__(self, other):
-        cdef Var a = _as_var(other)
+        cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if a is None else _binary(SUB, a, self)
 
     def __mul__(self, other):
-        cdef Var b = _as_var(other)
+        cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if b is None else _binary(MUL, self, b)
 
     def __rmul__(self, other):
-        cdef Var a = _as_var(other)
+        cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if a is None else _binary(MUL, a, self)
 
     def __truediv__(self, other):
-        cdef Var b = _as_var(other)
+        cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if b is None else _binary(DIV, self, b)
 
     def __rtruediv__(self, other):
-        cdef Var a = _as_var(other)
+        cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if a is None else _binary(DIV, a, self)
 
     def __neg__(self):
@@ -230,10 +224,9 @@ cdef inline Var _const(double val):
     return out
 
 
-cdef inline Var _as_var(object x):
-    """The Var for an operand: itself, a new constant for a number, else None."""
-    if type(x) is Var:
-        return <Var>x
+cdef Var _number_as_var(object x):
+    """A new constant Var for a number operand; None for an unsupported type.
+    (The operators test for a Var operand inline, the common case.)"""
     if type(x) is float:
         return _const(<double>x)
     if isinstance(x, _Real):
@@ -292,16 +285,19 @@ cdef struct NodeVec:
     Py_ssize_t capacity
 
 
-cdef int _push(NodeVec* vec, PyObject* node) except -1:
-    cdef Py_ssize_t capacity
-    cdef PyObject** grown
+cdef int _grow(NodeVec* vec) except -1:
+    cdef Py_ssize_t capacity = vec.capacity * 2 if vec.capacity else 1024
+    cdef PyObject** grown = <PyObject**>PyMem_Realloc(vec.data, capacity * sizeof(PyObject*))
+    if grown == NULL:
+        raise MemoryError("regrad: no memory for the graph traversal")
+    vec.data = grown
+    vec.capacity = capacity
+    return 0
+
+
+cdef inline int _push(NodeVec* vec, PyObject* node) except -1:
     if vec.size == vec.capacity:
-        capacity = vec.capacity * 2 if vec.capacity else 256
-        grown = <PyObject**>PyMem_Realloc(vec.data, capacity * sizeof(PyObject*))
-        if grown == NULL:
-            raise MemoryError("regrad: no memory for the graph traversal")
-        vec.data = grown
-        vec.capacity = capacity
+        _grow(vec)
     vec.data[vec.size] = node
     vec.size += 1
     return 0
@@ -313,35 +309,32 @@ cdef inline bint _is_result_requiring_grad(PyObject* p) noexcept:
 
 cdef int _count_consumers(Var root, NodeVec* seen) except -1:
     """Pass 1: set ``_pending`` on every result requiring grad under ``root``
-    and list them in ``seen`` (root first). On error every count is reset."""
-    cdef Py_ssize_t i = 0
+    and list them in ``seen``. Depth first, so that a node is handled soon
+    after it was first reached, while it is still in the CPU's cache.
+    On error every count is reset."""
+    cdef NodeVec stack
     cdef PyObject* node
     cdef PyObject* x
     cdef int k
-    seen.data = NULL
-    seen.size = seen.capacity = 0
+    cdef Py_ssize_t i
+    seen.data = stack.data = NULL
+    seen.size = seen.capacity = stack.size = stack.capacity = 0
     try:
         if root._flags & RELEASED:
             raise _ops.released_error(root.name)
         _push(seen, <PyObject*>root)
-        while i < seen.size:
-            if i + 8 < seen.size:
-                # nodes are scattered over the heap: fetch the inputs of a node
-                # queued further on while this one is handled
-                node = seen.data[i + 8]
-                if (<Var>node)._a != NULL:
-                    _prefetch((<Var>node)._a)
-                if (<Var>node)._b != NULL:
-                    _prefetch((<Var>node)._b)
-            node = seen.data[i]
-            i += 1
+        _push(&stack, <PyObject*>root)
+        while stack.size:
+            stack.size -= 1
+            node = stack.data[stack.size]
             for k in range(2):
                 x = (<Var>node)._a if k == 0 else (<Var>node)._b
                 if _is_result_requiring_grad(x):
-                    if (<Var>x)._flags & RELEASED:
-                        raise _ops.released_error((<Var>x).name)
                     if (<Var>x)._pending == 0:
+                        if (<Var>x)._flags & RELEASED:
+                            raise _ops.released_error((<Var>x).name)
                         _push(seen, x)
+                        _push(&stack, x)
                     (<Var>x)._pending = (<Var>x)._pending + 1
     except BaseException:
         for i in range(seen.size):
@@ -349,6 +342,8 @@ cdef int _count_consumers(Var root, NodeVec* seen) except -1:
         PyMem_Free(seen.data)
         seen.data = NULL
         raise
+    finally:
+        PyMem_Free(stack.data)
     return 0
 
 
@@ -424,8 +419,26 @@ cdef int _backward(Var root, double seed, bint release) except -1:
 
 
 # ------------------------------------------------------------------- freeing
+#
+# A dying node first hands its inputs to _free_parents, then goes the way
+# Cython's own deallocator sends it (the freelist, or the allocator). This is
+# installed as the type's tp_dealloc rather than written as __dealloc__,
+# which Cython wraps in an exception save/restore that costs more than the
+# rest of the deallocation: nothing here can raise or run Python code.
 
-cdef void _free_parents(Var node) noexcept:
+cdef destructor _cython_dealloc = (<PyTypeObject*>Var).tp_dealloc
+
+
+cdef void _var_dealloc(PyObject* node) noexcept:
+    if (<Var>node)._a != NULL or (<Var>node)._b != NULL:
+        _free_parents(node)
+    _cython_dealloc(node)
+
+
+(<PyTypeObject*>Var).tp_dealloc = _var_dealloc
+
+
+cdef void _free_parents(PyObject* node) noexcept:
     """Release a dying node's inputs without recursion: an input that only this
     node holds gives up its own inputs to the work stack before it is freed."""
     cdef PyObject* local[64]
@@ -433,14 +446,14 @@ cdef void _free_parents(Var node) noexcept:
     cdef PyObject** grown
     cdef Py_ssize_t size = 0, capacity = 64
     cdef PyObject* p
-    if node._a != NULL:
-        stack[size] = node._a
+    if (<Var>node)._a != NULL:
+        stack[size] = (<Var>node)._a
         size += 1
-    if node._b != NULL:
-        stack[size] = node._b
+    if (<Var>node)._b != NULL:
+        stack[size] = (<Var>node)._b
         size += 1
-    node._a = NULL
-    node._b = NULL
+    (<Var>node)._a = NULL
+    (<Var>node)._b = NULL
     while size:
         size -= 1
         p = stack[size]
