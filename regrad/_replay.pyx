@@ -28,7 +28,7 @@ from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySeque
 from libc.stdint cimport int32_t, uint8_t, uintptr_t
 from libc.string cimport memset, memcpy
 
-from regrad._core cimport Var, LEAF, DIV, POW, REQ_GRAD, HAS_GRAD, RELEASED
+from regrad._core cimport Var, LEAF, ADD, MUL, DIV, RELU, REQ_GRAD, HAS_GRAD, RELEASED
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
 
 from . import ops as _ops
@@ -38,6 +38,7 @@ cdef extern from "Python.h":
     # on raw pointers: the tape manages these references itself
     void Py_DECREF(PyObject*)
     void Py_XDECREF(PyObject*)
+    Py_ssize_t Py_REFCNT(PyObject*)
     bint PyFloat_CheckExact(PyObject*)
 
 __all__ = ["Tape"]
@@ -100,6 +101,8 @@ cdef class Tape:
     cdef double* val             # per slot: value of the last forward (or the recording)
     cdef double* adj             # per slot: adjoint during backward
     cdef PyObject** leaf         # per leaf slot: the leaf Var (owned reference)
+    cdef int32_t* live           # the leaf slots forward() reads (see _freeze)
+    cdef Py_ssize_t n_live
     cdef PyObject** table        # leaf Var -> slot, open addressing (for load())
     cdef int32_t* table_slot
     cdef size_t table_mask
@@ -113,8 +116,8 @@ cdef class Tape:
         self.a = self.b = NULL
         self.val = self.adj = NULL
         self.leaf = self.table = self.out = NULL
-        self.table_slot = self.out_slot = NULL
-        self.n = self.n_leaves = self.n_out = 0
+        self.table_slot = self.out_slot = self.live = NULL
+        self.n = self.n_leaves = self.n_out = self.n_live = 0
 
     def __init__(self, Var root not None, retain_graph=False, outputs=()):
         """Record the graph under ``root``; use ``regrad.compile(root, ...)``."""
@@ -143,6 +146,7 @@ cdef class Tape:
         PyMem_Free(self.val)
         PyMem_Free(self.adj)
         PyMem_Free(self.leaf)
+        PyMem_Free(self.live)
         PyMem_Free(self.table)
         PyMem_Free(self.table_slot)
         PyMem_Free(self.out)
@@ -280,6 +284,25 @@ cdef class Tape:
         for k in range(order.size):
             Py_DECREF(order.data[k])
         PyMem_Free(order.data)
+        self._freeze(True)
+        return 0
+
+    cdef int _freeze(self, bint freeze) except -1:
+        """List the leaves forward() reads: all of them, but (``freeze``) the
+        constants that nothing but the tape holds any more (those made from
+        Python numbers, once the graph is released): no code can reach them
+        to change their value, so their slot keeps the recorded one. Showing
+        them (``tape.leaves``) makes them read again."""
+        cdef Py_ssize_t i, k = 0
+        if self.live == NULL:
+            self.live = <int32_t*>_alloc(self.n_leaves, sizeof(int32_t))
+        for i in range(self.n_leaves):
+            if (freeze and Py_REFCNT(self.leaf[i]) == 1
+                    and not (<Var>self.leaf[i])._flags & REQ_GRAD):
+                continue
+            self.live[k] = <int32_t>i
+            k += 1
+        self.n_live = k
         return 0
 
     cdef int _set_outputs(self, tuple outs, Py_ssize_t n) except -1:
@@ -325,43 +348,60 @@ cdef class Tape:
 
     # ------------------------------------------------------------- replay
     cdef int _forward(self) except -1:
-        cdef Py_ssize_t i, n = self.n, L = self.n_leaves
+        cdef Py_ssize_t i, k, n = self.n, L = self.n_leaves
         cdef const uint8_t* op = self.op
         cdef const int32_t* a = self.a
         cdef const int32_t* b = self.b
         cdef double* v = self.val
         cdef PyObject** leaf = self.leaf
+        cdef const int32_t* live = self.live
+        cdef double x, y
         cdef uint8_t o
-        for i in range(L):
+        for k in range(self.n_live):
+            i = live[k]
             v[i] = (<Var>leaf[i])._val
         for i in range(L, n):
             o = op[i]
-            if o <= DIV:
-                v[i] = binary_value(o, v[a[i]], v[b[i]])
+            x = v[a[i]]
+            y = v[b[i]]          # for one-input ops: Pow's exponent, or unused
+            # the kernels with a constant op code for the common ops, so that
+            # the C compiler reduces them to their one formula
+            if o == MUL:
+                v[i] = binary_value(MUL, x, y)
+            elif o == ADD:
+                v[i] = binary_value(ADD, x, y)
+            elif o <= DIV:
+                v[i] = binary_value(o, x, y)
+            elif o == RELU:
+                v[i] = unary_value(RELU, x, y)
             else:
-                v[i] = unary_value(o, v[a[i]], v[b[i]])   # v[b]: Pow's exponent
+                v[i] = unary_value(o, x, y)
         self._root._val = v[self.root_slot]
         for i in range(self.n_out):
             (<Var>self.out[i])._val = v[self.out_slot[i]]
         return 0
 
     cdef int _backward(self, double seed) except -1:
-        cdef Py_ssize_t i, n = self.n, L = self.n_leaves
+        cdef Py_ssize_t i, k, n = self.n, L = self.n_leaves
         cdef const uint8_t* op = self.op
         cdef const int32_t* a = self.a
         cdef const int32_t* b = self.b
         cdef const double* v = self.val
         cdef double* g = self.adj
         cdef PyObject** leaf = self.leaf
-        cdef double gi, ga, gb
+        cdef const int32_t* live = self.live
+        cdef double gi, ga, gb, x, y
         cdef uint8_t o
         cdef int32_t ai, bi
+        memset(g, 0, n * sizeof(double))
         # a leaf's adjoint starts from its .grad, so contributions are added to it
-        # one by one as root.backward() adds them (0.0 when it has none yet)
-        for i in range(L):
-            g[i] = (<Var>leaf[i])._grad if (<Var>leaf[i])._flags & REQ_GRAD else 0.0
+        # one by one as root.backward() adds them (0.0 when it has none yet);
+        # the frozen constants (see _freeze) never require grad
+        for k in range(self.n_live):
+            i = live[k]
+            if (<Var>leaf[i])._flags & REQ_GRAD:
+                g[i] = (<Var>leaf[i])._grad
         if n > L:
-            memset(g + L, 0, (n - L) * sizeof(double))
             g[self.root_slot] = seed
         else:
             g[self.root_slot] += seed
@@ -370,13 +410,26 @@ cdef class Tape:
             gi = g[i]
             ai = a[i]
             bi = b[i]
-            if o <= DIV:
-                binary_grads(o, gi, v[ai], v[bi], v[i], &ga, &gb)
+            x = v[ai]
+            y = v[bi]
+            if o == MUL:
+                binary_grads(MUL, gi, x, y, v[i], &ga, &gb)
                 g[ai] += ga
                 g[bi] += gb
+            elif o == ADD:
+                binary_grads(ADD, gi, x, y, v[i], &ga, &gb)
+                g[ai] += ga
+                g[bi] += gb
+            elif o <= DIV:
+                binary_grads(o, gi, x, y, v[i], &ga, &gb)
+                g[ai] += ga
+                g[bi] += gb
+            elif o == RELU:
+                g[ai] += unary_grad(RELU, gi, x, v[i], y)
             else:
-                g[ai] += unary_grad(o, gi, v[ai], v[i], v[bi])
-        for i in range(L):
+                g[ai] += unary_grad(o, gi, x, v[i], y)
+        for k in range(self.n_live):
+            i = live[k]
             if (<Var>leaf[i])._flags & REQ_GRAD:
                 (<Var>leaf[i])._grad = g[i]
                 (<Var>leaf[i])._flags = (<Var>leaf[i])._flags | HAS_GRAD
@@ -473,6 +526,8 @@ cdef class Tape:
     def leaves(self):
         """The leaf Vars, in slot order: parameters, inputs, and the constants
         made from Python numbers."""
+        if self.n_live < self.n_leaves:
+            self._freeze(False)       # from now on they can be changed
         return tuple(<object>self.leaf[i] for i in range(self.n_leaves))
 
     @property
