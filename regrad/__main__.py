@@ -10,7 +10,7 @@ import importlib
 import sys
 
 #: modules of this package that each provide one command, in --help order
-COMMANDS = ("moons",)
+COMMANDS = ("moons", "bench")
 
 
 def build_parser():

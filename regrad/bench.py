@@ -1,0 +1,1282 @@
+"""The comparison report: ``python -m regrad bench``.
+
+Runs the moons step (GUIDE.md's recipe, ``regrad.moons.step``) for several
+contenders in one process, interleaved round-robin, and prints a table of
+milliseconds per step, speed-up over regrad's pure engine and bytes held per
+graph node; then the cost per node of build + backward + free as graphs grow
+from 10^3 to 10^6 nodes; then whether the compiled engine meets its targets in
+this run. It writes the step table as a bar chart (PNG with matplotlib, else
+SVG) and says which machine it ran on.
+
+The contenders, each a small class in ``CONTENDERS`` (adding one is a class
+with ``setup()`` and ``step()``):
+
+- ``compiled``: regrad's compiled engine, ``regrad.moons.step``;
+- ``replay``: a recorded tape replayed each step (``regrad.compile``), when
+  this version of regrad has it;
+- ``pure``: regrad's pure-Python engine, ``regrad.moons.step`` (the baseline);
+- ``micrograd``: ``pip install micrograd``, its own ``nn.MLP``, the same loss;
+- ``torch-scalar``: PyTorch on the same scalar graph: the parameters are 0-d
+  float64 tensors in ``tools.nn``'s MLP;
+- ``torch-batched``: the same MLP as float64 matrices, one thread;
+- ``floats``: the same forward pass on plain Python floats, in the same
+  Python structure (``tools.nn``'s classes); no graph, no backward: the
+  interpreter's floor for building the graph.
+
+Every contender starts from the same weights (``random.seed(seed)`` before
+the model is made) and the same data; the first loss of every contender is
+checked against the compiled engine's.
+
+Measuring: each round runs every contender (in an order rotated each round)
+for at least ``--min-time`` seconds and at least one step, and keeps the
+median step time of that round; a contender's time is the median over rounds,
+and a ratio between two contenders is the median of their per-round ratios.
+``gc.collect()`` runs (untimed) before each contender's turn; the cyclic
+garbage collector stays on during the steps. Bytes per node: tracemalloc
+over building the loss graph once (after ``gc.collect()``, with the compiled
+engine's free list drained first so every node is a fresh allocation),
+divided by the number of nodes in the graph (found through ``.src``, deduped,
+counting constants and leaves).
+"""
+import argparse
+import gc
+import math
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+import types
+from operator import mul
+
+__all__ = ["WORKLOAD", "TARGETS", "CONTENDERS", "SCALING_SHAPES", "SCALING_SIZES",
+           "Workload", "Contender", "learning_rate", "count_nodes", "moons_loss",
+           "scaling_graph", "measure_steps", "measure_bytes", "measure_scaling",
+           "machine_description", "run_report", "add_parser", "run"]
+
+#: the moons step of GUIDE.md
+WORKLOAD = dict(samples=100, noise=0.1, seed=1337, hidden=(16, 16), alpha=1e-4)
+
+#: the compiled engine's targets (issue 5)
+TARGETS = dict(
+    speedup_vs_pure=35.0,     # moons step >= 35x faster than the pure engine
+    vs_floats=2.5,            # moons step <= 2.5x the plain-float forward pass
+    bytes_per_node=64.0,      # <= 64 bytes held per node
+    scaling=1.5,              # cost per node at 10^6 nodes <= 1.5x that at 10^4
+)
+
+SCALING_SHAPES = ("chain", "sum", "mlp")
+SCALING_SIZES = (10**3, 10**4, 10**5, 10**6)
+SCALING_TARGET_SIZES = (10**4, 10**6)
+
+#: the compiled engine keeps a free list of nodes; tracemalloc cannot see a node
+#: taken from it, so that many fresh nodes are held while bytes are measured
+_DRAIN = 100_000
+
+
+def learning_rate(k, epochs=100):
+    """The moons step's learning rate at step ``k``: ``1.0 - 0.9*k/epochs``,
+    restarting every ``epochs`` steps (a benchmark may run many more steps than
+    one training run has epochs; the rate then stays in [0.1, 1])."""
+    return 1.0 - 0.9 * (k % epochs) / epochs
+
+
+class Workload:
+    """What one step computes: the data, the model shape, the L2 weight."""
+
+    def __init__(self, samples=WORKLOAD["samples"], hidden=WORKLOAD["hidden"],
+                 noise=WORKLOAD["noise"], seed=WORKLOAD["seed"], alpha=WORKLOAD["alpha"]):
+        from .moons import make_moons
+        self.samples, self.hidden = samples, tuple(hidden)
+        self.noise, self.seed, self.alpha = noise, seed, alpha
+        self.X, self.y = make_moons(samples, noise, seed)
+
+    @property
+    def is_default(self):
+        return (self.samples, self.hidden, self.noise, self.seed, self.alpha) == (
+            WORKLOAD["samples"], tuple(WORKLOAD["hidden"]), WORKLOAD["noise"],
+            WORKLOAD["seed"], WORKLOAD["alpha"])
+
+    @property
+    def sizes(self):
+        return list(self.hidden) + [1]
+
+    def describe(self):
+        sizes = ", ".join(map(str, self.sizes))
+        return (f"MLP(2, [{sizes}]) on {self.samples} two-moons points (noise "
+                f"{self.noise:g}, seed {self.seed}), hinge loss + {self.alpha:g} * L2, SGD")
+
+
+# ------------------------------------------------------------------ graphs
+
+def count_nodes(root, inputs=None):
+    """The number of distinct nodes in the graph under ``root``: ``root`` and
+    everything reachable through ``inputs(node)`` (default: regrad's ``.src``),
+    constants and leaves included. Iterative; nodes deduplicated by identity."""
+    if inputs is None:
+        def inputs(v):
+            return v.src
+    seen = {id(root): root}     # holding the objects keeps their ids unique
+    stack = [root]
+    while stack:
+        for x in inputs(stack.pop()) or ():
+            if id(x) not in seen:
+                seen[id(x)] = x
+                stack.append(x)
+    return len(seen)
+
+
+def moons_loss(model, X, y, alpha, value):
+    """``regrad.moons.loss`` for another library's scalars: the same operations
+    in the same order; ``value(score)`` gives a score as a float."""
+    scores = list(map(model, X))
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    if alpha:
+        total = data_loss + alpha * sum((p * p for p in model.parameters()))
+    else:
+        total = data_loss
+    correct = sum((yi > 0) == (value(scorei) > 0) for yi, scorei in zip(y, scores))
+    return total, correct / len(y)
+
+
+def _mlp_nodes_per_sample(engine):
+    """Nodes of the moons loss graph as ``a + b * samples`` (it grows linearly)."""
+    from .moons import build_model, loss, make_moons
+    model = build_model([16, 16], seed=1, engine=engine)
+    counts = [count_nodes(loss(model, *make_moons(k, 0.1, 1))[0]) for k in (1, 2)]
+    return counts[0] - (counts[1] - counts[0]), counts[1] - counts[0]
+
+
+class ScalingGraph:
+    """One graph of the scaling runs: ``run()`` builds it, runs backward on it
+    and lets it go (build + backward + free); ``nodes`` is its node count."""
+
+    def __init__(self, shape, engine, size):
+        from . import get_engine
+        if shape not in SCALING_SHAPES:
+            raise ValueError(f"unknown graph shape {shape!r}: expected one of "
+                             f"{', '.join(SCALING_SHAPES)}")
+        if size < 10:
+            raise ValueError(f"a scaling graph needs at least 10 nodes, not {size}")
+        self.shape, self.size = shape, size
+        self.engine = get_engine(engine) if isinstance(engine, str) else engine
+        Var = self.engine.Var
+        if shape == "chain":
+            # y = y * w + b, again and again: a chain as deep as the graph is large
+            self._x, self._w, self._b = Var(0.5, req_grad=True), Var(0.999), Var(0.001)
+            self._steps = (size - 3) // 2
+            self.nodes = 3 + 2 * self._steps
+            self.run = self._run_chain
+        elif shape == "sum":
+            # sum(xs) over leaves that require grad: what sum() over Vars builds
+            n = (size - 1) // 2
+            self._xs = [Var(float(i % 7) - 3.0, req_grad=True) for i in range(n)]
+            self.nodes = 2 * n + 1          # the leaves, n additions, sum()'s start 0
+            self.run = self._run_sum
+        else:
+            # the moons loss graph over as many points as it takes
+            from .moons import build_model, make_moons
+            a, b = _mlp_nodes_per_sample(self.engine)
+            k = max(1, round((size - a) / b))
+            self._model = build_model([16, 16], seed=1337, engine=self.engine)
+            self._X, self._y = make_moons(k, 0.1, 1337)
+            self.nodes = a + b * k
+            self.run = self._run_mlp
+
+    def _run_chain(self):
+        y, w, b = self._x, self._w, self._b
+        for _ in range(self._steps):
+            y = y * w + b
+        y.backward()
+
+    def _run_sum(self):
+        sum(self._xs).backward()
+
+    def _run_mlp(self):
+        from .moons import loss
+        loss(self._model, self._X, self._y)[0].backward()
+
+    def root(self):
+        """Build the graph and return its root (no backward): for counting."""
+        if self.shape == "chain":
+            y = self._x
+            for _ in range(self._steps):
+                y = y * self._w + self._b
+            return y
+        if self.shape == "sum":
+            return sum(self._xs)
+        from .moons import loss
+        return loss(self._model, self._X, self._y)[0]
+
+
+def scaling_graph(shape, engine, size):
+    """A ``ScalingGraph``: ``shape`` is ``chain``, ``sum`` or ``mlp``; ``engine``
+    a name or an engine module; ``size`` the number of nodes wanted (the graph
+    has about that many: ``.nodes`` says exactly)."""
+    return ScalingGraph(shape, engine, size)
+
+
+# ------------------------------------------------------------- contenders
+
+class Contender:
+    """One way of running the moons step.
+
+    ``setup(work)`` builds the model; ``step(k)`` runs step ``k`` and returns
+    the loss before the update. ``build_graph()`` builds the loss graph and
+    returns its root, for the bytes-per-node measure (None when there is no
+    scalar graph to measure: ``bytes_note`` says why); ``inputs(node)`` lists
+    a node's inputs, for counting nodes.
+    """
+    key = ""              # the name for --only / --skip
+    label = ""            # the row's name
+    bytes_note = "n/a"    # shown in place of bytes/node when build_graph is None
+    has_graph = True
+
+    def missing(self):
+        """None when this contender can run here, else why not (shown in the table)."""
+        return None
+
+    def setup(self, work):
+        self.work = work
+
+    def step(self, k):
+        raise NotImplementedError
+
+    def build_graph(self):
+        return None
+
+    def inputs(self, node):
+        return node.src
+
+    def drain(self):
+        """Objects to hold while bytes are measured (see ``_DRAIN``)."""
+        return None
+
+    def bytes_per_node(self):
+        """``(requested, rounded, nodes)`` or None: see ``measure_bytes``."""
+        return measure_bytes(self)
+
+
+class RegradEngine(Contender):
+    engine_name = ""
+
+    def missing(self):
+        from . import get_engine
+        try:
+            get_engine(self.engine_name)
+        except ImportError as exc:
+            return f"not built ({exc}); pip install -e ."
+        return None
+
+    def setup(self, work):
+        from . import get_engine
+        from .moons import build_model
+        self.work = work
+        self.engine = get_engine(self.engine_name)
+        self.model = build_model(work.hidden, seed=work.seed, engine=self.engine)
+        self.params = self.model.parameters()
+
+    def step(self, k):
+        from .moons import step
+        w = self.work
+        return step(self.model, w.X, w.y, learning_rate(k), w.alpha, self.params)[0]
+
+    def build_graph(self):
+        from .moons import loss
+        return loss(self.model, self.work.X, self.work.y, self.work.alpha)[0]
+
+
+class RegradCompiled(RegradEngine):
+    key = "compiled"
+    label = "regrad compiled"
+    engine_name = "cython"
+
+    def drain(self):
+        Var = self.engine.Var
+        return [Var(0.0) for _ in range(_DRAIN)]
+
+
+class RegradPure(RegradEngine):
+    key = "pure"
+    label = "regrad pure-Python"
+    engine_name = "python"
+
+
+class RegradReplay(RegradEngine):
+    """The moons loss recorded once with ``regrad.compile(root)``; each step
+    replays the tape: zero_grad, ``tape.forward()``, ``tape.backward()``, SGD."""
+    key = "replay"
+    label = "regrad replay"
+    engine_name = "cython"
+    bytes_note = "n/a (tape)"
+
+    def missing(self):
+        import regrad
+        if not hasattr(regrad, "compile"):
+            return "not in this version (regrad.compile)"
+        return super().missing()
+
+    def setup(self, work):
+        import regrad
+        from .moons import loss
+        super().setup(work)
+        root = loss(self.model, work.X, work.y, work.alpha)[0]
+        self.tape = regrad.compile(root)
+
+    def bytes_per_node(self):
+        """What the tape holds per node of the graph it recorded: tracemalloc
+        over ``regrad.compile`` of a graph built beforehand (untraced)."""
+        import regrad
+        from .moons import loss
+        root = loss(self.model, self.work.X, self.work.y, self.work.alpha)[0]
+        nodes = count_nodes(root)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            tape = regrad.compile(root)
+            del root                      # released by compile, but for its root
+            snapshot = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+        requested = sum(t.size for t in snapshot.traces)
+        rounded = sum(_round16(t.size) for t in snapshot.traces)
+        del tape, snapshot
+        return requested / nodes, rounded / nodes, nodes
+
+    def step(self, k):
+        lr = learning_rate(k)
+        self.model.zero_grad()
+        value = self.tape.forward()
+        self.tape.backward()
+        for p in self.params:
+            p.val -= lr * p.grad
+        return value if isinstance(value, float) else getattr(value, "val", value)
+
+
+class Micrograd(Contender):
+    key = "micrograd"
+    label = "micrograd"
+
+    def missing(self):
+        try:
+            import micrograd.nn  # noqa: F401
+        except ImportError:
+            return "not installed (pip install micrograd)"
+        return None
+
+    def setup(self, work):
+        from micrograd.nn import MLP
+        self.work = work
+        random.seed(work.seed)
+        self.model = MLP(2, work.sizes)
+        self.params = self.model.parameters()
+
+    def _loss(self):
+        w = self.work
+        return moons_loss(self.model, w.X, w.y, w.alpha, lambda v: v.data)
+
+    def step(self, k):
+        lr = learning_rate(k)
+        total, _ = self._loss()
+        self.model.zero_grad()
+        total.backward()
+        for p in self.params:
+            p.data -= lr * p.grad
+        return total.data
+
+    def build_graph(self):
+        return self._loss()[0]
+
+    def inputs(self, node):
+        return node._prev
+
+
+def _torch():
+    import torch
+    torch.set_num_threads(1)
+    return torch
+
+
+class _TorchContender(Contender):
+    has_graph = False
+
+    def missing(self):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return "not installed (pip install torch)"
+        return None
+
+
+class TorchScalar(_TorchContender):
+    """The same scalar graph as regrad's: ``tools.nn``'s MLP whose parameters
+    are 0-d float64 tensors, ``moons_loss``, ``backward()``, an SGD loop."""
+    key = "torch-scalar"
+    label = "PyTorch, scalar graph"
+    bytes_note = "n/a (C++)"
+
+    def setup(self, work):
+        from tools.nn import MLP
+        torch = self.torch = _torch()
+        self.work = work
+
+        def Var(val, req_grad=False):
+            return torch.tensor(float(val), dtype=torch.float64, requires_grad=req_grad)
+
+        random.seed(work.seed)
+        self.model = MLP(2, work.sizes, engine=types.SimpleNamespace(Var=Var))
+        self.params = self.model.parameters()
+
+    def step(self, k):
+        lr = learning_rate(k)
+        w = self.work
+        total, _ = moons_loss(self.model, w.X, w.y, w.alpha, lambda v: v.item())
+        for p in self.params:
+            p.grad = None
+        total.backward()
+        with self.torch.no_grad():
+            for p in self.params:
+                p.add_(p.grad, alpha=-lr)
+        return total.item()
+
+
+class TorchBatched(_TorchContender):
+    """The same MLP as float64 matrices (2x16, 16x16, 16x1) and bias vectors,
+    the same loss, one SGD step, one thread."""
+    key = "torch-batched"
+    label = "PyTorch, batched tensors"
+    bytes_note = "n/a (tensors)"
+
+    def setup(self, work):
+        from .moons import build_model
+        torch = self.torch = _torch()
+        self.work = work
+        model = build_model(work.hidden, seed=work.seed, engine="python")
+        self.params = []
+        for layer in model.layers:
+            W = [[w.val for w in n.w] for n in layer.neurons]     # out x in
+            self.params.append(torch.tensor(W, dtype=torch.float64).T.contiguous()
+                               .requires_grad_())
+            self.params.append(torch.tensor([n.b.val for n in layer.neurons],
+                                            dtype=torch.float64).requires_grad_())
+        self.X = torch.tensor(work.X, dtype=torch.float64)
+        self.y = torch.tensor(work.y, dtype=torch.float64)
+
+    def step(self, k):
+        torch, lr, alpha = self.torch, learning_rate(k), self.work.alpha
+        h = self.X
+        n_layers = len(self.params) // 2
+        for i in range(n_layers):
+            h = h @ self.params[2 * i] + self.params[2 * i + 1]
+            if i < n_layers - 1:
+                h = torch.relu(h)
+        scores = h[:, 0]
+        data_loss = torch.relu(1 - self.y * scores).sum() * (1.0 / len(self.y))
+        total = data_loss + alpha * sum((p * p).sum() for p in self.params) if alpha \
+            else data_loss
+        _ = ((self.y > 0) == (scores > 0)).sum().item() / len(self.y)   # accuracy
+        for p in self.params:
+            p.grad = None
+        total.backward()
+        with torch.no_grad():
+            for p in self.params:
+                p.add_(p.grad, alpha=-lr)
+        return total.item()
+
+
+class PlainFloats(Contender):
+    """The forward pass on plain floats: ``tools.nn``'s MLP and Layer classes
+    as they are, holding floats, with a Neuron whose ``__call__`` is
+    ``tools.nn``'s on floats (``sum(map(mul, w, x), b)``, then relu as a
+    conditional expression), and ``regrad.moons.loss``'s arithmetic. No graph,
+    no backward, no update: the floor for building the graph in Python."""
+    key = "floats"
+    label = "plain floats, forward only"
+    has_graph = False
+    bytes_note = "no graph"
+
+    def setup(self, work):
+        from tools.nn import MLP, Neuron
+
+        class FloatNeuron(Neuron):
+            def __call__(self, x):
+                act = sum(map(mul, self.w, x), self.b)
+                return (act if act > 0.0 else 0.0) if self.is_nonlinear else act
+
+        self.work = work
+        random.seed(work.seed)
+        floats = types.SimpleNamespace(Var=lambda val, req_grad=False: float(val))
+        self.model = MLP(2, work.sizes, engine=floats)
+        for layer in self.model.layers:
+            for neuron in layer.neurons:
+                neuron.__class__ = FloatNeuron
+        self.params = self.model.parameters()
+
+    def step(self, k):
+        X, y, alpha = self.work.X, self.work.y, self.work.alpha
+        scores = list(map(self.model, X))
+        losses = []
+        for yi, scorei in zip(y, scores):
+            a = 1 + -yi * scorei
+            losses.append(a if a > 0.0 else 0.0)
+        data_loss = sum(losses) * (1.0 / len(losses))
+        total = data_loss + alpha * sum((p * p for p in self.params)) if alpha else data_loss
+        _ = sum((yi > 0) == (scorei > 0) for yi, scorei in zip(y, scores)) / len(y)
+        return total
+
+
+#: every contender, in table order; ``pure`` is the baseline of the speed-ups
+CONTENDERS = (RegradCompiled, RegradReplay, RegradPure, Micrograd, TorchScalar,
+              TorchBatched, PlainFloats)
+CONTENDER_KEYS = tuple(c.key for c in CONTENDERS)
+
+
+# -------------------------------------------------------------- measuring
+
+def _median(xs):
+    return statistics.median(xs) if xs else math.nan
+
+
+def _say(progress, text):
+    if progress is not None:
+        progress.write(text + "\n")
+        progress.flush()
+
+
+def measure_steps(contenders, rounds=5, min_time=0.2, progress=None):
+    """Time ``step()`` of each (set-up) contender, interleaved: ``rounds``
+    rounds, each running every contender for at least ``min_time`` seconds
+    (and at least one step), in an order rotated every round. Returns
+    ``{key: [median step time of each round, in seconds]}`` and
+    ``{key: steps run}``; every contender's step counter continues from
+    ``c.next_step``."""
+    per_round = {c.key: [] for c in contenders}
+    steps = {c.key: 0 for c in contenders}
+    n = len(contenders)
+    timer = time.perf_counter
+    for r in range(rounds):
+        _say(progress, f"  round {r + 1}/{rounds}")
+        order = [contenders[(i + r) % n] for i in range(n)]
+        for c in order:
+            gc.collect()
+            times = []
+            start = timer()
+            while True:
+                t0 = timer()
+                c.step(c.next_step)
+                t1 = timer()
+                c.next_step += 1
+                times.append(t1 - t0)
+                if t1 - start >= min_time:
+                    break
+            per_round[c.key].append(_median(times))
+            steps[c.key] += len(times)
+    return per_round, steps
+
+
+def _round16(size):
+    return size if size > 512 else -(-size // 16) * 16
+
+
+def measure_bytes(contender):
+    """Bytes held per node of ``contender``'s loss graph: ``(requested,
+    rounded, nodes)``, or None without a graph. After ``gc.collect()``, the
+    graph is built once under tracemalloc (started for this, so it sees only
+    what the build allocates and still holds); ``requested`` is what those
+    allocations asked for, ``rounded`` the same with each small block rounded
+    up to pymalloc's 16-byte size classes."""
+    if not contender.has_graph:
+        return None
+    if tracemalloc.is_tracing():
+        raise RuntimeError("measure_bytes needs tracemalloc to be off: it starts it itself")
+    hold = contender.drain()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        root = contender.build_graph()
+        snapshot = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    requested = rounded = 0
+    for trace in snapshot.traces:
+        requested += trace.size
+        rounded += _round16(trace.size)
+    del snapshot
+    nodes = count_nodes(root, contender.inputs)
+    del root, hold
+    return requested / nodes, rounded / nodes, nodes
+
+
+def measure_scaling(shapes=SCALING_SHAPES, sizes=SCALING_SIZES, rounds=3, min_time=0.1,
+                    engine="cython", progress=None):
+    """Build + backward + free of ``scaling_graph(shape, engine, size)``,
+    interleaved over sizes: per shape, ``rounds`` rounds each running every
+    size for at least ``min_time`` seconds (at least once). Returns
+    ``{shape: {size: (nodes, [seconds per run, median of each round])}}``."""
+    out = {}
+    timer = time.perf_counter
+    for shape in shapes:
+        _say(progress, f"  scaling: {shape}")
+        graphs = [scaling_graph(shape, engine, n) for n in sizes]
+        times = {g.size: [] for g in graphs}
+        for r in range(rounds):
+            order = graphs[r % len(graphs):] + graphs[:r % len(graphs)]
+            for g in order:
+                gc.collect()
+                runs = []
+                start = timer()
+                while True:
+                    t0 = timer()
+                    g.run()
+                    t1 = timer()
+                    runs.append(t1 - t0)
+                    if t1 - start >= min_time:
+                        break
+                times[g.size].append(_median(runs))
+        out[shape] = {g.size: (g.nodes, times[g.size]) for g in graphs}
+        del graphs
+    return out
+
+
+# ----------------------------------------------------------------- machine
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _memory():
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return f"{int(line.split()[1]) / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _git_version():
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.exists(os.path.join(here, ".git")):
+        return None
+    try:
+        out = subprocess.run(["git", "-C", here, "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _version(module):
+    try:
+        mod = __import__(module)
+    except ImportError:
+        return None
+    v = getattr(mod, "__version__", None)
+    if v is None:
+        try:
+            from importlib.metadata import version
+            v = version(module)
+        except Exception:
+            v = "?"
+    return str(v)
+
+
+def machine_description():
+    """One line on the machine (CPU, cores, memory, OS, Python) and one on the
+    software (regrad and its git revision, the contenders' libraries)."""
+    from . import __version__
+    hw = [_cpu_model(), f"{os.cpu_count()} cores"]
+    mem = _memory()
+    if mem:
+        hw.append(mem)
+    hw.append(f"{platform.system()} {platform.release()} {platform.machine()}")
+    hw.append(f"{platform.python_implementation()} {platform.python_version()}")
+    git = _git_version()
+    sw = [f"regrad {__version__}" + (f" (git {git})" if git else "")]
+    for name in ("micrograd", "torch", "Cython"):
+        v = _version(name)
+        if v:
+            sw.append(f"{name} {v}")
+    return ", ".join(hw), ", ".join(sw)
+
+
+def _load():
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+
+
+# ------------------------------------------------------------------ report
+
+def _fmt_ms(seconds):
+    ms = seconds * 1e3
+    if ms >= 100:
+        return f"{ms:,.0f}"
+    if ms >= 10:
+        return f"{ms:.1f}"
+    if ms >= 1:
+        return f"{ms:.2f}"
+    return f"{ms:.3f}"
+
+
+def _fmt_ratio(x):
+    if x is None or math.isnan(x):
+        return "-"
+    return f"{x:,.0f}x" if x >= 100 else f"{x:.1f}x" if x >= 10 else f"{x:.2f}x"
+
+
+def _paired_ratio(num, den):
+    """Median over rounds of num[r] / den[r]."""
+    return _median([a / b for a, b in zip(num, den) if b > 0])
+
+
+class Report:
+    """The results of one run: ``rows`` in table order (dicts), ``scaling``,
+    ``targets`` (list of dicts), the machine, the workload."""
+
+    def __init__(self, work, rows, scaling, targets, machine, notes, settings):
+        self.work, self.rows, self.scaling, self.targets = work, rows, scaling, targets
+        self.machine, self.notes, self.settings = machine, notes, settings
+
+    def as_dict(self):
+        return dict(workload=dict(samples=self.work.samples, hidden=list(self.work.hidden),
+                                  noise=self.work.noise, seed=self.work.seed,
+                                  alpha=self.work.alpha, nodes=self.settings.get("nodes")),
+                    machine=list(self.machine), settings=self.settings, rows=self.rows,
+                    scaling={s: {str(n): dict(nodes=nodes, seconds=t) for n, (nodes, t)
+                                 in d.items()} for s, d in self.scaling.items()},
+                    targets=self.targets, notes=self.notes)
+
+
+def run_report(work=None, keys=CONTENDER_KEYS, rounds=5, min_time=0.2,
+               scaling_shapes=SCALING_SHAPES, scaling_sizes=SCALING_SIZES,
+               scaling_rounds=3, progress=sys.stderr):
+    """Measure everything; returns a ``Report``."""
+    work = work or Workload()
+    load_start = _load()
+    contenders, rows = [], []
+    for cls in CONTENDERS:
+        if cls.key not in keys:
+            continue
+        c = cls()
+        row = dict(key=c.key, label=c.label, missing=c.missing())
+        rows.append(row)
+        if row["missing"] is None:
+            _say(progress, f"setting up {c.label}")
+            c.setup(work)
+            c.next_step = 1
+            row["first_loss"] = float(c.step(0))      # warm-up, and the cross-check
+            contenders.append(c)
+    by_key = {c.key: c for c in contenders}
+
+    notes = []
+    nodes = None
+    reference = by_key.get("compiled") or by_key.get("pure")
+    if reference is not None:
+        nodes = count_nodes(reference.build_graph())
+    ref_loss = next((r["first_loss"] for r in rows if "first_loss" in r), None)
+    for r in rows:
+        if "first_loss" in r and ref_loss is not None:
+            diff = abs(r["first_loss"] - ref_loss) / max(abs(ref_loss), 1e-300)
+            if diff > 1e-9:
+                notes.append(f"{r['label']}: first loss {r['first_loss']!r} differs from "
+                             f"{ref_loss!r}: not the same computation")
+
+    _say(progress, f"timing the moons step: {rounds} interleaved rounds")
+    per_round, steps = measure_steps(contenders, rounds, min_time, progress)
+
+    _say(progress, "measuring bytes per node")
+    for r in rows:
+        c = by_key.get(r["key"])
+        if c is None:
+            continue
+        r["ms"] = _median(per_round[c.key]) * 1e3
+        r["ms_min"] = min(per_round[c.key]) * 1e3
+        r["ms_max"] = max(per_round[c.key]) * 1e3
+        r["steps"] = steps[c.key]
+        r["rounds"] = per_round[c.key]
+        r["speedup"] = (_paired_ratio(per_round["pure"], per_round[c.key])
+                        if "pure" in per_round else None)
+        b = c.bytes_per_node()
+        if b is None:
+            r["bytes_note"] = c.bytes_note
+        else:
+            r["bytes"], r["bytes_rounded"], r["nodes"] = b
+    contenders.clear()
+    by_key_rounds = per_round
+
+    scaling = {}
+    if scaling_shapes and scaling_sizes:
+        _say(progress, "timing build + backward + free as graphs grow (compiled engine)")
+        try:
+            scaling = measure_scaling(scaling_shapes, scaling_sizes, scaling_rounds,
+                                      min_time / 2, "cython", progress)
+        except ImportError as exc:
+            notes.append(f"scaling not measured: the compiled engine is not built ({exc})")
+
+    targets = _targets(rows, by_key_rounds, scaling, work)
+    load_end = _load()
+    settings = dict(rounds=rounds, min_time=min_time, scaling_rounds=scaling_rounds,
+                    nodes=nodes, load_start=load_start, load_end=load_end)
+    return Report(work, rows, scaling, targets, machine_description(), notes, settings)
+
+
+def _targets(rows, per_round, scaling, work):
+    row = {r["key"]: r for r in rows}
+    comp = row.get("compiled", {})
+    out = []
+
+    def add(text, value, shown, holds, why=None):
+        out.append(dict(target=text, value=value, shown=shown,
+                        holds=None if value is None else holds, why=why))
+
+    t = TARGETS
+    if "compiled" in per_round and "pure" in per_round:
+        v = _paired_ratio(per_round["pure"], per_round["compiled"])
+        add(f"step >= {t['speedup_vs_pure']:g}x faster than the pure engine", v,
+            _fmt_ratio(v), v >= t["speedup_vs_pure"])
+    else:
+        add(f"step >= {t['speedup_vs_pure']:g}x faster than the pure engine", None, "-",
+            None, "needs compiled and pure")
+    if "compiled" in per_round and "floats" in per_round:
+        v = _paired_ratio(per_round["compiled"], per_round["floats"])
+        add(f"step <= {t['vs_floats']:g}x the plain-float forward", v, _fmt_ratio(v),
+            v <= t["vs_floats"])
+    else:
+        add(f"step <= {t['vs_floats']:g}x the plain-float forward", None, "-", None,
+            "needs compiled and floats")
+    if "bytes" in comp:
+        v = comp["bytes"]
+        add(f"<= {t['bytes_per_node']:g} bytes held per node", v,
+            f"{v:.1f} B ({comp['bytes_rounded']:.1f} B in 16-byte blocks)",
+            v <= t["bytes_per_node"])
+    else:
+        add(f"<= {t['bytes_per_node']:g} bytes held per node", None, "-", None,
+            "needs compiled")
+    lo, hi = SCALING_TARGET_SIZES
+    worst = None
+    for shape, d in scaling.items():
+        if lo in d and hi in d:
+            (n_lo, t_lo), (n_hi, t_hi) = d[lo], d[hi]
+            v = _median([(b / n_hi) / (a / n_lo) for a, b in zip(t_lo, t_hi)])
+            if worst is None or v > worst[0]:
+                worst = (v, shape)
+    text = f"per-node cost at 10^6 nodes <= {t['scaling']:g}x that at 10^4"
+    if worst is None:
+        add(text, None, "-", None, "needs scaling sizes 10^4 and 10^6")
+    else:
+        add(text, worst[0], f"{_fmt_ratio(worst[0])} (worst shape: {worst[1]})",
+            worst[0] <= t["scaling"])
+    if not work.is_default:
+        for tg in out:
+            tg["why"] = (tg["why"] + "; " if tg["why"] else "") + "not the default moons step"
+    return out
+
+
+def format_report(rep):
+    """The report as text: the step table, notes, scaling, targets, machine."""
+    w = rep.work
+    lines = []
+    nodes = rep.settings.get("nodes")
+    lines.append(f"regrad bench: one moons step = {w.describe()}"
+                 + (f"; {nodes:,} graph nodes" if nodes else ""))
+    lines.append(f"{rep.settings['rounds']} interleaved rounds (order rotated each round, "
+                 f">= {rep.settings['min_time']:g} s per contender per round); medians")
+    lines.append("")
+    head = ("contender", "ms/step", "min-max over rounds", "vs pure", "bytes/node", "steps")
+    table = [head]
+    for r in rep.rows:
+        if r["missing"]:
+            table.append((r["label"], r["missing"], "", "", "", ""))
+            continue
+        if "ms" not in r:
+            continue
+        b = f"{r['bytes']:.1f}" if "bytes" in r else r.get("bytes_note", "n/a")
+        table.append((r["label"], _fmt_ms(r["ms"] / 1e3),
+                      f"{_fmt_ms(r['ms_min'] / 1e3)}-{_fmt_ms(r['ms_max'] / 1e3)}",
+                      _fmt_ratio(r["speedup"]) if r.get("speedup") is not None else "-",
+                      b, str(r["steps"])))
+    widths = [max(len(row[i]) for row in table if row[2] or i == 0) for i in range(len(head))]
+    for i, row in enumerate(table):
+        if not row[2] and i:      # a contender that did not run: its reason spans the row
+            lines.append(f"{row[0]:<{widths[0]}}  {row[1]}")
+            continue
+        cells = [f"{row[0]:<{widths[0]}}"] + [f"{c:>{wd}}" for c, wd in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells))
+        if i == 0:
+            lines.append("  ".join("-" * wd for wd in widths))
+    lines.append("")
+    lines.append("ms/step: one whole step (build the loss graph, zero_grad, backward, SGD "
+                 "update); plain floats: the forward pass only. vs pure: the pure engine's "
+                 "time over this one, median of per-round ratios.")
+    lines.append("bytes/node: tracemalloc over building the loss graph, divided by its nodes "
+                 "(constants and leaves included); PyTorch's C++ allocations are invisible to "
+                 "tracemalloc, so no number is given for it.")
+    rounded = [f"{r['label']} {r['bytes_rounded']:.1f}" for r in rep.rows if "bytes_rounded" in r]
+    if rounded:
+        lines.append("with pymalloc's 16-byte block rounding: " + ", ".join(rounded) + ".")
+    for n in rep.notes:
+        lines.append("note: " + n)
+    if rep.scaling:
+        lines.append("")
+        lines.append("build + backward + free, compiled engine: ns per node "
+                     f"(median of {rep.settings['scaling_rounds']} interleaved rounds)")
+        sizes = sorted({n for d in rep.scaling.values() for n in d})
+        hdr = ["graph"] + [f"~10^{round(math.log10(n))}" if _is_pow10(n) else f"{n:,}"
+                           for n in sizes]
+        rows = [hdr]
+        for shape, d in rep.scaling.items():
+            cells = [_SHAPE_NAMES.get(shape, shape)]
+            for n in sizes:
+                if n in d:
+                    nodes_n, t = d[n]
+                    cells.append(f"{_median(t) / nodes_n * 1e9:.0f}")
+                else:
+                    cells.append("-")
+            rows.append(cells)
+        wd = [max(len(r[i]) for r in rows) for i in range(len(hdr))]
+        for i, r in enumerate(rows):
+            lines.append("  ".join([f"{r[0]:<{wd[0]}}"] +
+                                   [f"{c:>{x}}" for c, x in zip(r[1:], wd[1:])]))
+            if i == 0:
+                lines.append("  ".join("-" * x for x in wd))
+    lines.append("")
+    lines.append("targets for the compiled engine, this run:")
+    tw = max(len(t["target"]) for t in rep.targets)
+    sw_ = max(len(t["shown"]) for t in rep.targets)
+    for t in rep.targets:
+        extra = f" ({t['why']})" if t.get("why") else ""
+        lines.append(f"  {t['target']:<{tw}}  {t['shown']:<{sw_}}  {_verdict(t)}{extra}")
+    lines.append("")
+    hw, sw = rep.machine
+    lines.append(f"machine: {hw}")
+    load = [rep.settings.get("load_start"), rep.settings.get("load_end")]
+    load_text = (f"; load average {load[0]:.2f} at start, {load[1]:.2f} at end"
+                 if None not in load else "")
+    lines.append(f"software: {sw}{load_text}")
+    return "\n".join(lines)
+
+
+_SHAPE_NAMES = {"chain": "chain (y = y*w + b)", "sum": "wide sum(xs)", "mlp": "MLP moons loss"}
+
+
+def _is_pow10(n):
+    return n > 0 and 10 ** round(math.log10(n)) == n
+
+
+# ----------------------------------------------------------------- picture
+
+_COLORS = {"compiled": "#1f4e9a", "replay": "#3a7bd5", "pure": "#8fb3e8",
+           "micrograd": "#c97b2a", "torch-scalar": "#d9534f", "torch-batched": "#a33",
+           "floats": "#7a7a7a"}
+
+
+def _bars(rep):
+    return [r for r in rep.rows if "ms" in r]
+
+
+def _picture_title(rep):
+    nodes = rep.settings.get("nodes")
+    sizes = ", ".join(map(str, rep.work.sizes))
+    return (f"regrad bench: one moons step, MLP(2, [{sizes}]), {rep.work.samples} points"
+            + (f", {nodes:,} nodes" if nodes else ""))
+
+
+def _verdict(t):
+    return "not measured" if t["holds"] is None else "holds" if t["holds"] else "MISSED"
+
+
+def _target_lines(rep):
+    return [f"{t['target']}: {t['shown']}, {_verdict(t)}" for t in rep.targets]
+
+
+def _bar_text(r):
+    text = f"{_fmt_ms(r['ms'] / 1e3)} ms"
+    if r.get("speedup") is not None and r["key"] != "pure":
+        text += f"  ({_fmt_ratio(r['speedup'])} vs pure)"
+    return text
+
+
+def save_picture(rep, path):
+    """Write the step table as a bar chart (log scale): PNG through matplotlib,
+    SVG (or HTML around it) by hand."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".png":
+        _save_png(rep, path)
+        return
+    svg = bench_svg(rep)
+    if ext in (".html", ".htm"):
+        from xml.sax.saxutils import escape
+        text = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                f"<title>{escape(_picture_title(rep))}</title>\n</head>\n<body>\n{svg}\n"
+                "</body>\n</html>\n")
+    else:
+        text = '<?xml version="1.0" encoding="UTF-8"?>\n' + svg
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _save_png(rep, path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    bars = _bars(rep)
+    n = len(bars)
+    fig = Figure(figsize=(10, 1.9 + 0.48 * n + 0.2 * len(rep.targets)), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes([0.25, 0.17 + 0.035 * len(rep.targets), 0.72,
+                       0.62 - 0.035 * len(rep.targets)])
+    ys = list(range(n))[::-1]
+    ms = [r["ms"] for r in bars]
+    lo = [r["ms"] - r["ms_min"] for r in bars]
+    hi = [r["ms_max"] - r["ms"] for r in bars]
+    colors = [_COLORS.get(r["key"], "#555") for r in bars]
+    ax.barh(ys, ms, color=colors, height=0.62, xerr=[lo, hi],
+            error_kw=dict(ecolor="#333", lw=0.8, capsize=2))
+    ax.set_xscale("log")
+    left = min(ms) / 3
+    right = max(r["ms_max"] for r in bars) * 30
+    ax.set_xlim(left, right)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([r["label"] for r in bars])
+    for y, r in zip(ys, bars):
+        ax.text(r["ms_max"] * 1.15, y, _bar_text(r), va="center", fontsize=9)
+    ax.set_xlabel("milliseconds per step (log scale; bars: median over rounds, "
+                  "whiskers: min-max)")
+    ax.grid(axis="x", which="major", color="#ddd", lw=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.suptitle(_picture_title(rep), fontsize=11, y=0.98)
+    hw, sw = rep.machine
+    fig.text(0.5, 0.905, f"{hw}\n{sw}", ha="center", va="top", fontsize=7.5, color="#555")
+    lines = ["targets for the compiled engine: "] + _target_lines(rep)
+    fig.text(0.02, 0.015, "\n".join([lines[0] + lines[1]] + ["    " + t for t in lines[2:]]),
+             ha="left", va="bottom", fontsize=8, family="monospace", color="#222")
+    fig.savefig(path)
+
+
+def bench_svg(rep):
+    """The bar chart as a self-contained SVG string (no dependency)."""
+    from xml.sax.saxutils import escape
+    bars = _bars(rep)
+    width, label_w, row_h = 900, 210, 30
+    top = 78
+    plot_w = width - label_w - 250
+    height = top + row_h * max(1, len(bars)) + 60 + 16 * len(rep.targets)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+             f'<rect width="{width}" height="{height}" fill="white"/>',
+             f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">'
+             f'{escape(_picture_title(rep))}</text>']
+    hw, sw = rep.machine
+    parts.append(f'<text x="{width / 2}" y="38" text-anchor="middle" font-size="10" '
+                 f'fill="#555">{escape(hw)}</text>')
+    parts.append(f'<text x="{width / 2}" y="52" text-anchor="middle" font-size="10" '
+                 f'fill="#555">{escape(sw)}</text>')
+    if bars:
+        lo = math.floor(math.log10(min(r["ms"] for r in bars) / 2))
+        hi = math.ceil(math.log10(max(r["ms_max"] for r in bars) * 1.01))
+        hi = max(hi, lo + 1)
+
+        def x_of(ms):
+            return label_w + (math.log10(ms) - lo) / (hi - lo) * plot_w
+
+        bottom = top + row_h * len(bars)
+        for e in range(lo, hi + 1):
+            x = x_of(10.0 ** e)
+            parts.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{bottom}" '
+                         'stroke="#ddd"/>')
+            label = f"{10.0 ** e:g}"
+            parts.append(f'<text x="{x:.1f}" y="{bottom + 14}" text-anchor="middle" '
+                         f'font-size="10">{label}</text>')
+        parts.append(f'<text x="{label_w + plot_w / 2}" y="{bottom + 30}" '
+                     'text-anchor="middle" font-size="11">milliseconds per step (log scale; '
+                     'bars: median over rounds, whiskers: min-max)</text>')
+        for i, r in enumerate(bars):
+            y = top + i * row_h
+            x0, x1 = label_w, x_of(r["ms"])
+            color = _COLORS.get(r["key"], "#555")
+            parts.append(f'<text x="{label_w - 8}" y="{y + row_h / 2 + 4}" '
+                         f'text-anchor="end">{escape(r["label"])}</text>')
+            parts.append(f'<rect x="{x0}" y="{y + 5}" width="{max(1.0, x1 - x0):.1f}" '
+                         f'height="{row_h - 10}" fill="{color}"/>')
+            a, b = x_of(r["ms_min"]), x_of(r["ms_max"])
+            parts.append(f'<line x1="{a:.1f}" y1="{y + row_h / 2}" x2="{b:.1f}" '
+                         f'y2="{y + row_h / 2}" stroke="#333"/>')
+            parts.append(f'<text x="{b + 6:.1f}" y="{y + row_h / 2 + 4}">'
+                         f'{escape(_bar_text(r))}</text>')
+        ty = bottom + 52
+    else:
+        ty = top + 20
+    for i, line in enumerate(["targets for the compiled engine:"] + _target_lines(rep)):
+        parts.append(f'<text x="12" y="{ty + 16 * i}" font-family="monospace" '
+                     f'font-size="11">{escape(line)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------- CLI
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _keys(text):
+    keys = [k.strip().lower() for k in text.split(",") if k.strip()]
+    if not keys:
+        raise argparse.ArgumentTypeError(
+            f"expected contender names such as compiled,pure; choose from "
+            f"{', '.join(CONTENDER_KEYS)}")
+    bad = [k for k in keys if k not in CONTENDER_KEYS]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"unknown contender {bad[0]!r}: choose from {', '.join(CONTENDER_KEYS)}")
+    return keys
+
+
+def _shapes(text):
+    shapes = [k.strip().lower() for k in text.split(",") if k.strip()]
+    bad = [s for s in shapes if s not in SCALING_SHAPES]
+    if not shapes or bad:
+        raise argparse.ArgumentTypeError(
+            f"unknown graph shape {(bad or [text])[0]!r}: choose from {', '.join(SCALING_SHAPES)}")
+    return shapes
+
+
+def _node_counts(text):
+    sizes = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected node counts such as 1e4,1e6, got {part!r}") from None
+        if not math.isfinite(value) or value != int(value) or not 10 <= value <= 10**8:
+            raise argparse.ArgumentTypeError(
+                f"a node count must be a whole number from 10 to 1e8, got {part}")
+        sizes.append(int(value))
+    if not sizes:
+        raise argparse.ArgumentTypeError("expected node counts such as 1e4,1e6")
+    return sorted(set(sizes))
+
+
+def add_parser(subparsers):
+    """Register the ``bench`` subcommand on an argparse ``subparsers``."""
+    from .moons import _sizes
+    keys = ", ".join(CONTENDER_KEYS)
+    p = subparsers.add_parser(
+        "bench", help="compare regrad's engines, micrograd and PyTorch on the moons step",
+        description="Time the moons training step (MLP(2, [16, 16, 1]), 100 points, hinge "
+                    "loss + L2, SGD) in one process, interleaved, for regrad's compiled and "
+                    "pure engines, micrograd, PyTorch (scalar graph and batched) and the same "
+                    "forward pass on plain floats; print ms per step, speed-up over the pure "
+                    "engine and bytes held per node, the cost per node as graphs grow, and "
+                    "whether the compiled engine meets its targets; write a bar chart. "
+                    f"Contenders: {keys}.",
+        epilog="example: python -m regrad bench --rounds 9 --skip torch-scalar --out bench.svg")
+    p.add_argument("--rounds", type=_positive_int, default=5, metavar="N",
+                   help="interleaved rounds over the contenders (default: %(default)s)")
+    p.add_argument("--min-time", type=_seconds, default=0.2, metavar="SEC",
+                   help="time each contender runs per round, at least one step "
+                        "(default: %(default)s)")
+    p.add_argument("--only", type=_keys, default=None, metavar="NAMES",
+                   help=f"run only these contenders, comma-separated ({keys})")
+    p.add_argument("--skip", type=_keys, default=[], metavar="NAMES",
+                   help="leave these contenders out, comma-separated")
+    p.add_argument("--samples", type=_positive_int, default=WORKLOAD["samples"], metavar="N",
+                   help="points per step (default: %(default)s; the targets are for 100)")
+    p.add_argument("--hidden", type=_sizes, default=list(WORKLOAD["hidden"]), metavar="SIZES",
+                   help="hidden layer sizes (default: 16,16)")
+    p.add_argument("--scaling-sizes", type=_node_counts, default=list(SCALING_SIZES),
+                   metavar="COUNTS",
+                   help="graph sizes for the scaling runs, in nodes (default: 1e3,1e4,1e5,1e6)")
+    p.add_argument("--scaling-shapes", type=_shapes, default=list(SCALING_SHAPES),
+                   metavar="SHAPES", help="graphs for the scaling runs (default: chain,sum,mlp)")
+    p.add_argument("--scaling-rounds", type=_positive_int, default=3, metavar="N",
+                   help="interleaved rounds of the scaling runs (default: %(default)s)")
+    p.add_argument("--no-scaling", action="store_true", help="skip the scaling runs")
+    p.add_argument("--out", metavar="PATH", default=None,
+                   help="picture file: .png (needs matplotlib), .svg or .html; a directory "
+                        "gets bench.png/.svg inside (default: bench.png in the working "
+                        "directory, or bench.svg without matplotlib)")
+    p.add_argument("--no-picture", action="store_true", help="do not write a picture")
+    p.add_argument("--json", metavar="PATH", default=None,
+                   help="also write the results as JSON to PATH")
+    p.set_defaults(run=run)
+    return p
+
+
+def _fail(message):
+    raise SystemExit(f"python -m regrad bench: error: {message}")
+
+
+def run(args):
+    """The ``bench`` subcommand. Returns the exit status."""
+    import json
+
+    from . import plot
+    keys = [k for k in (args.only or CONTENDER_KEYS) if k not in args.skip]
+    if not keys:
+        _fail("no contender left to run (--only and --skip exclude them all)")
+    out = None
+    if not args.no_picture:
+        try:
+            out = plot.picture_path(args.out, "bench")
+        except ValueError as exc:
+            _fail(str(exc))
+    if args.json:
+        parent = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(parent):
+            _fail(f"cannot write {args.json!r}: no directory {parent}")
+    work = Workload(samples=args.samples, hidden=args.hidden)
+    rep = run_report(work, keys, args.rounds, args.min_time,
+                     [] if args.no_scaling else args.scaling_shapes,
+                     [] if args.no_scaling else args.scaling_sizes,
+                     args.scaling_rounds)
+    print(format_report(rep), flush=True)
+    if out is not None:
+        try:
+            save_picture(rep, out)
+        except OSError as exc:
+            _fail(f"cannot write the picture {out}: {exc.strerror or exc}")
+        print(f"picture: {os.path.abspath(out)}")
+    if args.json:
+        try:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump(rep.as_dict(), f, indent=1)
+        except OSError as exc:
+            _fail(f"cannot write {args.json}: {exc.strerror or exc}")
+        print(f"json: {os.path.abspath(args.json)}")
+    return 0
