@@ -7,19 +7,19 @@ The steps are the classic ones, each kept small and iterative (no recursion):
    a constant sits just before the operator that uses it instead of at rank 0;
 2. long edges are cut into chains of dummy nodes, one per rank they cross;
 3. order within ranks: a depth-first start that keeps inputs in ``.src``
-   order, then barycenter sweeps down and up (keeping the best order seen),
-   then adjacent swaps while they remove crossings. Edges enter a node at
+   order, then sweeps down and up that sort each rank by the median position
+   of its neighbours, each followed by adjacent swaps while they remove
+   crossings; the best order seen wins (of two starts). Edges enter a node at
    "ports" spread along its input side in ``.src`` order, so that the first
-   input of ``a - b`` is drawn on the left;
+   input of ``a - b`` is drawn on the left, and crossings at ports count;
 4. positions across ranks: repeated sweeps pull each node toward its
-   neighbours (long edges weigh more, so they run straight), and a pool-
-   adjacent-violators projection keeps the order and the minimum gaps.
+   neighbours (long edges weigh more, so they run straight; a leaf used once
+   gives way, so chains stay straight), and a pool-adjacent-violators
+   projection keeps the order and the minimum gaps, exactly.
 
 Coordinates are abstract: ``u`` runs across a rank, ``v`` along the edges
 (inputs at small ``v``). The renderer turns them into x/y for each orientation.
 """
-import math
-
 __all__ = ["Layout", "layout", "count_crossings"]
 
 
@@ -82,21 +82,21 @@ def _assign_ranks(n, ins, outs):
 # ------------------------------------------------------------------- order
 
 class _Bit:
-    """A Fenwick tree counting keys, for crossing counts in O(E log E)."""
+    """A Fenwick tree of weights by key, for crossing counts in O(E log E)."""
 
     __slots__ = ("tree",)
 
     def __init__(self, size):
         self.tree = [0] * (size + 1)
 
-    def add(self, i):
+    def add(self, i, w):
         i += 1
         tree = self.tree
         while i < len(tree):
-            tree[i] += 1
+            tree[i] += w
             i += i & -i
 
-    def count_le(self, i):
+    def sum_le(self, i):
         i += 1
         s = 0
         tree = self.tree
@@ -106,29 +106,33 @@ class _Bit:
         return s
 
 
-def count_crossings(layers, pos, down, port_scale):
+def count_crossings(layers, pos, down, port_scale, weight=None):
     """Crossings between adjacent ranks. ``down[x]`` lists (target, port);
-    an edge's end on the lower rank is ordered by (target position, port)."""
+    an edge's end on the lower rank is ordered by (target position, port).
+    With ``weight`` (per node, for the edges leaving it), a crossing counts
+    the product of its two edges' weights."""
     total = 0
     for r in range(len(layers) - 1):
         keys = []
         for t in layers[r]:                      # tops in order
-            ends = sorted(pos[b] * port_scale + p for b, p in down[t])
-            keys.extend(ends)
+            w = 1 if weight is None else weight[t]
+            keys.extend((k, w) for k in sorted(pos[b] * port_scale + p for b, p in down[t]))
         if len(keys) < 2:
             continue
-        ranks = {k: i for i, k in enumerate(sorted(set(keys)))}
+        ranks = {k: i for i, k in enumerate(sorted({k for k, _ in keys}))}
         bit = _Bit(len(ranks))
-        for j, k in enumerate(keys):
+        before = 0
+        for k, w in keys:
             rk = ranks[k]
-            total += j - bit.count_le(rk)         # earlier keys strictly greater
-            bit.add(rk)
+            total += w * (before - bit.sum_le(rk))   # earlier ends strictly right of this one
+            bit.add(rk, w)
+            before += w
     return total
 
 
 def _initial_order(n_all, rank, up, roots, n_ranks, reverse=False):
-    """Depth-first from the roots through inputs in port order; each rank
-    lists its nodes in the order they finish (inputs left of results)."""
+    """Depth-first from the roots through inputs in port order (or reversed);
+    each rank lists its nodes in the order they finish."""
     layers = [[] for _ in range(n_ranks)]
     seen = [False] * n_all
     for root in roots:
@@ -158,118 +162,139 @@ def _port_shift(port, nports):
     return (port / (nports - 1) - 0.5) * 0.4
 
 
-def _sweep(layers, pos, neighbours, nports, rng, port_at_neighbour):
-    """One sweep over the ranks in ``rng``, ordering each rank by the
-    positions of its neighbours on the rank already placed (their weighted
-    median; the mean breaks ties)."""
-    for r in rng:
-        layer = layers[r]
-        keyed = []
-        for x in layer:
-            nb = neighbours[x]
-            if nb:
-                if port_at_neighbour:
-                    vals = sorted(pos[y] + _port_shift(p, nports[y]) for y, p in nb)
-                else:
-                    vals = sorted(pos[y] for y, p in nb)
-                mean = sum(vals) / len(vals)
-                m = len(vals)
-                med = vals[m // 2] if m % 2 else (vals[m // 2 - 1] + vals[m // 2]) / 2.0
-                keyed.append((med, mean, pos[x], x))
-            else:
-                keyed.append((float(pos[x]), float(pos[x]), pos[x], x))
-        keyed.sort()
-        layer[:] = [k[-1] for k in keyed]
-        for i, x in enumerate(layer):
-            pos[x] = i
-
-
-def _pair_crossings(a, b, pos, up, down):
-    """Crossings among the edges of ``a`` and ``b`` when ``a`` is left of ``b``."""
-    c = 0
-    ub = [pos[y] for y, _ in up[b]]
-    for y, _ in up[a]:
-        pa = pos[y]
-        for pb in ub:
-            if pa > pb:
-                c += 1
-    db = [(pos[z], p) for z, p in down[b]]
-    for z, p in down[a]:
-        ka = (pos[z], p)
-        for kb in db:
-            if ka > kb:
-                c += 1
-    return c
-
-
-def _transpose(layers, pos, up, down, max_passes=12, equal=False):
-    """Swap neighbours in a rank while that removes crossings; with
-    ``equal``, the first pass also swaps pairs that cross as much either way
-    (a shake that lets the next sweep leave a plateau)."""
-    for k in range(max_passes):
-        improved = False
-        for layer in layers:
-            for i in range(len(layer) - 1):
-                a, b = layer[i], layer[i + 1]
-                c_ab = _pair_crossings(a, b, pos, up, down)
-                c_ba = _pair_crossings(b, a, pos, up, down)
-                if c_ab > c_ba or (equal and k == 0 and c_ab == c_ba and c_ab > 0):
-                    layer[i], layer[i + 1] = b, a
-                    pos[a], pos[b] = i + 1, i
-                    improved = improved or c_ab > c_ba
-        if not improved:
-            break
-
-
 def _set_positions(layers, pos):
     for layer in layers:
         for i, x in enumerate(layer):
             pos[x] = i
 
 
-def _improve(layers, pos, up, down, nports, port_scale, max_iter):
-    """Sweeps down and up, each followed by transpositions, keeping the
-    order with the fewest crossings; returns (order, crossings)."""
-    n_ranks = len(layers)
-    best = [list(layer) for layer in layers]
-    best_c = count_crossings(layers, pos, down, port_scale)
-    stale = 0
-    for it in range(max_iter):
-        if best_c == 0:
-            break
-        improved = False
-        for direction in ("down", "up"):
-            if direction == "down":
-                _sweep(layers, pos, up, nports, range(1, n_ranks), False)
-            else:
-                _sweep(layers, pos, down, nports, range(n_ranks - 2, -1, -1), True)
-            _transpose(layers, pos, up, down, equal=it % 2 == 1)
-            c = count_crossings(layers, pos, down, port_scale)
-            if c < best_c:
-                best, best_c, improved = [list(layer) for layer in layers], c, True
-        stale = 0 if improved else stale + 1
-        if stale >= 3:
-            break
-    return best, best_c
+class _Ordering:
+    """Orders the ranks of a layered graph to have few crossings.
+
+    ``up[x]``: (node on the rank before, port at x); ``down[x]``: (node on the
+    rank after, port at it); ``weight[x]``: how much a crossing of an edge
+    leaving x costs: an edge from a leaf (or a long edge from one) counts 1,
+    other edges 2, so that when two orders tie, crossings among the inputs'
+    fan-out are preferred to crossings inside the expression.
+    """
+
+    def __init__(self, up, down, nports, weight):
+        self.up, self.down, self.nports, self.weight = up, down, nports, weight
+        self.port_scale = max(nports, default=1) + 1
+
+    def cost(self, layers, pos):
+        return count_crossings(layers, pos, self.down, self.port_scale, self.weight)
+
+    def sweep(self, layers, pos, downward):
+        """Sort each rank by the median position of its neighbours on the
+        rank placed just before (the mean breaks ties); a node without such
+        neighbours keeps its place."""
+        nports = self.nports
+        rng = range(1, len(layers)) if downward else range(len(layers) - 2, -1, -1)
+        for r in rng:
+            layer = layers[r]
+            keyed = []
+            for x in layer:
+                nb = self.up[x] if downward else self.down[x]
+                if nb:
+                    if downward:
+                        vals = sorted(pos[y] for y, _ in nb)
+                    else:
+                        vals = sorted(pos[z] + _port_shift(p, nports[z]) for z, p in nb)
+                    m = len(vals)
+                    med = vals[m // 2] if m % 2 else (vals[m // 2 - 1] + vals[m // 2]) / 2.0
+                    keyed.append((med, sum(vals) / m, pos[x], x))
+                else:
+                    keyed.append((float(pos[x]), float(pos[x]), pos[x], x))
+            keyed.sort()
+            layer[:] = [k[-1] for k in keyed]
+            for i, x in enumerate(layer):
+                pos[x] = i
+
+    def pair_costs(self, a, b, pos):
+        """The crossings among the edges of ``a`` and ``b`` (weighted) with
+        ``a`` left of ``b``, and with ``b`` left of ``a``."""
+        weight = self.weight
+        ab = ba = 0
+        ub = [(pos[y], weight[y]) for y, _ in self.up[b]]
+        if ub:
+            for y, _ in self.up[a]:
+                pa, wa = pos[y], weight[y]
+                for pb, wb in ub:
+                    if pa > pb:
+                        ab += wa * wb
+                    elif pa < pb:
+                        ba += wa * wb
+        db = [(pos[z], p) for z, p in self.down[b]]
+        if db:
+            wab = weight[a] * weight[b]
+            for z, p in self.down[a]:
+                ka = (pos[z], p)
+                for kb in db:
+                    if ka > kb:
+                        ab += wab
+                    elif ka < kb:
+                        ba += wab
+        return ab, ba
+
+    def transpose(self, layers, pos, max_passes, equal=False):
+        """Swap neighbours in a rank while that removes crossings; with
+        ``equal``, the first pass also swaps pairs that cross as much either
+        way (a shake that lets the next sweep leave a plateau)."""
+        for k in range(max_passes):
+            improved = False
+            for layer in layers:
+                for i in range(len(layer) - 1):
+                    a, b = layer[i], layer[i + 1]
+                    c_ab, c_ba = self.pair_costs(a, b, pos)
+                    if c_ab > c_ba or (equal and k == 0 and c_ab == c_ba and c_ab > 0):
+                        layer[i], layer[i + 1] = b, a
+                        pos[a], pos[b] = i + 1, i
+                        improved = improved or c_ab > c_ba
+            if not improved:
+                break
+
+    def improve(self, layers, pos, max_iter, max_passes):
+        """Sweeps down and up, each followed by transpositions, keeping the
+        order of least cost; returns (order, cost)."""
+        best = [list(layer) for layer in layers]
+        best_c = self.cost(layers, pos)
+        stale = 0
+        for it in range(max_iter):
+            if best_c == 0:
+                break
+            improved = False
+            for downward in (True, False):
+                self.sweep(layers, pos, downward)
+                self.transpose(layers, pos, max_passes, equal=it % 2 == 1)
+                c = self.cost(layers, pos)
+                if c < best_c:
+                    best, best_c, improved = [list(layer) for layer in layers], c, True
+            stale = 0 if improved else stale + 1
+            if stale >= 3:
+                break
+        return best, best_c
 
 
-def _order(n_all, lrank, up, down, nports, roots, n_ranks, max_iter=12):
+def _order(n_all, lrank, up, down, nports, weight, roots, n_ranks):
     """Layers (lists of nodes, left to right) with few crossings: the best of
     two depth-first starts (inputs in port order, and reversed), each improved
-    by sweeps and transpositions. Returns (layers, pos, crossings)."""
-    port_scale = max(nports, default=1) + 1
+    by sweeps and transpositions (less effort for graphs too big to read
+    anyway). Returns (layers, pos, crossings)."""
+    ordering = _Ordering(up, down, nports, weight)
     pos = [0] * n_all
     best, best_c = None, None
-    for reverse in (False, True):
+    small = n_all <= 1000
+    for reverse in ((False, True) if small else (False,)):
         layers = _initial_order(n_all, lrank, up, roots, n_ranks, reverse)
         _set_positions(layers, pos)
-        order, c = _improve(layers, pos, up, down, nports, port_scale, max_iter)
+        order, c = ordering.improve(layers, pos, 12 if small else 4, 12 if small else 3)
         if best is None or c < best_c:
             best, best_c = order, c
         if best_c == 0:
             break
     _set_positions(best, pos)
-    return best, pos, best_c
+    return best, pos, count_crossings(best, pos, down, ordering.port_scale)
 
 
 # ------------------------------------------------------------- coordinates
@@ -323,6 +348,7 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
     lrank = list(rank)
     across = [float(a) for a, _ in sizes]
     dummy = [False] * n
+    weight = [1 if not ins[i] else 2 for i in range(n)]   # see _Ordering
     up = [[] for _ in range(n)]      # (neighbour on the rank before, port at self)
     down = [[] for _ in range(n)]    # (neighbour on the rank after, port at it)
     chains = []
@@ -336,6 +362,7 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
             up.append([])
             down.append([])
             nports.append(1)
+            weight.append(weight[s])
             chain.append(x)
         chain.append(d)
         for a, b in zip(chain, chain[1:]):
@@ -347,7 +374,7 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
 
     # --- order within ranks
     roots = [i for i in range(n - 1, -1, -1) if not outs[i]]
-    layers, pos, crossings = _order(n_all, lrank, up, down, nports, roots, n_ranks)
+    layers, pos, crossings = _order(n_all, lrank, up, down, nports, weight, roots, n_ranks)
 
     # --- positions across ranks
     def port_offset(x, p):
@@ -435,9 +462,15 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
     height = (vr[-1] + thick[-1] / 2.0) if n_ranks else 0.0
     centers = [(u[i], vr[rank[i]]) for i in range(n)]
 
+    # Edges bend only between the rank bands: they leave a node straight to
+    # the bottom of its band, cross a band straight where they pass a rank,
+    # and enter the target's band straight, so no curve sweeps over a node.
     paths = []
     for (s, d, p), chain in zip(edges, chains):
-        pts = [(u[s], vr[rank[s]] + sizes[s][1] / 2.0)]
+        rs, rd = rank[s], rank[d]
+        pts = [(u[s], vr[rs] + sizes[s][1] / 2.0)]
+        if sizes[s][1] < thick[rs]:
+            pts.append((u[s], vr[rs] + thick[rs] / 2.0))
         for x in chain[1:-1]:
             r = lrank[x]
             if thick[r] > 0:
@@ -445,7 +478,10 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
                 pts.append((u[x], vr[r] + thick[r] / 2.0))
             else:
                 pts.append((u[x], vr[r]))
-        pts.append((u[d] + port_offset(d, p), vr[rank[d]] - sizes[d][1] / 2.0))
+        end = u[d] + port_offset(d, p)
+        if sizes[d][1] < thick[rd]:
+            pts.append((end, vr[rd] - thick[rd] / 2.0))
+        pts.append((end, vr[rd] - sizes[d][1] / 2.0))
         paths.append(pts)
 
     return Layout(centers, [(float(a), float(b)) for a, b in sizes], rank, paths,

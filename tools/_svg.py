@@ -114,7 +114,9 @@ def render_svg(graph, orientation):
     ]
     for e, pts in zip(graph.edges, lay.paths):
         (ut, vt) = pts[-1]
-        body = pts[:-1] + [(ut, vt - ARROW_LEN + 1.0)]
+        # the line stops under the arrowhead
+        body = [pt for pt in pts[:-1] if pt[1] < vt - ARROW_LEN] or pts[:1]
+        body.append((ut, vt - ARROW_LEN + 1.0))
         d = _edge_path(body, to_xy)
         tip = to_xy(ut, vt)
         b1 = to_xy(ut - ARROW_HALF, vt - ARROW_LEN)
