@@ -60,6 +60,10 @@ cdef class Var:
     def val(self):
         return self._val
 
+    @val.deleter
+    def val(self):
+        raise AttributeError("can't delete attribute 'val'")
+
     @val.setter
     def val(self, value):
         self._val = _to_double(value, "val")
@@ -71,6 +75,10 @@ cdef class Var:
         if self._op == LEAF and self._flags & HAS_GRAD:
             return self._grad
         return None
+
+    @grad.deleter
+    def grad(self):
+        raise AttributeError("can't delete attribute 'grad'")
 
     @grad.setter
     def grad(self, value):
@@ -87,6 +95,10 @@ cdef class Var:
     @property
     def req_grad(self):
         return bool(self._flags & REQ_GRAD)
+
+    @req_grad.deleter
+    def req_grad(self):
+        raise AttributeError("can't delete attribute 'req_grad'")
 
     @req_grad.setter
     def req_grad(self, value):
@@ -398,9 +410,10 @@ cdef int _backward(Var root, double seed, bint release) except -1:
         op = (<Var>node)._op
         a = (<Var>node)._a
         b = (<Var>node)._b
-        if release:
+        if release:   # Pow keeps its exponent: .op still describes the node
             (<Var>node)._a = NULL
-            (<Var>node)._b = NULL
+            if op != POW:
+                (<Var>node)._b = NULL
             (<Var>node)._flags = (<Var>node)._flags | RELEASED
         x = (<Var>a)._val
         if op <= DIV:   # two inputs
@@ -410,8 +423,6 @@ cdef int _backward(Var root, double seed, bint release) except -1:
         else:
             p = (<Var>b)._val if op == POW else 0.0   # Pow's exponent
             _pass_to(&ready, a, unary_grad(op, g, x, out, p), release)
-            if release:
-                Py_XDECREF(b)   # Pow's exponent
         if release and node != <PyObject*>root:
             Py_DECREF(node)     # the reference its last consumer handed over
     PyMem_Free(ready.data)

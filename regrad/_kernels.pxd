@@ -118,7 +118,7 @@ cdef inline double unary_grad(int op, double g, double x, double out, double p) 
     if op == TANH:
         return g * (1.0 - out * out)
     if op == RELU:
-        return g if x > 0.0 else 0.0             # slope 0 at exactly 0
+        return 0.0 if x <= 0.0 else g            # slope 0 at exactly 0; NaN passes g
     if op == SIGMOID:
         return g * (out * (1.0 - out))
     return g if x > 0.0 else (-g if x < 0.0 else 0.0)   # ABS

@@ -58,14 +58,37 @@ NO_GRAD_MESSAGE = ("backward() on a Var that does not require grad "
                    "(no input of its graph has req_grad=True)")
 
 
+# Derivatives follow IEEE arithmetic as C computes it, never raising even when
+# an input's .val was moved out of the operator's domain after the forward pass.
+
+def _ieee_div(x, y):
+    """x / y as C computes it: +-inf or nan where Python raises."""
+    try:
+        return x / y
+    except ZeroDivisionError:
+        if x != x or x == 0.0:
+            return math.nan
+        return math.copysign(inf, x) * math.copysign(1.0, y)
+
+
 def _ieee_pow(x, y):
-    """x ** y with C/IEEE semantics (inf instead of an exception)."""
+    """x ** y as C's pow computes it: inf or nan where Python raises or goes complex."""
+    if x < 0.0 and math.isfinite(x) and math.isfinite(y) and y != math.floor(y):
+        return math.nan
     try:
         return x ** y
     except (ZeroDivisionError, OverflowError):
         odd_integer = y == int(y) and int(y) % 2 == 1
         negative = math.copysign(1.0, x) < 0
         return -inf if (negative and odd_integer) else inf
+
+
+def _ieee_sin(x):
+    return math.sin(x) if not math.isinf(x) else math.nan
+
+
+def _ieee_cos(x):
+    return math.cos(x) if not math.isinf(x) else math.nan
 
 
 class Op:
@@ -147,7 +170,7 @@ class Div(Op):
 
     def backward(self, out, g, a, b):
         # d(a/b)/db = -a/b**2, computed as -(a/b)/b to avoid overflowing b*b
-        return g / b, -g * (out / b)
+        return _ieee_div(g, b), -g * _ieee_div(out, b)
 
 
 # ----------------------------------------------------------------- unary ops
@@ -217,7 +240,7 @@ class Log(Op):
         return math.log(a)
 
     def backward(self, out, g, a):
-        return (g / a,)
+        return (_ieee_div(g, a),)
 
 
 class Sqrt(Op):
@@ -231,7 +254,7 @@ class Sqrt(Op):
 
     def backward(self, out, g, a):
         # the slope at 0 is infinite (IEEE 0.5/0 = inf, as in C and PyTorch)
-        return (g * (0.5 / out if out != 0.0 else math.copysign(inf, out)),)
+        return (g * _ieee_div(0.5, out),)
 
 
 class Sin(Op):
@@ -244,7 +267,7 @@ class Sin(Op):
         return math.sin(a)
 
     def backward(self, out, g, a):
-        return (g * math.cos(a),)
+        return (g * _ieee_cos(a),)
 
 
 class Cos(Op):
@@ -257,7 +280,7 @@ class Cos(Op):
         return math.cos(a)
 
     def backward(self, out, g, a):
-        return (g * -math.sin(a),)
+        return (g * -_ieee_sin(a),)
 
 
 class Tanh(Op):
@@ -279,7 +302,7 @@ class Relu(Op):
         return 0.0 if a <= 0.0 else a   # NaN passes through, as in PyTorch
 
     def backward(self, out, g, a):
-        return (g if a > 0.0 else 0.0,)  # slope 0 at exactly 0, as in PyTorch
+        return (0.0 if a <= 0.0 else g,)  # slope 0 at exactly 0; NaN passes g, as in PyTorch
 
 
 class Sigmoid(Op):

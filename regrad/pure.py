@@ -24,14 +24,14 @@ class Var:
     and a result that does not is a constant leaf (it keeps no inputs).
     """
 
-    __slots__ = ("_val", "_grad", "_req_grad", "op", "src")
+    __slots__ = ("_val", "_grad", "_req_grad", "_op", "_src")
 
     def __init__(self, val, req_grad=False):
         self._val = to_float(val, "Var value")
         self._grad = None
         self._req_grad = bool(req_grad)
-        self.op = None     # the operator that made this Var; None for a leaf
-        self.src = None    # the tuple of input Vars; None for a leaf
+        self._op = None    # the operator that made this Var; None for a leaf
+        self._src = None   # the tuple of input Vars; None for a leaf or once released
 
     # ------------------------------------------------------------ attributes
     @property
@@ -53,8 +53,8 @@ class Var:
         if value is None:
             self._grad = None
             return
-        if self.op is not None:
-            raise RuntimeError(f"{self.op.name} result: only leaves keep a gradient")
+        if self._op is not None:
+            raise RuntimeError(f"{self._op.name} result: only leaves keep a gradient")
         self._grad = to_float(value, "grad")
 
     @property
@@ -63,14 +63,24 @@ class Var:
 
     @req_grad.setter
     def req_grad(self, value):
-        if self.op is not None:
+        if self._op is not None:
             raise RuntimeError("req_grad can only be changed on a leaf Var")
         self._req_grad = bool(value)
 
     @property
+    def op(self):
+        """The operator (from ``regrad.ops``) that made this Var; None for a leaf."""
+        return self._op
+
+    @property
+    def src(self):
+        """The tuple of input Vars; None for a leaf or a released result."""
+        return self._src
+
+    @property
     def name(self):
         """The operator's name (``Add``, ``Pow``, ...), or ``Var`` for a leaf."""
-        return "Var" if self.op is None else self.op.name
+        return "Var" if self._op is None else self._op.name
 
     def __repr__(self):
         return repr(self._val)
@@ -84,12 +94,12 @@ class Var:
         for x in inputs:
             if x._req_grad:
                 out._req_grad = True
-                out.op = op
-                out.src = inputs
+                out._op = op
+                out._src = inputs
                 return out
         out._req_grad = False   # a constant: keeps no inputs
-        out.op = None
-        out.src = None
+        out._op = None
+        out._src = None
         return out
 
     def __add__(self, other):
@@ -170,7 +180,7 @@ class Var:
         if not self._req_grad:
             raise RuntimeError(ops.NO_GRAD_MESSAGE)
         dy = 1.0 if dy is None else to_float(dy, "dy")
-        if self.op is None:            # a leaf: its gradient is dy itself
+        if self._op is None:            # a leaf: its gradient is dy itself
             self._grad = (0.0 if self._grad is None else self._grad) + dy
             return
         # PyTorch's dependency-counting schedule (the compiled engine runs the
@@ -181,14 +191,14 @@ class Var:
         while ready:
             node = ready.pop()
             g = adjoint.pop(node)
-            inputs = node.src
+            inputs = node._src
             if not retain_graph:
-                node.src = None            # release this result's links to its inputs
-            grads = node.op.backward(node._val, g, *(x._val for x in inputs))
+                node._src = None            # release this result's links to its inputs
+            grads = node._op.backward(node._val, g, *(x._val for x in inputs))
             for x, gx in zip(inputs, grads):
                 if not x._req_grad:
                     continue
-                if x.op is None:           # a leaf requiring grad: accumulate
+                if x._op is None:           # a leaf requiring grad: accumulate
                     x._grad = (0.0 if x._grad is None else x._grad) + gx
                     continue
                 adjoint[x] = adjoint.get(x, 0.0) + gx
@@ -201,14 +211,14 @@ def _count_consumers(root):
     """For every result requiring grad under ``root``: how many edges lead to
     it from results under ``root``. Raises RuntimeError if the graph (or a part
     of it) was released by an earlier backward."""
-    if root.src is None:
+    if root._src is None:
         raise ops.released_error(root.name)
     pending = {}
     seen = [root]
     for node in seen:                      # grows as it goes: breadth first
-        for x in node.src:
-            if x.op is not None and x._req_grad:
-                if x.src is None:
+        for x in node._src:
+            if x._op is not None and x._req_grad:
+                if x._src is None:
                     raise ops.released_error(x.name)
                 if x not in pending:
                     pending[x] = 0
@@ -226,7 +236,7 @@ def _as_var(x):
         const._val = float(x)
         const._grad = None
         const._req_grad = False
-        const.op = None
-        const.src = None
+        const._op = None
+        const._src = None
         return const
     return None
