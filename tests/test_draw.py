@@ -322,6 +322,24 @@ def test_edges_from_inputs_to_results_and_dedupe(Var):
     assert all(e["label"] is None for e in edges if e is not sq)
 
 
+def test_value_and_argument_formats(Var):
+    a = Var(4.0, req_grad=True)
+    big = Var(-2.5e9, req_grad=True)
+    y = a ** 0.5 + a ** -1 + big
+    _, nodes, _ = parse(build_svg(y))
+    pows = sorted(n["lines"] for n in by_name(nodes, "Pow"))
+    assert pows == [["Pow", "power=-1", "0.2500"], ["Pow", "power=0.5", "2.0000"]]
+    assert ["Var", "-2.5000e+09"] in [n["lines"] for n in nodes.values()]
+
+
+def test_single_node_graphs(Var):
+    _, nodes, edges = parse(build_svg(Var(1.5, req_grad=True)))
+    assert [n["lines"] for n in nodes.values()] == [["Var", "1.5000"]] and not edges
+    const = Var(2.0) * 3          # no input requires grad: a constant leaf
+    _, nodes, edges = parse(build_svg(const, "LR"))
+    assert [(n["kind"], n["lines"]) for n in nodes.values()] == [("const", ["Var", "6.0000"])]
+
+
 # ------------------------------------------------------------ colours
 
 def test_colour_per_kind(Var):

@@ -4,6 +4,7 @@ nodes, as the DOM and a screenshot show.
 
 Skipped when no Chromium is installed (CI installs Debian's ``chromium``).
 Every browser run is bounded by a timeout."""
+import importlib.util
 import os
 import shutil
 import struct
@@ -52,6 +53,15 @@ def screenshot(tmp_path, page, drawing):
              f"--window-size={width},{height}", f"--screenshot={png}",
              "file://" + os.path.abspath(page))
     return read_png(png)
+
+
+def _test_draw():
+    """tests/test_draw.py (its example graphs), whatever pytest's import mode."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_draw.py")
+    spec = importlib.util.spec_from_file_location("_regrad_test_draw", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # ------------------------------------------------------------- PNG reading
@@ -201,9 +211,8 @@ def test_screenshot_mlp_every_node_visible(tmp_path):
         x = Var(0.5)
         y = model([x, x ** 2])
     except ImportError:          # the same graph, by hand
-        from test_draw import hand_mlp
         x = Var(0.5)
-        y = hand_mlp(Var, [x, x ** 2])
+        y = _test_draw().hand_mlp(Var, [x, x ** 2])
     page = draw_to_html(y, tmp_path / "computed_graph_mlp", "BT")
     image = screenshot(tmp_path, page, draw(y, "BT"))
     found = {k: blobs(image, STYLE[k]["fill"]) for k in ("param", "const", "op")}
@@ -215,8 +224,8 @@ def test_screenshot_mlp_every_node_visible(tmp_path):
 
 
 def test_hostile_labels_stay_text_in_the_browser(tmp_path):
-    from test_draw import EVIL, evil_graph
-    page = draw(evil_graph()).save(tmp_path / "evil.html", title=EVIL[0])
+    td = _test_draw()
+    page = draw(td.evil_graph()).save(tmp_path / "evil.html", title=td.EVIL[0])
     dom = dump_dom(tmp_path, page)
     assert "<script" not in dom and "<img" not in dom
     assert dom.count('class="node ') == 3
