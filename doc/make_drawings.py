@@ -1,4 +1,4 @@
-"""Regenerate the README's graph pictures: doc/computed_graph_{pow,sigmoid,mlp}.png.
+"""Regenerate the README's graph pictures: doc/computed_graph_{pow,sigmoid,mlp,grad}.png.
 
     python doc/make_drawings.py [--html-dir DIR] [--scale 2]
 
@@ -44,10 +44,20 @@ def example_mlp():
     return y, "BT"
 
 
+def example_grad():
+    x = Var(2.0)
+    w = Var(-0.5, req_grad=True)
+    b = Var(0.3, req_grad=True)
+    y = (w * x + b).sigmoid()
+    y.backward(retain_graph=True)   # keep the graph to draw it with the gradients
+    return y, "LR"
+
+
 EXAMPLES = {
     "computed_graph_pow": example_pow,
     "computed_graph_sigmoid": example_sigmoid,
     "computed_graph_mlp": example_mlp,
+    "computed_graph_grad": example_grad,
 }
 
 HEADER_HEIGHT = 60   # the title line and the legend line (one line each at 600 px or more)
