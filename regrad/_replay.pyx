@@ -40,6 +40,8 @@ cdef extern from "Python.h":
     void Py_XDECREF(PyObject*)
     Py_ssize_t Py_REFCNT(PyObject*)
     bint PyFloat_CheckExact(PyObject*)
+    bint PyLong_CheckExact(PyObject*)
+    double PyLong_AsDouble(object) except? -1.0
 
 __all__ = ["Tape"]
 
@@ -509,6 +511,8 @@ cdef class Tape:
                 p = xitems[i]
                 if PyFloat_CheckExact(p):
                     data[i] = PyFloat_AS_DOUBLE(<object>p)
+                elif PyLong_CheckExact(p):
+                    data[i] = PyLong_AsDouble(<object>p)     # float(int), OverflowError too
                 else:
                     data[i] = _ref.value_to_float(<object>p, i)
             for i in range(n):

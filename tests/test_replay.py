@@ -1,0 +1,592 @@
+"""Static-graph replay (``regrad.compile``) against the dynamic engine, on both engines.
+
+The reference is always the dynamic engine building the graph anew at the
+same numbers: a tape must give its values and gradients (to 1e-12 relative)
+and raise its exceptions.
+"""
+import array
+import math
+import sys
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import regrad
+from regrad import moons, ops
+
+
+def same(x, y, rel=1e-12):
+    """Equal to ``rel`` relative (exactly for zeros and infinities), NaN matching NaN."""
+    if x is None or y is None:
+        return x is y
+    if math.isnan(x) or math.isnan(y):
+        return math.isnan(x) and math.isnan(y)
+    return x == y or math.isclose(x, y, rel_tol=rel, abs_tol=0.0)
+
+
+def outcome(fn):
+    """``fn()``'s result, or the (type, message) of the exception it raised."""
+    try:
+        return fn()
+    except (ValueError, ZeroDivisionError, OverflowError) as exc:
+        return (type(exc), str(exc))
+
+
+def assert_same(got, want):
+    if isinstance(want, tuple) and want and isinstance(want[0], type):
+        assert got == want                      # the same exception, the same message
+        return
+    assert isinstance(got, list) and len(got) == len(want)
+    for g, w in zip(got, want):
+        assert same(g, w), (got, want)
+
+
+# --------------------------------------------------------------- every op
+
+def _inputs_for(op):
+    """Input values inside the op's domain, and values that change the branch
+    taken by relu/abs and the sign of the result."""
+    name = op.name
+    if name in ("Log", "Sqrt"):
+        return [(2.5, 0.7), (0.3, 1.1), (7.0, 2.0)]
+    if name == "Div":
+        return [(2.5, -0.7), (-0.3, 1.1), (7.0, 2e-3)]
+    return [(2.5, -0.7), (-0.3, 1.1), (0.0, 3.0), (-4.0, -2.0)]
+
+
+_POWERS = [2.0, 3.0, -1.0, 0.5, 0.0, -2.5, 1.0]
+
+
+def _op_cases():
+    for op in ops.OPS:
+        if op is ops.Pow:
+            for p in _POWERS:
+                yield pytest.param(op, p, id=f"Pow-{p:g}")
+        else:
+            yield pytest.param(op, None, id=op.name)
+
+
+def _apply(op, power, x, y):
+    """``op`` applied by the Var API to x (and y), inside a small graph that
+    reuses the result, so adjoints add up from several consumers."""
+    name = op.name
+    binary = {"Add": lambda a, b: a + b, "Sub": lambda a, b: a - b,
+              "Mul": lambda a, b: a * b, "Div": lambda a, b: a / b}
+    if name in binary:
+        r = binary[name](x, y)
+        r2 = binary[name](y, x) if name != "Div" else binary[name](x, y * y + 1.0)
+    elif name == "Neg":
+        r = -x
+        r2 = -(x * y)
+    elif name == "Pow":
+        base = x * x + 0.5 if (power != int(power) or power < 0) else x
+        r = base ** power
+        r2 = (y * y + 0.25) ** power
+    else:
+        method = name.lower()
+        arg = x * x + 0.1 if name in ("Log", "Sqrt") else x
+        r = getattr(arg, method)()
+        r2 = getattr(y * y + 0.2 if name in ("Log", "Sqrt") else y * 0.5, method)()
+    return r * r2 + r * 1.5 + r2
+
+
+@pytest.mark.parametrize("op, power", list(_op_cases()))
+def test_every_op_values_and_gradients(engine, op, power):
+    Var = engine.Var
+    inputs = _inputs_for(op)
+    x0, y0 = inputs[0]
+    x = Var(x0, req_grad=True)
+    y = Var(y0, req_grad=True)
+    root = _apply(op, power, x, y)
+    tape = regrad.compile(root)
+    for xv, yv in inputs[1:] + inputs[:1]:
+        # the dynamic reference at these numbers
+        rx, ry = Var(xv, req_grad=True), Var(yv, req_grad=True)
+        ref = _apply(op, power, rx, ry)
+        ref.backward()
+        # the tape at the same numbers
+        x.val, y.val = xv, yv
+        x.grad = y.grad = None
+        assert same(tape.forward(), ref.val)
+        assert same(root.val, ref.val)
+        tape.backward()
+        assert same(x.grad, rx.grad) and same(y.grad, ry.grad), (xv, yv)
+
+
+def test_op_codes_cover_the_table():
+    names = {op.name for op in ops.OPS}
+    assert len(names) == 15
+
+
+# ------------------------------------------------------------ random graphs
+
+_UNARY = ["neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "relu", "sigmoid", "abs",
+          "pow2", "pow3", "pow-1", "pow0.5", "pow-0.5"]
+_BINARY = ["add", "sub", "mul", "div"]
+
+
+def _run_program(Var, leaves, program):
+    """Build the graph of ``program`` over ``leaves``: each instruction makes a
+    node from earlier nodes (or a Python number); the root adds up every
+    result, so that none is left out of the graph."""
+    nodes = list(leaves)
+    for kind, i, j, c in program:
+        a = nodes[i % len(nodes)]
+        b = nodes[j % len(nodes)] if j is not None else c
+        if kind == "add":
+            r = a + b
+        elif kind == "sub":
+            r = b - a if j is None else a - b
+        elif kind == "mul":
+            r = a * b
+        elif kind == "div":
+            r = a / b if j is not None else c / a
+        elif kind == "neg":
+            r = -a
+        elif kind.startswith("pow"):
+            r = a ** float(kind[3:])
+        else:
+            r = getattr(a, kind)()
+        nodes.append(r)
+    root = nodes[-1]
+    for r in reversed(nodes[len(leaves):-1]):
+        root = root + r
+    return root
+
+
+_instruction = st.one_of(
+    st.tuples(st.sampled_from(_BINARY), st.integers(0, 40), st.integers(0, 40),
+              st.just(None)),
+    st.tuples(st.sampled_from(_BINARY), st.integers(0, 40), st.none(),
+              st.floats(-3, 3, allow_nan=False).filter(lambda c: c != 0)),
+    st.tuples(st.sampled_from(_UNARY), st.integers(0, 40), st.none(), st.none()),
+)
+_value = st.floats(-3, 3, allow_nan=False)
+
+
+def _random_graph_check(engine, program, n_leaves, values0, more_values, req):
+    Var = engine.Var
+    leaves = [Var(v, req_grad=r) for v, r in zip(values0[:n_leaves], req)]
+    assume(any(req))
+    built = outcome(lambda: _run_program(Var, leaves, program))
+    assume(not isinstance(built, tuple))        # a domain error while recording
+    root = built
+    assume(root.req_grad)
+    tape = regrad.compile(root)
+    in_tape = set(map(id, tape.leaves))
+    for values in [values0] + more_values:
+        # new values for the leaves that require grad: what the others feed is
+        # a constant of the graph (the dynamic engine folds it), so it stays
+        values = [v if r else v0 for v, v0, r in zip(values, values0, req)]
+        fresh = [Var(v, req_grad=r) for v, r in zip(values, req)]
+
+        def dynamic():
+            ref = _run_program(Var, fresh, program)
+            ref.backward()
+            return [ref.val] + [x.grad for x in fresh]
+
+        def replay():
+            tape.load(*zip(*[(x, v) for x, v in zip(leaves, values) if id(x) in in_tape]))
+            for x in leaves:
+                x.grad = None
+            value = tape.forward()
+            tape.backward()
+            return [value] + [x.grad for x in leaves]
+
+        got, want = outcome(replay), outcome(dynamic)
+        if isinstance(want, tuple) and isinstance(got, tuple):
+            # both raise; with two failing nodes, each may meet another first
+            assert got[0] in (ValueError, ZeroDivisionError, OverflowError)
+            assert got[1].split("(")[0] in {op.name for op in ops.OPS}
+            if want[1].split("(")[0] == got[1].split("(")[0]:
+                assert got == want
+        else:
+            assert_same(got, want)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(program=st.lists(_instruction, min_size=1, max_size=30),
+       values=st.lists(st.lists(_value, min_size=4, max_size=4), min_size=3, max_size=3),
+       req=st.lists(st.booleans(), min_size=4, max_size=4))
+def test_random_graphs_compiled(program, values, req):
+    _random_graph_check(regrad.get_engine("cython"), program, 4, values[0], values[1:], req)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(program=st.lists(_instruction, min_size=1, max_size=20),
+       values=st.lists(st.lists(_value, min_size=3, max_size=3), min_size=2, max_size=2),
+       req=st.lists(st.booleans(), min_size=3, max_size=3))
+def test_random_graphs_pure(program, values, req):
+    _random_graph_check(regrad.get_engine("python"), program, 3, values[0], values[1:], req)
+
+
+# ------------------------------------------------------------ domain errors
+
+@pytest.mark.parametrize("build, bad", [
+    (lambda x: x.log(), 0.0),
+    (lambda x: x.log(), -1.0),
+    (lambda x: x.sqrt(), -2.0),
+    (lambda x: 1.0 / x, 0.0),
+    (lambda x: x ** -1.0, 0.0),
+    (lambda x: x ** 0.5, -3.0),
+    (lambda x: x.exp(), 1000.0),
+    (lambda x: (x * 1e100) ** 2.0, 1e200),
+    (lambda x: x.sin(), math.inf),
+    (lambda x: (x - 1.0).cos() * 2.0, -math.inf),
+], ids=["log0", "log-", "sqrt", "div0", "pow0", "powfrac", "exp", "powover", "sin", "cos"])
+def test_domain_errors_during_replay(engine, build, bad):
+    Var = engine.Var
+    x = Var(2.0, req_grad=True)
+    root = build(x) * 3.0 + x
+    tape = regrad.compile(root)
+    before = root.val
+    x.val = bad
+    with pytest.raises(Exception) as got:
+        tape.forward()
+    with pytest.raises(Exception) as want:
+        build(Var(bad, req_grad=True))
+    assert type(got.value) is type(want.value)
+    assert str(got.value) == str(want.value)
+    assert root.val == before                  # not overwritten by a failed forward
+    x.val = 2.0                                # the tape still works
+    assert tape.forward() == before
+
+
+# ---------------------------------------------------------------- moons
+
+def _moons_setup(engine, n, hidden):
+    X, y = moons.make_moons(n, noise=0.1, seed=5)
+    return X, y, moons.build_model(hidden, seed=7, engine=engine)
+
+
+@pytest.mark.parametrize("name, n, hidden, steps", [("cython", 100, [16, 16], 30),
+                                                   ("python", 30, [6, 6], 8)])
+def test_moons_sgd_steps_match_the_dynamic_engine(name, n, hidden, steps):
+    engine = regrad.get_engine(name)
+    X, y, dynamic_model = _moons_setup(engine, n, hidden)
+    expected = []
+    params = dynamic_model.parameters()
+    for k in range(steps):
+        lr = 1.0 - 0.9 * k / steps
+        expected.append(moons.step(dynamic_model, X, y, lr, params=params)[0])
+    expected_weights = [p.val for p in params]
+
+    _, _, model = _moons_setup(engine, n, hidden)
+    params = model.parameters()
+    total, _ = moons.loss(model, X, y)
+    tape = regrad.compile(total)
+    got = []
+    for k in range(steps):
+        lr = 1.0 - 0.9 * k / steps
+        got.append(tape.forward())
+        model.zero_grad()
+        tape.backward()
+        for p in params:
+            p.val -= lr * p.grad
+    assert len(got) == steps and all(same(g, w) for g, w in zip(got, expected))
+    assert all(same(p.val, w) for p, w in zip(params, expected_weights))
+    assert got[-1] < got[0]
+
+
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_train_through_replay_gives_the_dynamic_losses(engine, batch_size):
+    n, epochs = (40, 6) if engine.__name__.endswith("_core") else (20, 3)
+    X, y = moons.make_moons(n, noise=0.1, seed=3)
+    runs = []
+    for replay in (False, True):
+        model = moons.build_model([5, 4], seed=3, engine=engine)
+        history = moons.train(model, X, y, epochs=epochs, batch_size=batch_size, seed=1,
+                              replay=replay)
+        runs.append(([s.loss for s in history], [s.accuracy for s in history],
+                     [p.val for p in model.parameters()]))
+    (loss0, acc0, w0), (loss1, acc1, w1) = runs
+    assert all(same(a, b) for a, b in zip(loss1, loss0)) and len(loss1) == epochs
+    assert acc1 == acc0
+    assert all(same(a, b) for a, b in zip(w1, w0))
+
+
+def test_moons_job_replay_option(capsys):
+    args = ["moons", "--epochs", "4", "--samples", "24", "--hidden", "4", "--no-picture"]
+    assert moons_main(args) == 0
+    with_replay = capsys.readouterr().out
+    assert moons_main(args + ["--no-replay"]) == 0
+    without = capsys.readouterr().out
+    assert "static-graph replay" in with_replay and "replay" not in without
+    final = [line for line in with_replay.splitlines() if line.startswith("epoch")]
+    assert final == [line for line in without.splitlines() if line.startswith("epoch")]
+
+
+def moons_main(args):
+    from regrad.__main__ import main
+    return main(args)
+
+
+# ----------------------------------------------------- references and memory
+
+def test_the_tape_holds_no_interior_node(engine):
+    Var = engine.Var
+    x = Var(1.5, req_grad=True)
+    c = Var(2.0)
+    inner = x * c
+    mid = inner.tanh() + inner
+    root = mid * mid
+    base_x, base_c = sys.getrefcount(x), sys.getrefcount(c)
+    tape = regrad.compile(root)
+    assert inner.src is None and mid.src is None and root.src is None   # released
+    assert sys.getrefcount(inner) == sys.getrefcount(mid) == 2    # only this test holds them
+    assert sys.getrefcount(root) == 3           # and the tape its root
+    assert sys.getrefcount(x) == base_x - 1 + 1  # inner's link dropped, the tape's added
+    assert sys.getrefcount(c) == base_c
+    with pytest.raises(RuntimeError, match="released graph"):
+        root.backward()
+    del tape
+    assert sys.getrefcount(x) == base_x - 1
+    assert sys.getrefcount(c) == base_c - 1
+
+
+def test_retain_graph_keeps_it(engine):
+    Var = engine.Var
+    x = Var(0.5, req_grad=True)
+    inner = x.sin()
+    root = inner * x
+    tape = regrad.compile(root, retain_graph=True)
+    assert inner.src == (x,) and root.src is not None
+    root.backward(retain_graph=True)             # the dynamic graph still works
+    dynamic = x.grad
+    x.grad = None
+    tape.backward()
+    assert same(x.grad, dynamic)
+    again = regrad.compile(root, retain_graph=True)
+    assert again.size == tape.size
+
+
+def test_compiled_tape_memory_is_freed():
+    import tracemalloc
+    Var = regrad.get_engine("cython").Var
+    x = Var(0.1, req_grad=True)
+
+    def cycle():
+        node = x
+        for i in range(100000):
+            node = node * x + x
+        graph = tracemalloc.get_traced_memory()[0] - base
+        tape = regrad.compile(node)
+        with_tape = tracemalloc.get_traced_memory()[0] - base
+        tape.forward()
+        tape.backward()
+        del tape, node
+        return graph, with_tape, tracemalloc.get_traced_memory()[0] - base
+
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        cycle()                       # imports, and the engine's free list of Vars filled
+        base = tracemalloc.get_traced_memory()[0]
+        graph, with_tape, after = cycle()
+    finally:
+        tracemalloc.stop()
+    assert graph > 100000 * 56        # 200,000 results (some from the free list)
+    assert with_tape < 0.6 * graph    # the released graph is gone; the tape is 25 bytes a node
+    assert after < 4096               # and the tape's memory too
+
+
+def test_deep_graph_records_iteratively():
+    Var = regrad.get_engine("cython").Var
+    x = Var(1.0, req_grad=True)
+    node = x
+    for _ in range(1000000):
+        node = node + x
+    tape = regrad.compile(node)            # a million nodes, no recursion
+    assert tape.size == 1000001
+    assert tape.forward() == 1000001.0
+    tape.backward()
+    assert x.grad == 1000001.0
+    del tape
+
+
+def test_pure_deep_graph_records_iteratively():
+    Var = regrad.get_engine("python").Var
+    x = Var(1.0, req_grad=True)
+    node = x
+    for _ in range(20000):
+        node = node * 1.0 + x
+    tape = regrad.compile(node)
+    assert tape.forward() == 20001.0
+
+
+# ------------------------------------------------------------ the API
+
+def test_forward_backward_semantics(engine):
+    Var = engine.Var
+    w = Var(3.0, req_grad=True)
+    x = Var(2.0)                        # an input: a leaf that does not require grad
+    root = (w * x).relu() + w * w
+    tape = regrad.compile(root)
+    tape.backward()                     # before any forward: the recorded values
+    assert w.grad == 2.0 + 6.0 and x.grad is None
+    tape.backward(dy=0.5)               # adds up, as backward() does
+    assert w.grad == 8.0 + 4.0
+    x.val = -1.0                        # relu's branch changes at replay
+    assert tape.forward() == 9.0 and root.val == 9.0
+    w.grad = None
+    tape.backward()
+    assert w.grad == 6.0
+    w.req_grad = False                  # read at each backward
+    w.grad = None
+    tape.backward()
+    assert w.grad is None
+    with pytest.raises(TypeError):
+        tape.backward(dy="1")
+
+
+def test_python_control_flow_is_frozen(engine):
+    Var = engine.Var
+    x = Var(2.0, req_grad=True)
+    root = x * x if x.val > 0 else -x   # decided now, once
+    tape = regrad.compile(root)
+    x.val = -3.0
+    assert tape.forward() == 9.0        # still x * x, as torch.jit.trace would
+    assert (-x).val == 3.0
+
+
+def test_leaf_root_and_outputs(engine):
+    Var = engine.Var
+    x = Var(4.0, req_grad=True)
+    tape = regrad.compile(x)
+    assert tape.size == 1 and tape.leaves == (x,)
+    x.val = 5.0
+    assert tape.forward() == 5.0
+    tape.backward(2.0)
+    assert x.grad == 2.0
+
+    y = Var(1.0, req_grad=True)
+    h = y * 3.0
+    out = h.exp()
+    root = out + h
+    tape = regrad.compile(root, outputs=[h, out, y])
+    assert tape.outputs == (h, out, y) and tape.root is root
+    y.val = 0.0
+    tape.forward()
+    assert (h.val, out.val, root.val) == (0.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="not a node"):
+        regrad.compile(Var(1.0, req_grad=True) * 2.0, outputs=[h])
+    with pytest.raises(TypeError):
+        regrad.compile(Var(1.0, req_grad=True) * 2.0, outputs=[1.0])
+
+
+def test_constants_shown_by_leaves_can_be_changed(engine):
+    Var = engine.Var
+    x = Var(2.0, req_grad=True)
+    tape = regrad.compile(x * 10.0)
+    const = [leaf for leaf in tape.leaves if leaf is not x]
+    assert [c.val for c in const] == [10.0] and not const[0].req_grad
+    const[0].val = 100.0
+    assert tape.forward() == 200.0
+
+
+def test_size_leaves_and_repr(engine):
+    Var = engine.Var
+    a, b = Var(1.0, req_grad=True), Var(2.0)
+    root = (a * b + a).tanh()
+    tape = regrad.compile(root, retain_graph=True)
+    assert tape.size == 5 and set(tape.leaves) == {a, b}
+    text = repr(tape)
+    assert "5 nodes" in text and "3 operations" in text and "2 leaves" in text
+    assert ("cython" if engine.__name__.endswith("_core") else "python") in text
+
+
+# ----------------------------------------------------------------- load()
+
+def _tape_with_inputs(Var, n):
+    w = Var(0.5, req_grad=True)
+    xs = [Var(0.0) for _ in range(n)]
+    root = sum(w * x for x in xs)
+    return regrad.compile(root), w, xs
+
+
+def test_load_from_lists_and_buffers(engine):
+    np = pytest.importorskip("numpy")
+    tape, w, xs = _tape_with_inputs(engine.Var, 6)
+    tape.load(xs, [1.0, 2, 3.5, True, 0.25, -1])
+    assert [x.val for x in xs] == [1.0, 2.0, 3.5, 1.0, 0.25, -1.0]
+    assert tape.forward() == 0.5 * 6.75
+    tape.load(xs, np.arange(6, dtype=float))
+    assert [x.val for x in xs] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    tape.load(xs, np.arange(6.0).reshape(3, 2) * 2)           # any shape, C order
+    assert [x.val for x in xs] == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    tape.load(tuple(xs), array.array("d", [6, 5, 4, 3, 2, 1]))
+    assert [x.val for x in xs] == [6.0, 5.0, 4.0, 3.0, 2.0, 1.0]
+    tape.load(xs[:2], (x for x in (7.0, 8.0)))
+    assert xs[0].val == 7.0 and xs[1].val == 8.0
+    tape.load([w], [2.0])                                       # parameters are leaves too
+    assert w.val == 2.0
+    tape.load([], [])
+
+
+def test_load_rejects_bad_input_and_sets_nothing(engine):
+    np = pytest.importorskip("numpy")
+    Var = engine.Var
+    tape, w, xs = _tape_with_inputs(Var, 3)
+    tape.load(xs, [1.0, 2.0, 3.0])
+    other = regrad.get_engine("python" if engine.__name__.endswith("_core") else "cython").Var
+    cases = [
+        (xs, [1.0, 2.0], ValueError, "3 vars but 2 values"),
+        (xs, np.zeros(4), ValueError, "3 vars but 4 values"),
+        (xs, np.zeros(3, dtype=np.float32), TypeError, "float64"),
+        (xs, np.zeros(3, dtype=np.int64), TypeError, "float64"),
+        (xs, np.zeros(6)[::2], TypeError, "C-contiguous"),
+        (xs, b"abc", TypeError, "float64"),
+        (xs, [1.0, "2", 3.0], TypeError, r"values\[1\] must be a real number, not str"),
+        (xs, [1.0, None, 3.0], TypeError, r"values\[1\] must be a real number"),
+        (xs, 3.0, TypeError, "values must be a sequence"),
+        (xs[:2] + [1.0], [1.0, 2.0, 3.0], TypeError, r"vars\[2\] must be a"),
+        (xs[:2] + [other(1.0)], [1.0, 2.0, 3.0], TypeError, r"vars\[2\] must be a"),
+        (xs[:2] + [Var(1.0)], [1.0, 2.0, 3.0], ValueError, r"vars\[2\] is not a leaf"),
+        (5, [1.0], TypeError, "vars must be a sequence"),
+    ]
+    for vars_, values, exc, message in cases:
+        with pytest.raises(exc, match=message):
+            tape.load(vars_, values)
+        assert [x.val for x in xs] == [1.0, 2.0, 3.0]           # nothing was set
+
+
+# ---------------------------------------------------------- compile() errors
+
+def test_compile_errors(engine):
+    Var = engine.Var
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        regrad.compile(Var(1.0) * 2.0)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        regrad.compile(Var(1.0))
+    x = Var(1.0, req_grad=True)
+    root = x * 2.0 + 1.0
+    root.backward()
+    with pytest.raises(RuntimeError, match="released graph"):
+        regrad.compile(root)
+    # a released interior seen from another root
+    inner = x * 3.0
+    first = inner + 1.0
+    second = inner * 2.0
+    first.backward()
+    with pytest.raises(RuntimeError, match="released graph"):
+        regrad.compile(second)
+    # recording releases the graph, as backward() does
+    root = x * x
+    regrad.compile(root)
+    with pytest.raises(RuntimeError, match="released graph"):
+        regrad.compile(root)
+    for bad in (1.0, None, "x"):
+        with pytest.raises(TypeError):
+            regrad.compile(bad)
+
+
+def test_failed_compile_leaves_the_graph_usable(engine):
+    Var = engine.Var
+    x = Var(1.0, req_grad=True)
+    root = (x * 2.0).exp() + x
+    with pytest.raises(ValueError):
+        regrad.compile(root, outputs=[Var(3.0, req_grad=True) * 1.0])
+    tape = regrad.compile(root)         # nothing was released or left marked
+    tape.backward()
+    assert same(x.grad, 2.0 * math.exp(2.0) + 1.0)
