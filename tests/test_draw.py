@@ -317,7 +317,8 @@ def test_edges_from_inputs_to_results_and_dedupe(Var):
     assert len(nodes) == 5 and len(edges) == 5
     assert len(by_name(nodes, "Var")) == 2
     (sq,) = [e for e in edges if e["count"] == 2]
-    assert nodes[sq["src"]]["lines"][1] == "3.0000" and nodes[sq["dst"]]["lines"] == ["Mul", "9.0000"]
+    assert nodes[sq["src"]]["lines"][1] == "3.0000"
+    assert nodes[sq["dst"]]["lines"] == ["Mul", "9.0000"]
     assert sq["label"] == "\u00d72"
     assert all(e["label"] is None for e in edges if e is not sq)
 

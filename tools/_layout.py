@@ -458,7 +458,10 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
         thick[rank[i]] = max(thick[rank[i]], float(sizes[i][1]))
     vr = [0.0] * n_ranks
     for r in range(n_ranks):
-        vr[r] = thick[0] / 2.0 if r == 0 else vr[r - 1] + thick[r - 1] / 2.0 + rank_gap + thick[r] / 2.0
+        if r == 0:
+            vr[r] = thick[0] / 2.0
+        else:
+            vr[r] = vr[r - 1] + thick[r - 1] / 2.0 + rank_gap + thick[r] / 2.0
     height = (vr[-1] + thick[-1] / 2.0) if n_ranks else 0.0
     centers = [(u[i], vr[rank[i]]) for i in range(n)]
 
