@@ -42,7 +42,7 @@ cdef object _OP_BY_CODE = _ops.OPS_BY_CODE
 cdef object _Pow = _ops.Pow
 
 
-@cython.freelist(16384)
+@cython.freelist(65536)
 cdef class Var:
     """A scalar in a computation graph (see ``regrad.pure.Var`` for the
     reference implementation of the same API)."""
