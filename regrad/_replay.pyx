@@ -28,7 +28,7 @@ from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySeque
 from libc.stdint cimport int32_t, uint8_t, uintptr_t
 from libc.string cimport memset, memcpy
 
-from regrad._core cimport Var, LEAF, ADD, MUL, DIV, RELU, REQ_GRAD, HAS_GRAD, RELEASED
+from regrad._core cimport Var, LEAF, ADD, MUL, DIV, POW, RELU, REQ_GRAD, HAS_GRAD, RELEASED
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
 
 from . import ops as _ops
@@ -277,12 +277,13 @@ cdef class Tape:
             (<Var>node)._pending = 0
             if release:
                 pa = (<Var>node)._a
-                pb = (<Var>node)._b
                 (<Var>node)._a = NULL
-                (<Var>node)._b = NULL
-                (<Var>node)._flags = (<Var>node)._flags | RELEASED
                 Py_XDECREF(pa)
-                Py_XDECREF(pb)
+                if (<Var>node)._op != POW:     # Pow keeps its exponent: .op describes it
+                    pb = (<Var>node)._b
+                    (<Var>node)._b = NULL
+                    Py_XDECREF(pb)
+                (<Var>node)._flags = (<Var>node)._flags | RELEASED
         for k in range(order.size):
             Py_DECREF(order.data[k])
         PyMem_Free(order.data)

@@ -130,7 +130,7 @@ class Tape:
             if not isinstance(o, Var):
                 raise TypeError(outputs_type_message(i, o, Var))
         self._root = root
-        if root.op is None:               # a leaf root: a tape of one slot
+        if root._op is None:              # a leaf root: a tape of one slot
             order, leaves = [], [root]
         else:
             order, leaves = _schedule(root)
@@ -138,7 +138,7 @@ class Tape:
         slot = {id(x): j for j, x in enumerate(leaves)}
         for k, node in enumerate(order):  # processed k-th: slot n-1-k
             slot[id(node)] = n - 1 - k
-        records = [(node.op, tuple(slot[id(x)] for x in node.src)) for node in reversed(order)]
+        records = [(node._op, tuple(slot[id(x)] for x in node._src)) for node in reversed(order)]
         self._ops = [op for op, _ in records]
         self._args = [args for _, args in records]
         self._leaves = tuple(leaves)
@@ -153,7 +153,7 @@ class Tape:
         self._outputs = outputs
         if not retain_graph:
             for node in order:            # as backward() releases it
-                node.src = None
+                node._src = None
 
     # -------------------------------------------------------------- replay
     def forward(self):
@@ -186,7 +186,7 @@ class Tape:
         adj = [(0.0 if x._grad is None else x._grad) if x._req_grad else 0.0
                for x in self._leaves]
         adj += [0.0] * len(self._ops)
-        if self._root.op is None:
+        if self._root._op is None:
             adj[self._root_slot] += dy
         else:
             adj[self._root_slot] = dy
@@ -276,8 +276,8 @@ def _schedule(root):
     while ready:
         node = ready.pop()
         order.append(node)
-        for x in node.src:
-            if x.op is not None and x._req_grad:
+        for x in node._src:
+            if x._op is not None and x._req_grad:
                 pending[x] -= 1
                 if pending[x] == 0:
                     ready.append(x)

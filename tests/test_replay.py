@@ -345,6 +345,54 @@ def test_the_tape_holds_no_interior_node(engine):
     assert sys.getrefcount(c) == base_c - 1
 
 
+def test_no_interior_node_survives_recording(engine):
+    """Every result of a larger graph is held by nothing but this test's list."""
+    Var = engine.Var
+    X, y = moons.make_moons(6, noise=0.1, seed=1)
+    model = moons.build_model([4], seed=1, engine=engine)
+    results = []
+    real_graph = moons._graph
+
+    def keeping(model, X, neg_y, alpha):
+        total, scores = real_graph(model, X, neg_y, alpha)
+        seen, stack = set(), [total]
+        while stack:                             # every result under the loss
+            node = stack.pop()
+            if node.src is not None and id(node) not in seen:
+                seen.add(id(node))
+                results.append(node)
+                stack.extend(node.src)
+        return total, scores
+
+    moons._graph = keeping
+    try:
+        total, _ = moons.loss(model, X, y)
+    finally:
+        moons._graph = real_graph
+    assert len(results) > 100
+    tape = regrad.compile(total)
+    del total
+    assert all(node.src is None for node in results)
+    # references: the list, the loop's name, getrefcount's argument; the root's
+    # (results[0]) also the tape's
+    counts = [sys.getrefcount(node) for node in results]
+    assert counts[0] == 4 and set(counts[1:]) == {3}
+    assert tape.size > len(results)
+
+
+def test_released_pow_still_describes_itself(engine):
+    Var = engine.Var
+    x = Var(3.0, req_grad=True)
+    p = x ** 2.5
+    root = p * 2.0
+    tape = regrad.compile(root)
+    assert p.src is None and p.op == ops.Pow(2.5) and p.name == "Pow"
+    x.val = 4.0
+    assert tape.forward() == 64.0
+    tape.backward()
+    assert x.grad == 2.0 * 2.5 * 4.0 ** 1.5
+
+
 def test_retain_graph_keeps_it(engine):
     Var = engine.Var
     x = Var(0.5, req_grad=True)
@@ -361,34 +409,26 @@ def test_retain_graph_keeps_it(engine):
     assert again.size == tape.size
 
 
-def test_compiled_tape_memory_is_freed():
+def test_compiled_tape_is_25_bytes_a_node_and_freed():
     import tracemalloc
     Var = regrad.get_engine("cython").Var
     x = Var(0.1, req_grad=True)
-
-    def cycle():
-        node = x
-        for i in range(100000):
-            node = node * x + x
-        graph = tracemalloc.get_traced_memory()[0] - base
-        tape = regrad.compile(node)
-        with_tape = tracemalloc.get_traced_memory()[0] - base
-        tape.forward()
-        tape.backward()
-        del tape, node
-        return graph, with_tape, tracemalloc.get_traced_memory()[0] - base
-
+    node = x
+    for i in range(50000):
+        node = node * x + x
     tracemalloc.start()
     try:
-        base = tracemalloc.get_traced_memory()[0]
-        cycle()                       # imports, and the engine's free list of Vars filled
-        base = tracemalloc.get_traced_memory()[0]
-        graph, with_tape, after = cycle()
+        tape = regrad.compile(node)
+        del node
+        size = tape.size
+        held = tracemalloc.get_traced_memory()[0]
+        del tape
+        freed = held - tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    assert graph > 100000 * 56        # 200,000 results (some from the free list)
-    assert with_tape < 0.6 * graph    # the released graph is gone; the tape is 25 bytes a node
-    assert after < 4096               # and the tape's memory too
+    assert size == 100001
+    # op code, two operand slots, value, adjoint: 25 bytes a node, all returned
+    assert 25 * size <= freed < 30 * size
 
 
 def test_deep_graph_records_iteratively():
