@@ -547,31 +547,63 @@ def _say(progress, text):
         progress.flush()
 
 
-def measure_steps(contenders, rounds=5, min_time=0.2, progress=None):
+#: what ``--clock`` offers: the clock that times each step
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+class Usage:
+    """Wall time and CPU time spent in timed code: their ratio says how much
+    of a core the measured code got (on a busy machine, less than 1)."""
+
+    def __init__(self):
+        self.wall = self.cpu = 0.0
+
+    def add(self, wall, cpu):
+        self.wall += wall
+        self.cpu += cpu
+
+    @property
+    def share(self):
+        return self.cpu / self.wall if self.wall > 0 else math.nan
+
+
+def _timed(fn, arg, clock, usage):
+    w0, c0 = time.perf_counter(), time.process_time()
+    if arg is None:
+        fn()
+    else:
+        fn(arg)
+    w1, c1 = time.perf_counter(), time.process_time()
+    usage.add(w1 - w0, c1 - c0)
+    return (c1 - c0) if clock == "cpu" else (w1 - w0), w1
+
+
+def measure_steps(contenders, rounds=5, min_time=0.2, clock="cpu", progress=None,
+                  usage=None):
     """Time ``step()`` of each (set-up) contender, interleaved: ``rounds``
     rounds, each running every contender for at least ``min_time`` seconds
-    (and at least one step), in an order rotated every round. Returns
-    ``{key: [median step time of each round, in seconds]}`` and
+    of wall time (and at least one step), in an order rotated every round.
+    Each step is timed by ``clock``: ``"cpu"`` (this process's CPU time, so
+    waiting for a core on a busy machine is not counted) or ``"wall"``.
+    Returns ``{key: [median step time of each round, in seconds]}`` and
     ``{key: steps run}``; every contender's step counter continues from
-    ``c.next_step``."""
+    ``c.next_step``. ``usage`` (a ``Usage``) adds up wall and CPU time."""
+    usage = Usage() if usage is None else usage
     per_round = {c.key: [] for c in contenders}
     steps = {c.key: 0 for c in contenders}
     n = len(contenders)
-    timer = time.perf_counter
     for r in range(rounds):
         _say(progress, f"  round {r + 1}/{rounds}")
         order = [contenders[(i + r) % n] for i in range(n)]
         for c in order:
             gc.collect()
             times = []
-            start = timer()
+            start = time.perf_counter()
             while True:
-                t0 = timer()
-                c.step(c.next_step)
-                t1 = timer()
+                t, end = _timed(c.step, c.next_step, clock, usage)
                 c.next_step += 1
-                times.append(t1 - t0)
-                if t1 - start >= min_time:
+                times.append(t)
+                if end - start >= min_time:
                     break
             per_round[c.key].append(_median(times))
             steps[c.key] += len(times)
@@ -612,13 +644,14 @@ def measure_bytes(contender):
 
 
 def measure_scaling(shapes=SCALING_SHAPES, sizes=SCALING_SIZES, rounds=3, min_time=0.1,
-                    engine="cython", progress=None):
+                    engine="cython", clock="cpu", progress=None, usage=None):
     """Build + backward + free of ``scaling_graph(shape, engine, size)``,
     interleaved over sizes: per shape, ``rounds`` rounds each running every
-    size for at least ``min_time`` seconds (at least once). Returns
+    size for at least ``min_time`` seconds of wall time (at least once),
+    timed by ``clock`` (see ``measure_steps``). Returns
     ``{shape: {size: (nodes, [seconds per run, median of each round])}}``."""
+    usage = Usage() if usage is None else usage
     out = {}
-    timer = time.perf_counter
     for shape in shapes:
         _say(progress, f"  scaling: {shape}")
         graphs = [scaling_graph(shape, engine, n) for n in sizes]
@@ -628,13 +661,11 @@ def measure_scaling(shapes=SCALING_SHAPES, sizes=SCALING_SIZES, rounds=3, min_ti
             for g in order:
                 gc.collect()
                 runs = []
-                start = timer()
+                start = time.perf_counter()
                 while True:
-                    t0 = timer()
-                    g.run()
-                    t1 = timer()
-                    runs.append(t1 - t0)
-                    if t1 - start >= min_time:
+                    t, end = _timed(g.run, None, clock, usage)
+                    runs.append(t)
+                    if end - start >= min_time:
                         break
                 times[g.size].append(_median(runs))
         out[shape] = {g.size: (g.nodes, times[g.size]) for g in graphs}
@@ -763,9 +794,12 @@ class Report:
 
 def run_report(work=None, keys=CONTENDER_KEYS, rounds=5, min_time=0.2,
                scaling_shapes=SCALING_SHAPES, scaling_sizes=SCALING_SIZES,
-               scaling_rounds=3, progress=sys.stderr):
+               scaling_rounds=3, clock="cpu", progress=sys.stderr):
     """Measure everything; returns a ``Report``."""
+    if clock not in CLOCKS:
+        raise ValueError(f"unknown clock {clock!r}: expected 'cpu' or 'wall'")
     work = work or Workload()
+    usage = Usage()
     load_start = _load()
     contenders, rows = [], []
     for cls in CONTENDERS:
@@ -796,7 +830,7 @@ def run_report(work=None, keys=CONTENDER_KEYS, rounds=5, min_time=0.2,
                              f"{ref_loss!r}: not the same computation")
 
     _say(progress, f"timing the moons step: {rounds} interleaved rounds")
-    per_round, steps = measure_steps(contenders, rounds, min_time, progress)
+    per_round, steps = measure_steps(contenders, rounds, min_time, clock, progress, usage)
 
     _say(progress, "measuring bytes per node")
     for r in rows:
@@ -823,14 +857,15 @@ def run_report(work=None, keys=CONTENDER_KEYS, rounds=5, min_time=0.2,
         _say(progress, "timing build + backward + free as graphs grow (compiled engine)")
         try:
             scaling = measure_scaling(scaling_shapes, scaling_sizes, scaling_rounds,
-                                      min_time / 2, "cython", progress)
+                                      min_time / 2, "cython", clock, progress, usage)
         except ImportError as exc:
             notes.append(f"scaling not measured: the compiled engine is not built ({exc})")
 
     targets = _targets(rows, by_key_rounds, scaling, work)
     load_end = _load()
     settings = dict(rounds=rounds, min_time=min_time, scaling_rounds=scaling_rounds,
-                    nodes=nodes, load_start=load_start, load_end=load_end)
+                    nodes=nodes, load_start=load_start, load_end=load_end, clock=clock,
+                    cpu_share=usage.share)
     return Report(work, rows, scaling, targets, machine_description(), notes, settings)
 
 
@@ -893,8 +928,11 @@ def format_report(rep):
     nodes = rep.settings.get("nodes")
     lines.append(f"regrad bench: one moons step = {w.describe()}"
                  + (f"; {nodes:,} graph nodes" if nodes else ""))
+    clock = ("CPU time of this process" if rep.settings.get("clock", "cpu") == "cpu"
+             else "wall-clock time")
     lines.append(f"{rep.settings['rounds']} interleaved rounds (order rotated each round, "
-                 f">= {rep.settings['min_time']:g} s per contender per round); medians")
+                 f">= {rep.settings['min_time']:g} s per contender per round); medians of "
+                 f"{clock}")
     lines.append("")
     head = ("contender", "ms/step", "min-max over rounds", "vs pure", "bytes/node", "steps")
     table = [head]
@@ -964,9 +1002,16 @@ def format_report(rep):
     hw, sw = rep.machine
     lines.append(f"machine: {hw}")
     load = [rep.settings.get("load_start"), rep.settings.get("load_end")]
-    load_text = (f"; load average {load[0]:.2f} at start, {load[1]:.2f} at end"
-                 if None not in load else "")
-    lines.append(f"software: {sw}{load_text}")
+    lines.append(f"software: {sw}")
+    busy = []
+    if None not in load:
+        busy.append(f"load average {load[0]:.2f} at start, {load[1]:.2f} at end")
+    share = rep.settings.get("cpu_share")
+    if share is not None and not math.isnan(share):
+        busy.append(f"the timed code got {min(share, 1.0):.0%} of a core "
+                    "(CPU time / wall time)")
+    if busy:
+        lines.append("busy: " + "; ".join(busy))
     return "\n".join(lines)
 
 
@@ -1005,8 +1050,12 @@ def _target_lines(rep):
 
 def _bar_text(r):
     text = f"{_fmt_ms(r['ms'] / 1e3)} ms"
-    if r.get("speedup") is not None and r["key"] != "pure":
-        text += f"  ({_fmt_ratio(r['speedup'])} vs pure)"
+    if r["key"] == "pure":
+        text += "  (the baseline)"
+    elif r.get("speedup") is not None and r["speedup"] >= 1:
+        text += f"  ({_fmt_ratio(r['speedup'])} faster than pure)"
+    elif r.get("speedup"):
+        text += f"  ({_fmt_ratio(1 / r['speedup'])} slower than pure)"
     return text
 
 
@@ -1032,40 +1081,54 @@ def save_picture(rep, path):
 def _save_png(rep, path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     bars = _bars(rep)
-    n = len(bars)
-    fig = Figure(figsize=(10, 1.9 + 0.48 * n + 0.2 * len(rep.targets)), dpi=110)
+    n = max(1, len(bars))
+    targets = ["targets for the compiled engine, this run:"] + [
+        "  " + t for t in _target_lines(rep)]
+    # heights in inches: title block, bars, axis label, targets
+    head, row, axis, line = 0.95, 0.42, 0.55, 0.19
+    height = head + row * n + axis + line * len(targets) + 0.2
+    fig = Figure(figsize=(10, height), dpi=110)
     FigureCanvasAgg(fig)
-    ax = fig.add_axes([0.25, 0.17 + 0.035 * len(rep.targets), 0.72,
-                       0.62 - 0.035 * len(rep.targets)])
-    ys = list(range(n))[::-1]
+    bottom = (axis + line * len(targets) + 0.2) / height
+    ax = fig.add_axes([0.24, bottom, 0.74, row * n / height])
+    ys = list(range(len(bars)))[::-1]
     ms = [r["ms"] for r in bars]
     lo = [r["ms"] - r["ms_min"] for r in bars]
     hi = [r["ms_max"] - r["ms"] for r in bars]
     colors = [_COLORS.get(r["key"], "#555") for r in bars]
-    ax.barh(ys, ms, color=colors, height=0.62, xerr=[lo, hi],
+    ax.barh(ys, ms, color=colors, height=0.64, xerr=[lo, hi],
             error_kw=dict(ecolor="#333", lw=0.8, capsize=2))
     ax.set_xscale("log")
-    left = min(ms) / 3
-    right = max(r["ms_max"] for r in bars) * 30
-    ax.set_xlim(left, right)
+    left = math.log10(min(r["ms_min"] for r in bars) / 2.5)
+    right = math.log10(max(r["ms_max"] for r in bars))
+    ax.set_xlim(10 ** left, 10 ** (right + 0.6 * max(right - left, 1.0)))   # room for text
+    ax.set_ylim(-0.6, len(bars) - 0.4)
+    ax.xaxis.set_major_locator(FixedLocator(
+        [10.0 ** e for e in range(math.floor(left), math.ceil(right) + 1)]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(ys)
     ax.set_yticklabels([r["label"] for r in bars])
     for y, r in zip(ys, bars):
-        ax.text(r["ms_max"] * 1.15, y, _bar_text(r), va="center", fontsize=9)
-    ax.set_xlabel("milliseconds per step (log scale; bars: median over rounds, "
-                  "whiskers: min-max)")
+        ax.text(r["ms_max"] * 1.12, y, _bar_text(r), va="center", fontsize=9)
+    clock = "CPU time" if rep.settings.get("clock", "cpu") == "cpu" else "wall-clock time"
+    ax.set_xlabel(f"milliseconds per step, log scale ({clock}; bar: median over "
+                  f"{rep.settings['rounds']} interleaved rounds, whiskers: min-max)",
+                  fontsize=9)
     ax.grid(axis="x", which="major", color="#ddd", lw=0.6)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    fig.suptitle(_picture_title(rep), fontsize=11, y=0.98)
+    top = 1 - 0.12 / height
+    fig.text(0.5, top, _picture_title(rep), ha="center", va="top", fontsize=11.5)
     hw, sw = rep.machine
-    fig.text(0.5, 0.905, f"{hw}\n{sw}", ha="center", va="top", fontsize=7.5, color="#555")
-    lines = ["targets for the compiled engine: "] + _target_lines(rep)
-    fig.text(0.02, 0.015, "\n".join([lines[0] + lines[1]] + ["    " + t for t in lines[2:]]),
-             ha="left", va="bottom", fontsize=8, family="monospace", color="#222")
+    fig.text(0.5, top - 0.3 / height, f"{hw}\n{sw}", ha="center", va="top", fontsize=7.5,
+             color="#555")
+    fig.text(0.03, 0.12 / height, "\n".join(targets), ha="left", va="bottom",
+             fontsize=8.5, family="monospace", color="#222", linespacing=1.35)
     fig.savefig(path)
 
 
@@ -1227,6 +1290,9 @@ def add_parser(subparsers):
     p.add_argument("--scaling-rounds", type=_positive_int, default=3, metavar="N",
                    help="interleaved rounds of the scaling runs (default: %(default)s)")
     p.add_argument("--no-scaling", action="store_true", help="skip the scaling runs")
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                   help="time steps by this process's CPU time (default: waiting for a core "
+                        "on a busy machine is not counted) or by wall-clock time")
     p.add_argument("--out", metavar="PATH", default=None,
                    help="picture file: .png (needs matplotlib), .svg or .html; a directory "
                         "gets bench.png/.svg inside (default: bench.png in the working "
@@ -1264,7 +1330,7 @@ def run(args):
     rep = run_report(work, keys, args.rounds, args.min_time,
                      [] if args.no_scaling else args.scaling_shapes,
                      [] if args.no_scaling else args.scaling_sizes,
-                     args.scaling_rounds)
+                     args.scaling_rounds, args.clock)
     print(format_report(rep), flush=True)
     if out is not None:
         try:

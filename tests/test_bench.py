@@ -1,0 +1,268 @@
+"""The comparison report (``python -m regrad bench``) on tiny settings.
+
+Smoke tests: the report runs, prints its table and writes its picture; bad
+options fail with a clear message and a non-zero exit. And checks that the
+report's pieces measure what they claim, against independent references:
+every contender computes the loss regrad computes, the node counts match a
+traversal, bytes per node match the size of a node, the targets' verdicts
+follow the numbers. No timing is asserted anywhere.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import regrad
+from regrad import bench
+from regrad.moons import build_model, loss, step
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--samples", "4", "--hidden", "2", "--rounds", "1", "--min-time", "0",
+        "--scaling-sizes", "100,1000", "--scaling-rounds", "1"]
+
+
+def _have(module):
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def run_bench(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "regrad", "bench", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+# ------------------------------------------------------------ the report
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    picture = out / ("bench.png" if _have("matplotlib") else "bench.svg")
+    proc = run_bench(*TINY, "--out", str(picture), "--json", str(out / "bench.json"))
+    return proc, picture, out / "bench.json"
+
+
+def test_report_runs_and_prints_its_table(tiny_run):
+    proc, _, _ = tiny_run
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "Traceback" not in proc.stderr
+    header = next(line for line in out.splitlines() if line.startswith("contender"))
+    for column in ("ms/step", "vs pure", "bytes/node"):
+        assert column in header
+    for cls in bench.CONTENDERS:      # every contender has a row: measured or why not
+        line = next((ln for ln in out.splitlines() if ln.startswith(cls.label)), None)
+        assert line is not None, f"no row for {cls.label}"
+        reason = cls().missing()
+        if reason is None:
+            assert len(line.split()) > len(cls.label.split()) + 3, line
+        else:
+            assert reason in line
+    assert "targets for the compiled engine" in out
+    assert out.count("not the default moons step") == len(bench.TARGETS)
+    assert "machine: " in out and f"{os.cpu_count()} cores" in out
+    assert "ns per node" in out
+
+
+def test_report_writes_its_picture(tiny_run):
+    proc, picture, _ = tiny_run
+    assert proc.returncode == 0, proc.stderr
+    assert f"picture: {picture}" in proc.stdout
+    data = picture.read_bytes()
+    if picture.suffix == ".png":
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+    else:
+        assert ET.fromstring(data).tag.endswith("svg")
+
+
+def test_report_writes_json(tiny_run):
+    proc, _, path = tiny_run
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(path.read_text())
+    keys = [r["key"] for r in data["rows"]]
+    assert keys == [c.key for c in bench.CONTENDERS]
+    compiled = data["rows"][0]
+    assert compiled["ms"] > 0 and compiled["steps"] >= 1
+    assert data["workload"]["samples"] == 4
+    assert set(data["scaling"]) == set(bench.SCALING_SHAPES)
+    assert len(data["targets"]) == len(bench.TARGETS)
+
+
+def test_svg_picture_without_matplotlib(tmp_path):
+    picture = tmp_path / "b.svg"
+    proc = run_bench(*TINY, "--only", "compiled,pure,floats", "--no-scaling",
+                     "--out", str(picture))
+    assert proc.returncode == 0, proc.stderr
+    svg = ET.fromstring(picture.read_text())
+    texts = [t.text or "" for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    for label in ("regrad compiled", "regrad pure-Python", "plain floats, forward only"):
+        assert label in texts
+    assert "micrograd" not in texts and "PyTorch, scalar graph" not in texts
+    assert any("the baseline" in t for t in texts)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rounds", "0"], "must be at least 1"),
+    (["--min-time", "-1"], "must be a finite number >= 0"),
+    (["--only", "compiled,tensorflow"], "unknown contender 'tensorflow'"),
+    (["--skip", ""], "expected contender names"),
+    (["--only", "pure", "--skip", "pure"], "no contender left"),
+    (["--scaling-sizes", "1e4,lots"], "expected node counts"),
+    (["--scaling-sizes", "5"], "from 10 to 1e8"),
+    (["--scaling-shapes", "tree"], "unknown graph shape 'tree'"),
+    (["--clock", "sundial"], "invalid choice"),
+    (["--hidden", "0"], "at least 1 neuron"),
+    (["--out", "bench.txt"], "must end in .png, .svg or .html"),
+    (["--out", "/no/such/dir/bench.svg"], "no directory"),
+    (["--json", "/no/such/dir/bench.json"], "no directory"),
+])
+def test_bad_options_fail_clearly(args, message):
+    proc = run_bench(*args, "--no-scaling", "--only", "floats") if "--only" not in args \
+        else run_bench(*args, "--no-scaling")
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""          # failed before measuring anything
+
+
+def test_bench_is_a_command():
+    proc = subprocess.run([sys.executable, "-m", "regrad", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "bench" in proc.stdout
+
+
+# ----------------------------------------------- what the numbers stand on
+
+def test_learning_rate_follows_the_moons_schedule():
+    assert bench.learning_rate(0) == 1.0
+    assert bench.learning_rate(50) == pytest.approx(0.55)
+    assert bench.learning_rate(99) == pytest.approx(0.109)
+    assert bench.learning_rate(100) == 1.0          # restarts: stays in [0.1, 1]
+
+
+@pytest.mark.parametrize("name", ["cython", "python"])
+def test_count_nodes(name):
+    Var = regrad.get_engine(name).Var
+    a, b = Var(2.0, req_grad=True), Var(3.0, req_grad=True)
+    assert bench.count_nodes(a) == 1
+    assert bench.count_nodes(a * b + a) == 4         # a, b, a*b, +: a counted once
+    assert bench.count_nodes((a * 2.0).relu()) == 4   # the constant 2.0 is a node
+    c = a * b
+    assert bench.count_nodes(c + c) == 4
+
+
+@pytest.mark.parametrize("name", ["cython", "python"])
+@pytest.mark.parametrize("shape", bench.SCALING_SHAPES)
+def test_scaling_graph_node_counts(name, shape):
+    for size in (40, 1500):
+        g = bench.scaling_graph(shape, name, size)
+        assert g.nodes == bench.count_nodes(g.root())
+        if shape != "mlp":
+            assert abs(g.nodes - size) <= 2
+        g.run()                                      # builds, backward, frees
+
+
+def test_scaling_graph_rejects_bad_input():
+    with pytest.raises(ValueError, match="unknown graph shape"):
+        bench.scaling_graph("tree", "cython", 100)
+    with pytest.raises(ValueError, match="at least 10 nodes"):
+        bench.scaling_graph("chain", "cython", 3)
+
+
+def _reference_losses(work, steps=2):
+    """The losses of the first steps, by regrad's pure engine and moons.step."""
+    model = build_model(work.hidden, seed=work.seed, engine="python")
+    params = model.parameters()
+    return [step(model, work.X, work.y, bench.learning_rate(k), work.alpha, params)[0]
+            for k in range(steps)]
+
+
+@pytest.mark.parametrize("cls", bench.CONTENDERS, ids=lambda c: c.key)
+def test_every_contender_computes_regrads_step(cls):
+    """The same loss before and after one SGD step, so the same model, data,
+    loss, gradients and update (floats: forward only, the first loss)."""
+    c = cls()
+    if c.missing():
+        pytest.skip(c.missing())
+    work = bench.Workload(samples=7, hidden=(4, 3))
+    c.setup(work)
+    losses = [float(c.step(k)) for k in range(2)]
+    ref = _reference_losses(work)
+    if cls is bench.PlainFloats:
+        assert losses[0] == pytest.approx(ref[0], rel=1e-12)
+    else:
+        assert losses == pytest.approx(ref, rel=1e-9)
+
+
+@pytest.mark.parametrize("cls", [bench.RegradCompiled, bench.RegradPure])
+def test_bytes_per_node_is_the_size_of_the_nodes_built(cls):
+    """A regrad node is one object of the engine's Var type (the pure engine:
+    with its value, a float, and its inputs, a tuple): tracemalloc's count per
+    node matches what those objects take, leaves included in the node count."""
+    c = cls()
+    work = bench.Workload(samples=20, hidden=(4,))
+    c.setup(work)
+    requested, rounded, nodes = c.bytes_per_node()
+    assert nodes == bench.count_nodes(c.build_graph())
+    Var = c.engine.Var
+    built = nodes - len(c.params)                    # the leaves existed before
+    if cls is bench.RegradCompiled:
+        expected = built * sys.getsizeof(Var(0.0))   # the C struct, nothing else
+        assert abs(requested * nodes - expected) < 2048
+    else:
+        root = c.build_graph()                       # Var + float + inputs tuple
+        per_result = sys.getsizeof(root) + sys.getsizeof(root.val) + sys.getsizeof(root.src)
+        assert built * sys.getsizeof(Var(0.0)) < requested * nodes < built * per_result + 4096
+    assert rounded >= requested
+
+
+def test_bytes_per_node_is_not_given_where_tracemalloc_cannot_see():
+    for cls in (bench.TorchScalar, bench.TorchBatched, bench.PlainFloats):
+        assert cls().bytes_per_node() is None
+
+
+def _fake_report(per_round, bytes_compiled=56.0, scaling=None, work=None):
+    rows = [dict(key=k, label=k, missing=None) for k in per_round]
+    for r in rows:
+        if r["key"] == "compiled":
+            r.update(bytes=bytes_compiled, bytes_rounded=bytes_compiled + 8)
+    return bench._targets(rows, per_round, scaling or {}, work or bench.Workload(samples=100))
+
+
+def test_targets_follow_the_numbers():
+    # per-round times: compiled 10 ms; pure 36x (holds) or 34x (misses) slower; floats 4 or 5 ms
+    hold = _fake_report({"compiled": [0.010, 0.011, 0.010], "pure": [0.36, 0.396, 0.36],
+                         "floats": [0.0041, 0.0045, 0.0040]},
+                        scaling={"chain": {10**4: (10**4, [1e-3, 1e-3]),
+                                           10**6: (10**6, [0.14, 0.15])}})
+    assert [t["holds"] for t in hold] == [True, True, True, True]
+    assert hold[0]["value"] == pytest.approx(36.0)
+    assert hold[3]["value"] == pytest.approx(1.45)
+    miss = _fake_report({"compiled": [0.010, 0.010], "pure": [0.34, 0.34],
+                         "floats": [0.0039, 0.0039]}, bytes_compiled=72.0,
+                        scaling={"sum": {10**4: (10**4, [1e-3]), 10**6: (10**6, [0.2])},
+                                 "chain": {10**4: (10**4, [1e-3]), 10**6: (10**6, [0.1])}})
+    assert [t["holds"] for t in miss] == [False, False, False, False]
+    assert "worst shape: sum" in miss[3]["shown"]
+    unmeasured = _fake_report({"compiled": [0.01]})
+    assert [t["holds"] for t in unmeasured] == [None, None, True, None]
+    text = bench.format_report(bench.Report(
+        bench.Workload(), [dict(key="compiled", label="regrad compiled", missing=None,
+                                ms=10.0, ms_min=9.0, ms_max=11.0, speedup=None, steps=3,
+                                bytes=56.0, bytes_rounded=64.0)],
+        {}, miss, ("cpu", "software"), [], dict(rounds=1, min_time=0.1, nodes=100)))
+    assert text.count("MISSED") == 4 and "holds" not in text
+
+
+def test_targets_apply_to_the_default_step_only():
+    work = bench.Workload(samples=10)
+    targets = _fake_report({"compiled": [0.01], "pure": [1.0]}, work=work)
+    assert all("not the default moons step" in t["why"] for t in targets)
+    assert bench.Workload().is_default and not work.is_default
