@@ -630,3 +630,21 @@ def test_failed_compile_leaves_the_graph_usable(engine):
     tape = regrad.compile(root)         # nothing was released or left marked
     tape.backward()
     assert same(x.grad, 2.0 * math.exp(2.0) + 1.0)
+
+
+# ------------------------------------------------------------ the benchmark
+
+def test_benchmark_comparison_runs():
+    """``python benchmarks/bench_replay.py`` works (no timing checked here)."""
+    import importlib.util
+    import io
+    import os
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "benchmarks", "bench_replay.py")
+    spec = importlib.util.spec_from_file_location("bench_replay", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    text = io.StringIO()
+    result = bench.compare(rounds=2, steps=1, dynamic_every=1, out=text)
+    assert result["nodes"] > 60000 and result["ns_per_node"] > 0
+    assert "ns per node" in text.getvalue() and result["dynamic_over_replay"] > 0

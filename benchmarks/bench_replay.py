@@ -1,0 +1,259 @@
+"""Static-graph replay on the moons step, against the dynamic engine and PyTorch.
+
+The step is GUIDE.md's: MLP(2, [16, 16, 1]) on 100 two-moons points (noise
+0.1), hinge loss ``relu(1 - y*score)`` averaged plus 1e-4 * sum(p*p), SGD with
+``lr = 1.0 - 0.9*k/100``. Three ways of running it:
+
+- ``replay``: the loss graph recorded once (``regrad.compile``); a step is
+  ``tape.forward()``, zeroing the gradients, ``tape.backward()`` and the
+  update loop over the 337 parameters (in Python, as a user writes it);
+- ``dynamic``: ``regrad.moons.step`` on the compiled engine (builds the graph);
+- ``torch``: PyTorch, the same MLP as float64 matrices, one thread.
+
+As a pytest-benchmark suite (``python -m pytest benchmarks/bench_replay.py
+--benchmark-enable``) each is timed on its own. For the comparison that counts
+on a noisy machine, run it as a script: the contenders alternate in one
+process, and the median of the per-round ratios is printed with the replay's
+nanoseconds per node::
+
+    python benchmarks/bench_replay.py [--rounds 300] [--steps 5]
+"""
+import argparse
+import gc
+import statistics
+import sys
+import time
+
+import pytest
+
+import regrad
+from regrad import moons
+
+SAMPLES, NOISE, SEED, HIDDEN, ALPHA = 100, 0.1, 1337, (16, 16), 1e-4
+
+
+def learning_rate(k):
+    return 1.0 - 0.9 * (k % 100) / 100
+
+
+def _data():
+    return moons.make_moons(SAMPLES, NOISE, SEED)
+
+
+class Replay:
+    """The moons step through a tape recorded once."""
+    name = "replay"
+
+    def __init__(self):
+        X, y = _data()
+        self.model = moons.build_model(HIDDEN, seed=SEED, engine=regrad.get_engine("cython"))
+        self.params = self.model.parameters()
+        total, _ = moons.loss(self.model, X, y, ALPHA)
+        self.tape = regrad.compile(total)
+        self.nodes = self.tape.size
+        self.k = 0
+
+    def step(self):
+        lr = learning_rate(self.k)
+        self.k += 1
+        tape, params = self.tape, self.params
+        value = tape.forward()
+        for p in params:
+            p.grad = 0.0
+        tape.backward()
+        for p in params:
+            p.val -= lr * p.grad
+        return value
+
+
+class Dynamic:
+    """``regrad.moons.step`` on the compiled engine: the graph built every step."""
+    name = "dynamic"
+
+    def __init__(self):
+        self.X, self.y = _data()
+        self.model = moons.build_model(HIDDEN, seed=SEED, engine=regrad.get_engine("cython"))
+        self.params = self.model.parameters()
+        self.k = 0
+
+    def step(self):
+        lr = learning_rate(self.k)
+        self.k += 1
+        return moons.step(self.model, self.X, self.y, lr, ALPHA, self.params)[0]
+
+
+class TorchBatched:
+    """The same MLP as float64 matrices and bias vectors, one thread."""
+    name = "torch"
+
+    def __init__(self):
+        import torch
+        torch.set_num_threads(1)
+        self.torch = torch
+        X, y = _data()
+        model = moons.build_model(HIDDEN, seed=SEED, engine="python")   # the same weights
+        self.params = []
+        for layer in model.layers:
+            W = [[w.val for w in n.w] for n in layer.neurons]            # out x in
+            self.params.append(torch.tensor(W, dtype=torch.float64).T.contiguous()
+                               .requires_grad_())
+            self.params.append(torch.tensor([n.b.val for n in layer.neurons],
+                                            dtype=torch.float64).requires_grad_())
+        self.X = torch.tensor(X, dtype=torch.float64)
+        self.y = torch.tensor(y, dtype=torch.float64)
+        self.k = 0
+
+    def step(self):
+        torch = self.torch
+        lr = learning_rate(self.k)
+        self.k += 1
+        h = self.X
+        n_layers = len(self.params) // 2
+        for i in range(n_layers):
+            h = h @ self.params[2 * i] + self.params[2 * i + 1]
+            if i < n_layers - 1:
+                h = torch.relu(h)
+        scores = h[:, 0]
+        data_loss = torch.relu(1 - self.y * scores).sum() * (1.0 / len(self.y))
+        total = data_loss + ALPHA * sum((p * p).sum() for p in self.params)
+        for p in self.params:
+            p.grad = None
+        total.backward()
+        with torch.no_grad():
+            for p in self.params:
+                p.add_(p.grad, alpha=-lr)
+        return total.item()
+
+
+def _have_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ------------------------------------------------------ pytest-benchmark suite
+
+def _collect():
+    gc.collect()          # untimed, before each round (pedantic wants None back)
+
+@pytest.fixture(scope="module")
+def replay():
+    r = Replay()
+    r.step()
+    return r
+
+
+def test_replay_step(benchmark, replay):
+    benchmark.group = "moons step: replay vs dynamic vs PyTorch batched"
+    benchmark.extra_info["nodes"] = replay.nodes
+    before = [p.val for p in replay.params]
+    benchmark.pedantic(replay.step, setup=_collect, rounds=200, warmup_rounds=5)
+    assert [p.val for p in replay.params] != before
+
+
+def test_dynamic_step(benchmark):
+    benchmark.group = "moons step: replay vs dynamic vs PyTorch batched"
+    d = Dynamic()
+    benchmark.pedantic(d.step, setup=_collect, rounds=20, warmup_rounds=1)
+
+
+def test_torch_batched_step(benchmark):
+    if not _have_torch():
+        pytest.skip("PyTorch is not installed")
+    benchmark.group = "moons step: replay vs dynamic vs PyTorch batched"
+    t = TorchBatched()
+    benchmark.pedantic(t.step, setup=_collect, rounds=200, warmup_rounds=5)
+
+
+def test_same_losses():
+    """The three run the same step: the same first losses (PyTorch adds up in
+    another order: 1e-12 relative)."""
+    r, d = Replay(), Dynamic()
+    runs = [[c.step() for _ in range(3)] for c in (r, d)]
+    assert runs[0] == runs[1]
+    if _have_torch():
+        t = TorchBatched()
+        assert [t.step() for _ in range(3)] == pytest.approx(runs[0], rel=1e-12)
+
+
+# ---------------------------------------------------------- the comparison
+
+def compare(rounds=300, steps=5, dynamic_every=10, out=sys.stdout):
+    """Alternate the contenders in one process: each round times ``steps``
+    steps of each (order rotated each round; the dynamic engine, 100 times
+    slower, every ``dynamic_every`` rounds, one step). Returns a dict of
+    medians (seconds per step), the median ratios and the replay's ns/node."""
+    contenders = [Replay()]
+    if _have_torch():
+        contenders.append(TorchBatched())
+    dynamic = Dynamic() if dynamic_every else None
+    for c in contenders:                       # warm up
+        for _ in range(20):
+            c.step()
+    nodes, ops = contenders[0].nodes, contenders[0].tape.size - len(contenders[0].tape.leaves)
+    times = {c.name: [] for c in contenders}
+    times["dynamic"] = []
+    ratios = {"torch": [], "dynamic": []}
+    gc_was = gc.isenabled()
+    for r in range(rounds):
+        order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
+        this = {}
+        for c in order:
+            gc.collect()
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                c.step()
+            this[c.name] = (time.perf_counter() - t0) / steps
+            times[c.name].append(this[c.name])
+        if "torch" in this:
+            ratios["torch"].append(this["torch"] / this["replay"])
+        if dynamic is not None and r % dynamic_every == 0:
+            gc.collect()
+            t0 = time.perf_counter()
+            dynamic.step()
+            t = time.perf_counter() - t0
+            times["dynamic"].append(t)
+            ratios["dynamic"].append(t / this["replay"])
+    if gc_was:
+        gc.enable()
+    med = {k: statistics.median(v) for k, v in times.items() if v}
+    result = dict(seconds=med, nodes=nodes, operations=ops,
+                  ns_per_node=med["replay"] / nodes * 1e9,
+                  ns_per_operation=med["replay"] / ops * 1e9,
+                  torch_over_replay=statistics.median(ratios["torch"]) if ratios["torch"] else None,
+                  dynamic_over_replay=(statistics.median(ratios["dynamic"])
+                                       if ratios["dynamic"] else None),
+                  rounds=rounds, steps=steps)
+    if out is not None:
+        p = out.write
+        p(f"moons step, {rounds} rounds of {steps} steps, interleaved in one process\n")
+        p(f"tape: {nodes:,} nodes ({ops:,} operations, {nodes - ops:,} leaves)\n")
+        for name in ("replay", "torch", "dynamic"):
+            if name in med:
+                p(f"  {name:<8} {med[name] * 1e3:8.3f} ms per step (median)\n")
+        p(f"replay: {result['ns_per_node']:.2f} ns per node, "
+          f"{result['ns_per_operation']:.2f} ns per operation "
+          "(forward + zero_grad + backward + update)\n")
+        if result["torch_over_replay"] is not None:
+            p(f"PyTorch batched / replay: {result['torch_over_replay']:.2f}x "
+              "(median of per-round ratios; > 1: replay is faster)\n")
+        if result["dynamic_over_replay"] is not None:
+            p(f"dynamic engine / replay:  {result['dynamic_over_replay']:.1f}x\n")
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--dynamic-every", type=int, default=10,
+                        help="time one dynamic step every N rounds (0: never)")
+    args = parser.parse_args(argv)
+    compare(args.rounds, args.steps, args.dynamic_every)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
