@@ -73,11 +73,15 @@ def compile(root, retain_graph=False, outputs=()):
     else:
         try:
             from ._core import Var as _CompiledVar
-            from ._replay import Tape
         except ImportError:
             _CompiledVar = None
         if _CompiledVar is None or type(root) is not _CompiledVar:
             raise TypeError(f"regrad.compile: expected a Var, not {type(root).__name__}")
+        try:
+            from ._replay import Tape
+        except ImportError as exc:
+            raise ImportError(f"regrad.compile: the compiled tape is not built ({exc}); "
+                              "rebuild with `pip install -e .`") from exc
     return Tape(root, retain_graph=retain_graph, outputs=outputs)
 
 
