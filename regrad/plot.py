@@ -130,15 +130,17 @@ def _save_png(path, model, X, y, history, title):
     fig = Figure(figsize=(11, 4.6), dpi=110)
     FigureCanvasAgg(fig)
     ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1]})
-    ax.contourf(xs, ys, Z, levels=np.linspace(-3, 3, 25), cmap="RdBu", extend="both",
-                alpha=0.6)
+    dx, dy = xs[1] - xs[0], ys[1] - ys[0]
+    extent = (xs[0] - dx / 2, xs[-1] + dx / 2, ys[0] - dy / 2, ys[-1] + dy / 2)
+    ax.imshow(Z, extent=extent, origin="lower", cmap="RdBu", vmin=-3, vmax=3, alpha=0.65,
+              interpolation="bilinear")
     ax.contour(xs, ys, Z, levels=[0.0], colors="k", linewidths=1.2)
     for label, color in ((-1, _RED_PT), (1, _BLUE_PT)):
         pts = [p for p, yi in zip(X, y) if yi == label]
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=28, c=color,
                    edgecolors="k", linewidths=0.6, label=f"y = {label:+d}")
-    ax.set_xlim(xs[0], xs[-1])
-    ax.set_ylim(ys[0], ys[-1])
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
     ax.set_aspect("equal")
     ax.set_title("decision boundary (score = 0)")
     ax.legend(loc="upper right", fontsize=8)
@@ -157,7 +159,8 @@ def _save_png(path, model, X, y, history, title):
     lines = ax2.get_lines() + acc.get_lines()
     ax2.legend(lines, [line.get_label() for line in lines], loc="center right", fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
+    # fixed margins: tight_layout would measure every tick label first, slower than the drawing
+    fig.subplots_adjust(left=0.055, right=0.93, bottom=0.11, top=0.86, wspace=0.22)
     fig.savefig(path)
 
 
