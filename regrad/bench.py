@@ -31,6 +31,9 @@ Measuring: each round runs every contender (in an order rotated each round)
 for at least ``--min-time`` seconds and at least one step, and keeps the
 median step time of that round; a contender's time is the median over rounds,
 and a ratio between two contenders is the median of their per-round ratios.
+Steps are timed by this process's CPU time (``--clock wall``: wall-clock
+time), so that on a shared machine the time spent waiting for a core is not
+counted; the report says how much of a core the timed code got.
 ``gc.collect()`` runs (untimed) before each contender's turn; the cyclic
 garbage collector stays on during the steps. Bytes per node: tracemalloc
 over building the loss graph once (after ``gc.collect()``, with the compiled
@@ -1012,6 +1015,9 @@ def format_report(rep):
                     "(CPU time / wall time)")
     if busy:
         lines.append("busy: " + "; ".join(busy))
+    if share is not None and share < 0.9:
+        lines.append("(other processes were using the cores: CPU times still rise with the "
+                     "contention for caches; compare ratios, and rerun with more --rounds)")
     return "\n".join(lines)
 
 
@@ -1046,6 +1052,14 @@ def _verdict(t):
 
 def _target_lines(rep):
     return [f"{t['target']}: {t['shown']}, {_verdict(t)}" for t in rep.targets]
+
+
+def _machine_lines(rep):
+    hw, sw = rep.machine
+    share = rep.settings.get("cpu_share")
+    if share is not None and not math.isnan(share):
+        sw += f"; the timed code got {min(share, 1.0):.0%} of a core"
+    return [hw, sw]
 
 
 def _bar_text(r):
@@ -1124,9 +1138,8 @@ def _save_png(rep, path):
         ax.spines[side].set_visible(False)
     top = 1 - 0.12 / height
     fig.text(0.5, top, _picture_title(rep), ha="center", va="top", fontsize=11.5)
-    hw, sw = rep.machine
-    fig.text(0.5, top - 0.3 / height, f"{hw}\n{sw}", ha="center", va="top", fontsize=7.5,
-             color="#555")
+    fig.text(0.5, top - 0.3 / height, "\n".join(_machine_lines(rep)), ha="center", va="top",
+             fontsize=7.5, color="#555")
     fig.text(0.03, 0.12 / height, "\n".join(targets), ha="left", va="bottom",
              fontsize=8.5, family="monospace", color="#222", linespacing=1.35)
     fig.savefig(path)
@@ -1145,7 +1158,7 @@ def bench_svg(rep):
              f'<rect width="{width}" height="{height}" fill="white"/>',
              f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">'
              f'{escape(_picture_title(rep))}</text>']
-    hw, sw = rep.machine
+    hw, sw = _machine_lines(rep)
     parts.append(f'<text x="{width / 2}" y="38" text-anchor="middle" font-size="10" '
                  f'fill="#555">{escape(hw)}</text>')
     parts.append(f'<text x="{width / 2}" y="52" text-anchor="middle" font-size="10" '
