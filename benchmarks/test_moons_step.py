@@ -10,7 +10,7 @@ The step is GUIDE.md's: MLP(2, [16, 16, 1]) on 100 two-moons points (noise
 - ``moons step``: the whole step: build, zero_grad, backward, update, free.
 
 pytest-benchmark's OPS column is then steps (or passes) per second. The pure
-engine takes a second or so per step: it runs fewer rounds (``ROUNDS``).
+engine takes about half a second per step: it runs fewer rounds (``ROUNDS``).
 """
 import gc
 import itertools

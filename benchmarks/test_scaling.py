@@ -12,7 +12,8 @@ Each benchmark times one whole graph: building it, ``backward()``, and
 letting it go. Divided by the node count (``extra_info["nodes"]``; the
 summary prints nanoseconds per node) the cost should stay flat as graphs
 grow. The compiled engine runs every size; the pure engine up to 10^5
-(10^6 nodes would take it tens of seconds a round).
+(a graph of 10^6 nodes takes it several seconds, and a benchmark runs at
+least five).
 """
 import pytest
 
