@@ -28,7 +28,8 @@ from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySeque
 from libc.stdint cimport int32_t, uint8_t, uintptr_t
 from libc.string cimport memset, memcpy
 
-from regrad._core cimport Var, LEAF, ADD, MUL, DIV, POW, RELU, REQ_GRAD, HAS_GRAD, RELEASED
+from regrad._core cimport (Var, LEAF, ADD, MUL, DIV, POW, RELU, N_OPS, REQ_GRAD, HAS_GRAD,
+                           RELEASED)
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
 
 from . import ops as _ops
@@ -46,6 +47,13 @@ cdef extern from "Python.h":
 __all__ = ["Tape"]
 
 cdef int32_t MAX_NODES = 2147483647
+
+# Two op codes of the tape only: a product whose one consumer is the sum in
+# the next slot (``acc + w*x``, the bulk of a neuron) runs as one step, its
+# value kept in a register. The same kernels, in the same order.
+cdef enum:
+    MUL_THEN_ADD = N_OPS        # at the product's slot
+    ADD_AFTER_MUL = N_OPS + 1   # at the sum's slot
 
 
 cdef struct PtrVec:
@@ -247,6 +255,7 @@ cdef class Tape:
                 self.b[i] = _slot((<Var>node)._b, n) if (<Var>node)._b != NULL else 0
                 self.val[i] = (<Var>node)._val
             self.root_slot = _slot(<PyObject*>root, n)
+            self._fuse()
             self._set_outputs(outs, n)
             self._build_table(&leaves)
         except BaseException:
@@ -308,6 +317,28 @@ cdef class Tape:
         self.n_live = k
         return 0
 
+    cdef int _fuse(self) except -1:
+        """Mark each product used once, by the sum in the next slot as its
+        second operand (``Add(acc, Mul(w, x))``), to run as one step."""
+        cdef Py_ssize_t i, n = self.n, L = self.n_leaves
+        cdef int32_t* uses = <int32_t*>_alloc(n, sizeof(int32_t))
+        memset(uses, 0, n * sizeof(int32_t))
+        for i in range(L, n):
+            uses[self.a[i]] += 1
+            if self.op[i] <= DIV:
+                uses[self.b[i]] += 1
+        i = L
+        while i < n - 1:
+            if (self.op[i] == MUL and uses[i] == 1 and self.op[i + 1] == ADD
+                    and self.b[i + 1] == i):
+                self.op[i] = MUL_THEN_ADD
+                self.op[i + 1] = ADD_AFTER_MUL
+                i += 2
+            else:
+                i += 1
+        PyMem_Free(uses)
+        return 0
+
     cdef int _set_outputs(self, tuple outs, Py_ssize_t n) except -1:
         cdef Py_ssize_t i
         cdef Var o
@@ -358,18 +389,24 @@ cdef class Tape:
         cdef double* v = self.val
         cdef PyObject** leaf = self.leaf
         cdef const int32_t* live = self.live
-        cdef double x, y
+        cdef double x, y, m
         cdef uint8_t o
         for k in range(self.n_live):
             i = live[k]
             v[i] = (<Var>leaf[i])._val
-        for i in range(L, n):
+        i = L
+        while i < n:
             o = op[i]
             x = v[a[i]]
             y = v[b[i]]          # for one-input ops: Pow's exponent, or unused
             # the kernels with a constant op code for the common ops, so that
             # the C compiler reduces them to their one formula
-            if o == MUL:
+            if o == MUL_THEN_ADD:
+                m = binary_value(MUL, x, y)
+                v[i] = m
+                i += 1
+                v[i] = binary_value(ADD, v[a[i]], m)
+            elif o == MUL:
                 v[i] = binary_value(MUL, x, y)
             elif o == ADD:
                 v[i] = binary_value(ADD, x, y)
@@ -379,6 +416,7 @@ cdef class Tape:
                 v[i] = unary_value(RELU, x, y)
             else:
                 v[i] = unary_value(o, x, y)
+            i += 1
         self._root._val = v[self.root_slot]
         for i in range(self.n_out):
             (<Var>self.out[i])._val = v[self.out_slot[i]]
@@ -408,14 +446,27 @@ cdef class Tape:
             g[self.root_slot] = seed
         else:
             g[self.root_slot] += seed
-        for i in range(n - 1, L - 1, -1):
+        i = n - 1
+        while i >= L:
             o = op[i]
             gi = g[i]
             ai = a[i]
             bi = b[i]
             x = v[ai]
             y = v[bi]
-            if o == MUL:
+            if o == ADD_AFTER_MUL:
+                # the sum, then its product (slot i - 1, whose one consumer it
+                # is: its adjoint is 0.0 + the sum's gradient), as unfused
+                binary_grads(ADD, gi, x, y, v[i], &ga, &gb)
+                g[ai] += ga
+                gi = 0.0 + gb
+                i -= 1
+                ai = a[i]
+                bi = b[i]
+                binary_grads(MUL, gi, v[ai], v[bi], v[i], &ga, &gb)
+                g[ai] += ga
+                g[bi] += gb
+            elif o == MUL:
                 binary_grads(MUL, gi, x, y, v[i], &ga, &gb)
                 g[ai] += ga
                 g[bi] += gb
@@ -431,6 +482,7 @@ cdef class Tape:
                 g[ai] += unary_grad(RELU, gi, x, v[i], y)
             else:
                 g[ai] += unary_grad(o, gi, x, v[i], y)
+            i -= 1
         for k in range(self.n_live):
             i = live[k]
             if (<Var>leaf[i])._flags & REQ_GRAD:
