@@ -1021,6 +1021,37 @@ def format_report(rep):
     return "\n".join(lines)
 
 
+def format_markdown(rep):
+    """The step table, the targets and the machine as Markdown (for a README)."""
+    lines = ["| contender | ms/step | min-max over rounds | vs pure | bytes/node |",
+             "|---|--:|--:|--:|--:|"]
+    for r in rep.rows:
+        if r["missing"]:
+            lines.append(f"| {r['label']} | {r['missing']} | | | |")
+        elif "ms" in r:
+            b = f"{r['bytes']:.1f}" if "bytes" in r else r.get("bytes_note", "n/a")
+            sp = _fmt_ratio(r["speedup"]) if r.get("speedup") is not None else "-"
+            lines.append(f"| {r['label']} | {_fmt_ms(r['ms'] / 1e3)} | "
+                         f"{_fmt_ms(r['ms_min'] / 1e3)}-{_fmt_ms(r['ms_max'] / 1e3)} | "
+                         f"{sp} | {b} |")
+    lines += ["", "| target for the compiled engine | this run | |", "|---|---|---|"]
+    for t in rep.targets:
+        lines.append(f"| {t['target']} | {t['shown']} | {_verdict(t)} |")
+    if rep.scaling:
+        sizes = sorted({n for d in rep.scaling.values() for n in d})
+        lines += ["", "| build + backward + free, ns per node | "
+                  + " | ".join(f"~10^{round(math.log10(n))} nodes" if _is_pow10(n)
+                               else f"~{n:,} nodes" for n in sizes) + " |",
+                  "|---|" + "--:|" * len(sizes)]
+        for shape, d in rep.scaling.items():
+            cells = [f"{_median(d[n][1]) / d[n][0] * 1e9:.0f}" if n in d else "-"
+                     for n in sizes]
+            lines.append(f"| {_SHAPE_NAMES.get(shape, shape)} | " + " | ".join(cells) + " |")
+    hw, sw = _machine_lines(rep)
+    lines += ["", f"Machine: {hw}; {sw}."]
+    return "\n".join(lines)
+
+
 _SHAPE_NAMES = {"chain": "chain (y = y*w + b)", "sum": "wide sum(xs)", "mlp": "MLP moons loss"}
 
 
@@ -1313,6 +1344,8 @@ def add_parser(subparsers):
     p.add_argument("--no-picture", action="store_true", help="do not write a picture")
     p.add_argument("--json", metavar="PATH", default=None,
                    help="also write the results as JSON to PATH")
+    p.add_argument("--markdown", action="store_true",
+                   help="also print the tables as Markdown (for the README)")
     p.set_defaults(run=run)
     return p
 
@@ -1345,6 +1378,8 @@ def run(args):
                      [] if args.no_scaling else args.scaling_sizes,
                      args.scaling_rounds, args.clock)
     print(format_report(rep), flush=True)
+    if args.markdown:
+        print("\n" + format_markdown(rep), flush=True)
     if out is not None:
         try:
             save_picture(rep, out)

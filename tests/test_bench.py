@@ -45,7 +45,8 @@ def run_bench(*args):
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     picture = out / ("bench.png" if _have("matplotlib") else "bench.svg")
-    proc = run_bench(*TINY, "--out", str(picture), "--json", str(out / "bench.json"))
+    proc = run_bench(*TINY, "--out", str(picture), "--json", str(out / "bench.json"),
+                     "--markdown")
     return proc, picture, out / "bench.json"
 
 
@@ -69,6 +70,9 @@ def test_report_runs_and_prints_its_table(tiny_run):
     assert out.count("not the default moons step") == len(bench.TARGETS)
     assert "machine: " in out and f"{os.cpu_count()} cores" in out
     assert "ns per node" in out
+    md = out[out.index("| contender |"):].splitlines()
+    assert md[1].startswith("|---|")
+    assert sum(line.startswith("| regrad compiled |") for line in md) == 1
 
 
 def test_report_writes_its_picture(tiny_run):
