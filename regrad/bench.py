@@ -853,7 +853,6 @@ def run_report(work=None, keys=CONTENDER_KEYS, rounds=5, min_time=0.2,
         else:
             r["bytes"], r["bytes_rounded"], r["nodes"] = b
     contenders.clear()
-    by_key_rounds = per_round
 
     scaling = {}
     if scaling_shapes and scaling_sizes:
@@ -864,7 +863,7 @@ def run_report(work=None, keys=CONTENDER_KEYS, rounds=5, min_time=0.2,
         except ImportError as exc:
             notes.append(f"scaling not measured: the compiled engine is not built ({exc})")
 
-    targets = _targets(rows, by_key_rounds, scaling, work)
+    targets = _targets(rows, per_round, scaling, work)
     load_end = _load()
     settings = dict(rounds=rounds, min_time=min_time, scaling_rounds=scaling_rounds,
                     nodes=nodes, load_start=load_start, load_end=load_end, clock=clock,

@@ -8,7 +8,6 @@ traversal, bytes per node match the size of a node, the targets' verdicts
 follow the numbers. No timing is asserted anywhere.
 """
 import json
-import math
 import os
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pytest
 
 import regrad
 from regrad import bench
-from regrad.moons import build_model, loss, step
+from regrad.moons import build_model, step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--samples", "4", "--hidden", "2", "--rounds", "1", "--min-time", "0",
