@@ -241,6 +241,7 @@ cdef class Tape:
             self.b = <int32_t*>_alloc(n, sizeof(int32_t))
             self.val = <double*>_alloc(n, sizeof(double))
             self.adj = <double*>_alloc(n, sizeof(double))
+            memset(self.adj, 0, n * sizeof(double))   # results' adjoints: 0 between sweeps
             self.n = n
             self.n_leaves = L
             for i in range(L):
@@ -434,7 +435,9 @@ cdef class Tape:
         cdef double gi, ga, gb, x, y
         cdef uint8_t o
         cdef int32_t ai, bi
-        memset(g, 0, n * sizeof(double))
+        # the results' adjoints are 0.0 here: each sweep puts a slot back to 0.0
+        # once read (so no pass over the whole array is needed); the leaves':
+        memset(g, 0, L * sizeof(double))
         # a leaf's adjoint starts from its .grad, so contributions are added to it
         # one by one as root.backward() adds them (0.0 when it has none yet);
         # the frozen constants (see _freeze) never require grad
@@ -450,6 +453,7 @@ cdef class Tape:
         while i >= L:
             o = op[i]
             gi = g[i]
+            g[i] = 0.0
             ai = a[i]
             bi = b[i]
             x = v[ai]
