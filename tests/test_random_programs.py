@@ -5,12 +5,13 @@ each applying one operator to earlier registers or numbers, on either side.
 Two properties:
 
 1. In-domain programs (a planner inserts guard steps that keep every operator
-   inside its domain, away from kinks and overflow) agree between the compiled
+   inside its domain, away from kinks, overflow, subnormal numbers and the
+   saturation of tanh and sigmoid) agree between the compiled
    engine, the pure engine and PyTorch float64: every intermediate value and
    every leaf gradient to 1e-9 relative. Where a program is ill-conditioned
    (cancellation), the tolerance widens to the program's own numerical noise,
-   measured by re-running it in PyTorch with every step's result perturbed by
-   a few ulps.
+   measured by re-running it in PyTorch with every step's value and local
+   derivatives perturbed by a few ulps.
 2. Unconstrained programs (special values, out-of-domain inputs) raise at the
    same step, with the same exception type and message, in both engines, the
    type being the one Python's ``math``/``float`` raise for that step; after
@@ -192,12 +193,23 @@ class Planner:
             return r            # exactly 0 in every engine: the slope at 0 is tested
         return r if not self.noisy(r, 0.0) else self.emit("add", r, ("n", 0.5))
 
-    def bounded(self, r):
-        """Keep values within +-1e3: squash larger ones by 1e3*tanh(v/1e3)."""
-        if abs(self.value(r)) <= 1e3:
+    def scaled(self, r, low, high):
+        """r, or r times a number that brings its value into [low, high]."""
+        v = self.value(r)
+        if low <= v <= high:
             return r
-        squashed = self.emit("tanh", self.emit("mul", r, ("n", 1e-3)))
-        return self.emit("mul", squashed, ("n", 1e3))
+        return self.emit("mul", r, ("n", (high if v > 0 else low) / v * 0.5))
+
+    def bounded(self, r):
+        """Keep values within +-1e3 (scaled down beyond) and away from
+        subnormal numbers (1 added below 1e-150), where a last-bit difference
+        between two libms is a large relative one."""
+        v = self.value(r)
+        if abs(v) > 1e3:
+            return self.scaled(r, -1e3, 1e3)
+        if 0 < abs(v) < 1e-150:
+            return self.emit("add", r, ("n", 1.0))
+        return r
 
     def add(self, op, a, b, p):
         if op == "pow":
@@ -213,8 +225,12 @@ class Planner:
                 a = self.positive(a)
             elif op in ("relu", "abs", "abs()"):
                 a = self.off_kink(a)
-            elif op == "exp" and self.value(a) > 20:
-                a = self.emit("mul", a, ("n", 10.0 / self.value(a)))
+            elif op == "exp":
+                a = self.scaled(a, -30.0, 20.0)
+            elif op == "tanh":       # unsaturated: 1 - tanh**2 loses digits near +-1
+                a = self.scaled(a, -5.0, 5.0)
+            elif op == "sigmoid":    # likewise 1 - sigmoid, and subnormals below -745
+                a = self.scaled(a, -30.0, 10.0)
             r = self.emit(op, a)
         return self.bounded(r)
 
@@ -281,11 +297,16 @@ def run_regrad(E, leaves, steps, dy, twice):
     return values, [x.grad for x in regs[:len(leaves)]]
 
 
-def run_torch(leaves, steps, dy, twice, deltas=None):
+def run_torch(leaves, steps, dy, twice, deltas=None, grad_deltas=None):
+    """The program on torch float64 tensors. ``deltas`` perturb each step's
+    value, ``grad_deltas`` the gradient flowing into each step's backward
+    (its local derivatives), both relatively."""
     ts = [torch.tensor(float(v), dtype=torch.float64, requires_grad=r) for v, r in leaves]
     regs = list(ts)
     for k, step in enumerate(steps):
         y = apply_step(step, regs)
+        if grad_deltas is not None and y.requires_grad:
+            y.register_hook(lambda g, d=grad_deltas[k]: g * (1.0 + d))
         if deltas is not None:
             y = y * (1.0 + deltas[k])
         regs.append(y)
@@ -307,15 +328,17 @@ def close(a, b, noise):
 
 
 def noise_levels(leaves, steps, dy, twice, ref, seed):
-    """How far each value and gradient moves when every step's result is
-    perturbed by ~9 ulps: the program's own sensitivity to rounding."""
+    """How far each value and gradient moves when every step's value and
+    local derivatives are perturbed by ~9 ulps: the program's own sensitivity
+    to rounding."""
     rng = random.Random(seed)
     ref_vals, ref_grads = ref
     val_noise = [0.0] * len(ref_vals)
     grad_noise = [0.0] * len(leaves)
     for _ in range(N_NOISE_RUNS):
         deltas = [rng.uniform(-PERTURBATION, PERTURBATION) for _ in steps]
-        vals, grads = run_torch(leaves, steps, dy, twice, deltas)
+        grad_deltas = [rng.uniform(-PERTURBATION, PERTURBATION) for _ in steps]
+        vals, grads = run_torch(leaves, steps, dy, twice, deltas, grad_deltas)
         for k, (v, r) in enumerate(zip(vals, ref_vals)):
             val_noise[k] = max(val_noise[k], abs(v - r))
         if grads is not None:
