@@ -109,7 +109,7 @@ cdef class Tape:
     cdef int32_t* b              # per slot: second operand's slot (Pow: the exponent's);
                                  # 0 for other one-input ops (read, never used)
     cdef double* val             # per slot: value of the last forward (or the recording)
-    cdef double* adj             # per slot: adjoint during backward
+    cdef double* adj             # per slot: adjoint during backward, 0.0 between sweeps
     cdef PyObject** leaf         # per leaf slot: the leaf Var (owned reference)
     cdef int32_t* live           # the leaf slots forward() reads (see _freeze)
     cdef Py_ssize_t n_live
@@ -139,8 +139,8 @@ cdef class Tape:
         for i, o in enumerate(outs):
             if type(o) is not Var:
                 raise TypeError(_ref.outputs_type_message(i, o, Var))
-        self._root = root
         self._record(root, outs, not retain_graph)
+        self._root = root                      # set once recorded: see _check
 
     def __dealloc__(self):
         cdef Py_ssize_t i
@@ -494,11 +494,17 @@ cdef class Tape:
                 (<Var>leaf[i])._flags = (<Var>leaf[i])._flags | HAS_GRAD
         return 0
 
+    cdef int _check(self) except -1:
+        if self._root is None:
+            raise RuntimeError("an empty Tape: make one with regrad.compile(root)")
+        return 0
+
     def forward(self):
         """Recompute every value from the leaves' current ``.val``; store the
         root's value in ``root.val`` (and each output's in its ``.val``) and
         return it. Raises what the dynamic engine raises on a domain error
         (then ``root.val`` keeps its previous value)."""
+        self._check()
         self._forward()
         return self._root._val
 
@@ -506,6 +512,7 @@ cdef class Tape:
         """Add d(root)/d(leaf) * ``dy`` (default 1.0) into the ``.grad`` of every
         leaf that requires grad, as ``root.backward()`` would, at the values of
         the last ``forward()`` (or of the recording, before any forward)."""
+        self._check()
         if not self._root._flags & REQ_GRAD:
             raise RuntimeError(_ops.NO_GRAD_MESSAGE)
         cdef double seed = 1.0
@@ -518,6 +525,7 @@ cdef class Tape:
         real numbers, or a C-contiguous float64 buffer (numpy array, ``array('d')``;
         any shape, read in C order) copied without a Python loop per value.
         Checks everything before setting anything."""
+        self._check()
         cdef object seq
         try:
             seq = PySequence_Fast(vars, b"")

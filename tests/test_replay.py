@@ -648,3 +648,17 @@ def test_benchmark_comparison_runs():
     result = bench.compare(rounds=2, steps=1, dynamic_every=1, out=text)
     assert result["nodes"] > 60000 and result["ns_per_node"] > 0
     assert "ns per node" in text.getvalue() and result["dynamic_over_replay"] > 0
+
+
+def test_an_unrecorded_compiled_tape_refuses_to_run():
+    from regrad._replay import Tape
+    tape = Tape.__new__(Tape)
+    for call in (tape.forward, tape.backward, lambda: tape.load([], [])):
+        with pytest.raises(RuntimeError, match="empty Tape"):
+            call()
+    assert tape.size == 0 and tape.leaves == () and tape.root is None
+    x = regrad.get_engine("cython").Var(1.0, req_grad=True)
+    with pytest.raises(ValueError):           # a failed recording leaves an empty tape
+        tape.__init__(x * 2.0, outputs=[x * 3.0])
+    with pytest.raises(RuntimeError, match="empty Tape"):
+        tape.forward()
