@@ -214,12 +214,26 @@ def compare(rounds=300, steps=10, dynamic_every=10, out=sys.stdout):
             t = time.perf_counter() - t0
             times["dynamic"].append(t)
             ratios["dynamic"].append(t / this["replay"])
+    # the replay's parts on their own: forward, backward
+    replay = contenders[0]
+    parts = {"forward": [], "backward": []}
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        replay.tape.forward()
+        t1 = time.perf_counter()
+        replay.tape.backward()
+        parts["forward"].append(t1 - t0)
+        parts["backward"].append(time.perf_counter() - t1)
+    for p in replay.params:
+        p.grad = None
     med = {k: statistics.median(v) for k, v in times.items() if v}
     best = {k: min(v) for k, v in times.items() if v}
     result = dict(seconds=med, best_seconds=best, nodes=nodes, operations=ops,
                   ns_per_node=med["replay"] / nodes * 1e9,
                   ns_per_operation=med["replay"] / ops * 1e9,
                   ns_per_node_best=best["replay"] / nodes * 1e9,
+                  ns_per_node_forward=statistics.median(parts["forward"]) / nodes * 1e9,
+                  ns_per_node_backward=statistics.median(parts["backward"]) / nodes * 1e9,
                   replay_faster_rounds=(sum(r > 1 for r in ratios["torch"]) / len(ratios["torch"])
                                         if ratios["torch"] else None),
                   torch_over_replay=statistics.median(ratios["torch"]) if ratios["torch"] else None,
@@ -238,6 +252,8 @@ def compare(rounds=300, steps=10, dynamic_every=10, out=sys.stdout):
           f"{result['ns_per_operation']:.2f} ns per operation, median "
           f"({result['ns_per_node_best']:.2f} ns per node in the best round); "
           "forward + zero_grad + backward + update\n")
+        p(f"  of which tape.forward() {result['ns_per_node_forward']:.2f} ns per node, "
+          f"tape.backward() {result['ns_per_node_backward']:.2f} (medians, alone)\n")
         if result["torch_over_replay"] is not None:
             p(f"PyTorch batched / replay: {result['torch_over_replay']:.2f}x "
               "(median of per-round ratios; > 1: replay is faster), replay faster in "
