@@ -408,22 +408,10 @@ def test_assigning_a_grad_to_a_result_or_req_grad_of_a_result(Var):
     assert x.grad == 2.0
 
 
-PURE_WRITABLE = ("the pure engine's op and src are plain attributes: assigning or deleting "
-                 "them corrupts the graph, where the compiled engine raises AttributeError")
-COMPILED_DELETE = ("the compiled engine answers `del x.val` (grad, req_grad) with "
-                   "NotImplementedError('__del__'), the pure engine with AttributeError")
-
-
 @pytest.mark.parametrize("action, attr", [
-    pytest.param("set", "op", marks=pytest.mark.xfail(strict=True, reason=PURE_WRITABLE)),
-    pytest.param("set", "src", marks=pytest.mark.xfail(strict=True, reason=PURE_WRITABLE)),
-    ("set", "name"),
-    pytest.param("del", "op", marks=pytest.mark.xfail(strict=True, reason=PURE_WRITABLE)),
-    pytest.param("del", "src", marks=pytest.mark.xfail(strict=True, reason=PURE_WRITABLE)),
-    ("del", "name"),
-    pytest.param("del", "val", marks=pytest.mark.xfail(strict=True, reason=COMPILED_DELETE)),
-    pytest.param("del", "grad", marks=pytest.mark.xfail(strict=True, reason=COMPILED_DELETE)),
-    pytest.param("del", "req_grad", marks=pytest.mark.xfail(strict=True, reason=COMPILED_DELETE)),
+    ("set", "op"), ("set", "src"), ("set", "name"),
+    ("del", "op"), ("del", "src"), ("del", "name"),
+    ("del", "val"), ("del", "grad"), ("del", "req_grad"),
 ])
 def test_attributes_that_cannot_be_set_or_deleted(action, attr):
     """The graph's structure is read-only and no attribute can be deleted:
@@ -529,19 +517,12 @@ UNARY = [
     ("div2", lambda x: x / 2, lambda t: t / 2), ("mul0", lambda x: x * 0, lambda t: t * 0),
 ]
 SPECIAL = [nan, inf, -inf, 1e308, -1e308, 1e-320, 5e-324]
-# Known discrepancy: PyTorch's relu passes the gradient through at NaN (NaN <= 0
-# is false), regrad's relu gives 0 there.
-RELU_NAN = ("relu's slope at NaN: regrad gives 0 (its test is x > 0), PyTorch passes the "
-            "gradient through (its test is x <= 0)")
 
 
 def _special_cases():
     for name, f, ft in UNARY:
         for v in SPECIAL:
-            marks = ()
-            if name == "relu" and math.isnan(v):
-                marks = pytest.mark.xfail(strict=True, reason=RELU_NAN)
-            yield pytest.param(f, ft, v, id=f"{name}({v!r})", marks=marks)
+            yield pytest.param(f, ft, v, id=f"{name}({v!r})")
 
 
 def _torch_value_and_grad(ft, v):
