@@ -17,6 +17,7 @@ against PyTorch. Errors are built by ``regrad.ops`` so messages match.
 """
 cimport cython
 from cpython.object cimport PyTypeObject, destructor
+from cpython.long cimport PyLong_AsDouble
 from cpython.ref cimport PyObject, Py_INCREF
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
@@ -227,6 +228,8 @@ cdef class Var:
 cdef inline double _to_double(object x, str what) except? -1.0:
     if type(x) is float:
         return <double>x
+    if type(x) is int:      # as float(x) does it, OverflowError included
+        return PyLong_AsDouble(x)
     return _ops.to_float(x, what)
 
 

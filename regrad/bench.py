@@ -69,6 +69,9 @@ TARGETS = dict(
     vs_floats=2.5,            # moons step <= 2.5x the plain-float forward pass
     bytes_per_node=64.0,      # <= 64 bytes held per node
     scaling=1.5,              # cost per node at 10^6 nodes <= 1.5x that at 10^4
+    # static-graph replay
+    replay_vs_torch=1.0,      # replay's step faster than PyTorch's batched tensors
+    replay_ns_per_node=7.0,   # replay's step (forward, backward, update) <= 7 ns per node
 )
 
 SCALING_SHAPES = ("chain", "sum", "mlp")
@@ -917,6 +920,19 @@ def _targets(rows, per_round, scaling, work):
     else:
         add(text, worst[0], f"{_fmt_ratio(worst[0])} (worst shape: {worst[1]})",
             worst[0] <= t["scaling"])
+    text = "replay: step faster than PyTorch, batched tensors"
+    if "replay" in per_round and "torch-batched" in per_round:
+        v = _paired_ratio(per_round["torch-batched"], per_round["replay"])
+        add(text, v, f"PyTorch's time / replay's: {_fmt_ratio(v)}", v > t["replay_vs_torch"])
+    else:
+        add(text, None, "-", None, "needs replay and torch-batched")
+    text = f"replay: step <= {t['replay_ns_per_node']:g} ns per node"
+    nodes = row.get("replay", {}).get("nodes")
+    if "replay" in per_round and nodes:
+        v = _median(per_round["replay"]) / nodes * 1e9
+        add(text, v, f"{v:.2f} ns ({nodes:,} nodes)", v <= t["replay_ns_per_node"])
+    else:
+        add(text, None, "-", None, "needs replay")
     if not work.is_default:
         for tg in out:
             tg["why"] = (tg["why"] + "; " if tg["why"] else "") + "not the default moons step"

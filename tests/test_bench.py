@@ -231,37 +231,44 @@ def test_bytes_per_node_is_not_given_where_tracemalloc_cannot_see():
         assert cls().bytes_per_node() is None
 
 
-def _fake_report(per_round, bytes_compiled=56.0, scaling=None, work=None):
+def _fake_report(per_round, bytes_compiled=56.0, scaling=None, work=None, nodes=100_000):
     rows = [dict(key=k, label=k, missing=None) for k in per_round]
     for r in rows:
         if r["key"] == "compiled":
             r.update(bytes=bytes_compiled, bytes_rounded=bytes_compiled + 8)
+        if r["key"] == "replay":
+            r.update(nodes=nodes)
     return bench._targets(rows, per_round, scaling or {}, work or bench.Workload(samples=100))
 
 
 def test_targets_follow_the_numbers():
     # per-round times: compiled 10 ms; pure 36x (holds) or 34x (misses) slower; floats 4 or 5 ms
+    # replay: 0.5 ms on 100,000 nodes (5 ns a node) against PyTorch's 0.6 ms, or
+    # 0.8 ms (8 ns a node) against 0.7 ms
     hold = _fake_report({"compiled": [0.010, 0.011, 0.010], "pure": [0.36, 0.396, 0.36],
-                         "floats": [0.0041, 0.0045, 0.0040]},
+                         "floats": [0.0041, 0.0045, 0.0040], "replay": [5e-4, 5e-4, 5e-4],
+                         "torch-batched": [6e-4, 6e-4, 6e-4]},
                         scaling={"chain": {10**4: (10**4, [1e-3, 1e-3]),
                                            10**6: (10**6, [0.14, 0.15])}})
-    assert [t["holds"] for t in hold] == [True, True, True, True]
+    assert [t["holds"] for t in hold] == [True] * 6
     assert hold[0]["value"] == pytest.approx(36.0)
     assert hold[3]["value"] == pytest.approx(1.45)
+    assert hold[4]["value"] == pytest.approx(1.2) and hold[5]["value"] == pytest.approx(5.0)
     miss = _fake_report({"compiled": [0.010, 0.010], "pure": [0.34, 0.34],
-                         "floats": [0.0039, 0.0039]}, bytes_compiled=72.0,
+                         "floats": [0.0039, 0.0039], "replay": [8e-4, 8e-4],
+                         "torch-batched": [7e-4, 7e-4]}, bytes_compiled=72.0,
                         scaling={"sum": {10**4: (10**4, [1e-3]), 10**6: (10**6, [0.2])},
                                  "chain": {10**4: (10**4, [1e-3]), 10**6: (10**6, [0.1])}})
-    assert [t["holds"] for t in miss] == [False, False, False, False]
+    assert [t["holds"] for t in miss] == [False] * 6
     assert "worst shape: sum" in miss[3]["shown"]
     unmeasured = _fake_report({"compiled": [0.01]})
-    assert [t["holds"] for t in unmeasured] == [None, None, True, None]
+    assert [t["holds"] for t in unmeasured] == [None, None, True, None, None, None]
     text = bench.format_report(bench.Report(
         bench.Workload(), [dict(key="compiled", label="regrad compiled", missing=None,
                                 ms=10.0, ms_min=9.0, ms_max=11.0, speedup=None, steps=3,
                                 bytes=56.0, bytes_rounded=64.0)],
         {}, miss, ("cpu", "software"), [], dict(rounds=1, min_time=0.1, nodes=100)))
-    assert text.count("MISSED") == 4 and "holds" not in text
+    assert text.count("MISSED") == 6 and "holds" not in text
 
 
 def test_targets_apply_to_the_default_step_only():
