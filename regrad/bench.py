@@ -55,6 +55,8 @@ import tracemalloc
 import types
 from operator import mul
 
+from ._cli import layer_sizes, names_from, nonnegative, positive_int
+
 __all__ = ["WORKLOAD", "TARGETS", "CONTENDERS", "SCALING_SHAPES", "SCALING_SIZES",
            "Workload", "Contender", "learning_rate", "count_nodes", "moons_loss",
            "scaling_graph", "measure_steps", "measure_bytes", "measure_scaling",
@@ -1253,46 +1255,8 @@ def bench_svg(rep):
 
 # --------------------------------------------------------------------- CLI
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def _keys(text):
-    keys = [k.strip().lower() for k in text.split(",") if k.strip()]
-    if not keys:
-        raise argparse.ArgumentTypeError(
-            f"expected contender names such as compiled,pure; choose from "
-            f"{', '.join(CONTENDER_KEYS)}")
-    bad = [k for k in keys if k not in CONTENDER_KEYS]
-    if bad:
-        raise argparse.ArgumentTypeError(
-            f"unknown contender {bad[0]!r}: choose from {', '.join(CONTENDER_KEYS)}")
-    return keys
-
-
-def _shapes(text):
-    shapes = [k.strip().lower() for k in text.split(",") if k.strip()]
-    bad = [s for s in shapes if s not in SCALING_SHAPES]
-    if not shapes or bad:
-        raise argparse.ArgumentTypeError(
-            f"unknown graph shape {(bad or [text])[0]!r}: choose from {', '.join(SCALING_SHAPES)}")
-    return shapes
+_contenders = names_from(CONTENDER_KEYS, "contender")
+_shapes = names_from(SCALING_SHAPES, "graph shape")
 
 
 def _node_counts(text):
@@ -1316,7 +1280,6 @@ def _node_counts(text):
 
 def add_parser(subparsers):
     """Register the ``bench`` subcommand on an argparse ``subparsers``."""
-    from .moons import _sizes
     keys = ", ".join(CONTENDER_KEYS)
     p = subparsers.add_parser(
         "bench", help="compare regrad's engines, micrograd and PyTorch on the moons step",
@@ -1328,25 +1291,25 @@ def add_parser(subparsers):
                     "whether the compiled engine meets its targets; write a bar chart. "
                     f"Contenders: {keys}.",
         epilog="example: python -m regrad bench --rounds 9 --skip torch-scalar --out bench.svg")
-    p.add_argument("--rounds", type=_positive_int, default=5, metavar="N",
+    p.add_argument("--rounds", type=positive_int, default=5, metavar="N",
                    help="interleaved rounds over the contenders (default: %(default)s)")
-    p.add_argument("--min-time", type=_seconds, default=0.2, metavar="SEC",
+    p.add_argument("--min-time", type=nonnegative, default=0.2, metavar="SEC",
                    help="time each contender runs per round, at least one step "
                         "(default: %(default)s)")
-    p.add_argument("--only", type=_keys, default=None, metavar="NAMES",
+    p.add_argument("--only", type=_contenders, default=None, metavar="NAMES",
                    help=f"run only these contenders, comma-separated ({keys})")
-    p.add_argument("--skip", type=_keys, default=[], metavar="NAMES",
+    p.add_argument("--skip", type=_contenders, default=[], metavar="NAMES",
                    help="leave these contenders out, comma-separated")
-    p.add_argument("--samples", type=_positive_int, default=WORKLOAD["samples"], metavar="N",
+    p.add_argument("--samples", type=positive_int, default=WORKLOAD["samples"], metavar="N",
                    help="points per step (default: %(default)s; the targets are for 100)")
-    p.add_argument("--hidden", type=_sizes, default=list(WORKLOAD["hidden"]), metavar="SIZES",
+    p.add_argument("--hidden", type=layer_sizes, default=list(WORKLOAD["hidden"]), metavar="SIZES",
                    help="hidden layer sizes (default: 16,16)")
     p.add_argument("--scaling-sizes", type=_node_counts, default=list(SCALING_SIZES),
                    metavar="COUNTS",
                    help="graph sizes for the scaling runs, in nodes (default: 1e3,1e4,1e5,1e6)")
     p.add_argument("--scaling-shapes", type=_shapes, default=list(SCALING_SHAPES),
                    metavar="SHAPES", help="graphs for the scaling runs (default: chain,sum,mlp)")
-    p.add_argument("--scaling-rounds", type=_positive_int, default=3, metavar="N",
+    p.add_argument("--scaling-rounds", type=positive_int, default=3, metavar="N",
                    help="interleaved rounds of the scaling runs (default: %(default)s)")
     p.add_argument("--no-scaling", action="store_true", help="skip the scaling runs")
     p.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",

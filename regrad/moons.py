@@ -30,6 +30,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from ._cli import layer_sizes, nonnegative, positive, positive_int, whole_number
+
 __all__ = ["make_moons", "build_model", "loss", "step", "ReplayStep", "train", "predict",
            "accuracy", "EpochStats", "add_parser", "run"]
 
@@ -284,56 +286,6 @@ def accuracy(model, X, y):
 
 # ----------------------------------------------------------------- the job
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _int(text):
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
-def _number(text, low, inclusive):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < low or (value == low and not inclusive):
-        bound = ">=" if inclusive else ">"
-        raise argparse.ArgumentTypeError(f"must be a finite number {bound} {low:g}, got {text}")
-    return value
-
-
-def _nonnegative(text):
-    return _number(text, 0.0, inclusive=True)
-
-
-def _positive(text):
-    return _number(text, 0.0, inclusive=False)
-
-
-def _sizes(text):
-    parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
-    if not parts:
-        raise argparse.ArgumentTypeError("expected layer sizes such as 16,16")
-    try:
-        sizes = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated whole numbers such as 16,16, got {text!r}") from None
-    if min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"every layer needs at least 1 neuron, got {text!r}")
-    return sizes
-
-
 _ENGINE_NAMES = {"compiled": "cython", "cython": "cython", "pure": "python", "python": "python"}
 _ENGINE_SHOWN = {"cython": "compiled", "python": "pure"}
 
@@ -357,26 +309,26 @@ def add_parser(subparsers):
                     "lr/10, full batch. Prints progress and a summary, and writes a picture "
                     "of the decision boundary, the data and the loss curve.",
         epilog="example: python -m regrad moons --epochs 200 --hidden 32,32 --out moons.svg")
-    p.add_argument("--epochs", type=_positive_int, default=d["epochs"], metavar="N",
+    p.add_argument("--epochs", type=positive_int, default=d["epochs"], metavar="N",
                    help="passes over the data (default: %(default)s)")
-    p.add_argument("--samples", type=_positive_int, default=d["samples"], metavar="N",
+    p.add_argument("--samples", type=positive_int, default=d["samples"], metavar="N",
                    help="number of points (default: %(default)s)")
-    p.add_argument("--noise", type=_nonnegative, default=d["noise"], metavar="SD",
+    p.add_argument("--noise", type=nonnegative, default=d["noise"], metavar="SD",
                    help="standard deviation of the Gaussian noise on the points "
                         "(default: %(default)s)")
-    p.add_argument("--seed", type=_int, default=d["seed"], metavar="N",
+    p.add_argument("--seed", type=whole_number, default=d["seed"], metavar="N",
                    help="seeds the data, the initial weights and the batch order "
                         "(default: %(default)s)")
-    p.add_argument("--hidden", type=_sizes, default=list(d["hidden"]), metavar="SIZES",
+    p.add_argument("--hidden", type=layer_sizes, default=list(d["hidden"]), metavar="SIZES",
                    help="hidden layer sizes, comma-separated; a linear output neuron "
                         "follows (default: 16,16)")
-    p.add_argument("--batch-size", type=_positive_int, default=d["batch_size"], metavar="N",
+    p.add_argument("--batch-size", type=positive_int, default=d["batch_size"], metavar="N",
                    help="points per SGD step, shuffled each epoch (default: all of them, "
                         "one full-batch step per epoch)")
-    p.add_argument("--lr", type=_positive, default=d["lr"], metavar="RATE",
+    p.add_argument("--lr", type=positive, default=d["lr"], metavar="RATE",
                    help="initial learning rate; epoch k uses lr*(1 - 0.9*k/epochs) "
                         "(default: %(default)s)")
-    p.add_argument("--alpha", type=_nonnegative, default=d["alpha"], metavar="A",
+    p.add_argument("--alpha", type=nonnegative, default=d["alpha"], metavar="A",
                    help="weight of the L2 penalty alpha*sum(p*p) (default: %(default)s)")
     p.add_argument("--replay", action=argparse.BooleanOptionalAction, default=d["replay"],
                    help="record the graph once (per batch size) and replay it at every "

@@ -1,0 +1,68 @@
+"""Argument types shared by the ``python -m regrad`` commands: each turns one
+option's text into a value or raises ``argparse.ArgumentTypeError``, which
+argparse reports as a one-line error with exit status 2."""
+import argparse
+import math
+
+
+def whole_number(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def positive_int(text):
+    value = whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _number(text, low, inclusive):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < low or (value == low and not inclusive):
+        bound = ">=" if inclusive else ">"
+        raise argparse.ArgumentTypeError(f"must be a finite number {bound} {low:g}, got {text}")
+    return value
+
+
+def nonnegative(text):
+    return _number(text, 0.0, inclusive=True)
+
+
+def positive(text):
+    return _number(text, 0.0, inclusive=False)
+
+
+def layer_sizes(text):
+    """Hidden layer sizes such as ``16,16``."""
+    parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("expected layer sizes such as 16,16")
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated whole numbers such as 16,16, got {text!r}") from None
+    if min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"every layer needs at least 1 neuron, got {text!r}")
+    return sizes
+
+
+def names_from(choices, what):
+    """An argument type for comma-separated names, each one of ``choices``."""
+    def parse(text):
+        names = [k.strip().lower() for k in text.split(",") if k.strip()]
+        if not names:
+            raise argparse.ArgumentTypeError(
+                f"expected {what} names, comma-separated, from {', '.join(choices)}")
+        bad = [k for k in names if k not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {bad[0]!r}: choose from {', '.join(choices)}")
+        return names
+    return parse
