@@ -9,7 +9,7 @@
 # every node freed goes back to malloc, where ASan watches it), and pytest runs
 # the copy's tests with libasan preloaded into the (uninstrumented) interpreter:
 #
-#   LD_PRELOAD=$(gcc -print-file-name=libasan.so)
+#   LD_PRELOAD=$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libstdc++.so)
 #   ASAN_OPTIONS=detect_leaks=0:...     CPython's own allocations at exit are not leaks
 #   PYTHONMALLOC=malloc                 every Python object through malloc, not pymalloc
 #
@@ -23,6 +23,7 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 python="${PYTHON:-python}"
 cc="${CC:-gcc}"
 libasan="$("$cc" -print-file-name=libasan.so)"
+libstdcxx="$("$cc" -print-file-name=libstdc++.so)"
 if [ ! -e "$libasan" ]; then
     echo "asan.sh: libasan.so not found (install gcc's AddressSanitizer runtime)" >&2
     exit 2
@@ -58,7 +59,9 @@ for so in regrad/*.so; do
 done
 
 # ------------------------------------------------------------------ the tests
-export LD_PRELOAD="$libasan"
+# libstdc++ too: C++ extensions that the tests import (matplotlib's) throw
+# exceptions, which ASan can only intercept if libstdc++ is there from the start
+export LD_PRELOAD="$libasan:$libstdcxx"
 export ASAN_OPTIONS="detect_leaks=0:alloc_dealloc_mismatch=0:halt_on_error=1:abort_on_error=0:log_path=$work/asan"
 export PYTHONMALLOC=malloc
 export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}"
@@ -69,7 +72,7 @@ for m in (regrad, regrad._core, regrad._replay):
 print("asan.sh: testing", regrad._core.__file__)
 EOF
 status=0
-"$python" -m pytest -p no:cacheprovider -q -k "not rss_flat" "${@:-tests}" || status=$?
+"$python" -m pytest -p no:cacheprovider -q -rfE -k "not rss_flat" "${@:-tests}" || status=$?
 
 # ---------------------------------------------------------------- the verdict
 reports=$(ls "$work"/asan.* 2>/dev/null || true)
