@@ -15,7 +15,8 @@
 #
 # Subprocesses started by the tests inherit all of this. ASan writes each report
 # to $work/asan.<pid>; the script prints them and fails if there is any. The RSS
-# tests are deselected: ASan's quarantine keeps freed memory on purpose.
+# tests are deselected (ASan's quarantine keeps freed memory on purpose), and so
+# are the browser tests (Chromium would inherit the preloaded ASan runtime).
 # Exit status: 0 when pytest passed and ASan reported nothing.
 set -euo pipefail
 
@@ -72,7 +73,8 @@ for m in (regrad, regrad._core, regrad._replay):
 print("asan.sh: testing", regrad._core.__file__)
 EOF
 status=0
-"$python" -m pytest -p no:cacheprovider -q -rfE -k "not rss_flat" "${@:-tests}" || status=$?
+"$python" -m pytest -p no:cacheprovider -q -rfE -k "not rss_flat" -m "not browser" "${@:-tests}" \
+    || status=$?
 
 # ---------------------------------------------------------------- the verdict
 reports=$(ls "$work"/asan.* 2>/dev/null || true)
