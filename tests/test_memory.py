@@ -141,6 +141,10 @@ CASES = [(e, m) for e in ("cython", "python") for m in ("dynamic", "replay")]
 IDS = [f"{e}-{m}" for e, m in CASES]
 
 
+needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/statm"),
+                                reason="RSS is read from /proc (Linux)")
+
+
 def check_rss(result, budget):
     marks = result["marks"]
     assert result["finite"], "training diverged"
@@ -160,6 +164,7 @@ def check_traced(result):
         f"traced memory grew per window of {result['steps'] // 5} steps: {growth} bytes")
 
 
+@needs_proc
 @pytest.mark.parametrize("engine_name, mode", CASES, ids=IDS)
 def test_rss_flat_over_300_steps(engine_name, mode):
     check_rss(run_child("rss", engine_name, mode, 300), RSS_BUDGET["bounded"])
@@ -175,6 +180,7 @@ def test_traced_memory_flat_over_150_steps(engine_name, mode):
 
 
 @pytest.mark.slow
+@needs_proc
 @pytest.mark.parametrize("engine_name, mode", CASES, ids=IDS)
 def test_rss_flat_over_10k_steps(request, engine_name, mode):
     if not long_requested(request.config):
