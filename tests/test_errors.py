@@ -622,3 +622,57 @@ def test_derivatives_overflow_to_infinity_instead_of_raising(Var):
         value, grad = _torch_value_and_grad(ft, v)
         assert same_float(y.val, value), (v, y.val, value)
         assert math.isinf(x.grad) and same_float(x.grad, grad), (v, x.grad, grad)
+
+
+# ------------------------------------------------------------ replayed errors
+
+REPLAY_ORDER = ("a tape evaluates its nodes in the reverse of the backward schedule, not in "
+                "the order they were made: with two failing nodes it raises the other one")
+
+
+@pytest.mark.xfail(strict=True, reason=REPLAY_ORDER)
+def test_replay_raises_what_the_dynamic_engine_raises(engine):
+    """A tape replayed at values that leave a domain raises the error the
+    program raises when built again at those values: the first failing node
+    in the order of the program."""
+    Var = engine.Var
+
+    def program(x):
+        e = x.sqrt()              # fails first when x < 0 ...
+        f = (x + x).sqrt()        # ... before this one
+        return f + e
+
+    x = Var(0.0, req_grad=True)
+    tape = regrad.compile(program(x))
+    x.val = -1.0
+    with pytest.raises(ValueError) as dynamic:
+        program(Var(-1.0, req_grad=True))
+    with pytest.raises(ValueError) as replayed:
+        tape.forward()
+    assert str(replayed.value) == str(dynamic.value)
+
+
+def test_replay_errors_leave_the_tape_usable(engine):
+    """A replay that raises keeps the root's previous value and the leaves'
+    gradients, and the tape replays again once the values are back in range."""
+    Var = engine.Var
+    x = Var(4.0, req_grad=True)
+    w = Var(2.0, req_grad=True)
+    root = (x * w).log() + (x * x).sqrt() / w     # one node can fail: the log
+    tape = regrad.compile(root)
+    expected = math.log(8.0) + 2.0
+    assert tape.forward() == expected
+    tape.backward()
+    grads = (x.grad, w.grad)
+    for bad in (-1.0, 0.0, -math.inf):
+        x.val = bad
+        with pytest.raises(ValueError, match=r"^Log\("):
+            tape.forward()
+        assert root.val == expected and (x.grad, w.grad) == grads
+    x.val = 4.0
+    assert tape.forward() == expected
+    x.grad = w.grad = None
+    tape.backward()
+    assert (x.grad, w.grad) == grads
+    with pytest.raises(TypeError):
+        tape.backward("1")
