@@ -39,3 +39,4 @@ cdef class Var:
     cdef unsigned char _op
     cdef unsigned char _flags
     cdef unsigned int _pending   # during backward: consumers yet to pass their gradient
+    cdef unsigned long long _born   # a result requiring grad: when it was made (see _node)

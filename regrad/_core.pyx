@@ -2,8 +2,9 @@
 # cython: initializedcheck=False, infer_types=False
 """The compiled engine: the same ``Var`` API as ``regrad.pure``, in C.
 
-A node is a 56-byte C struct with a Python object header: value, gradient
-slot, two parent pointers, op code and flags. Parents are raw ``PyObject*``
+A node is a 64-byte C struct with a Python object header: value, gradient
+slot, two parent pointers, op code, flags and a creation number (64 bytes is
+the block pymalloc gives 56 anyway). Parents are raw ``PyObject*``
 whose references this module manages itself, so that:
 
 - the backward pass reads only C fields (no Python call per node);
@@ -249,13 +250,22 @@ cdef Var _number_as_var(object x):
     return None
 
 
+# Results requiring grad are numbered as they are made: the order the program
+# ran them in, which a replay needs to raise, of two failing nodes, the one the
+# program meets first (see ``_replay.pyx``). 2**64 never wraps.
+cdef unsigned long long _births = 0
+
+
 cdef inline Var _node(int op, double val, Var a, Var b):
     """A result of ``op``; a constant (no inputs kept) unless an input requires grad."""
+    global _births
     cdef Var out = Var.__new__(Var)
     out._val = val
     if (a._flags | b._flags) & REQ_GRAD if b is not None else a._flags & REQ_GRAD:
         out._op = op
         out._flags = REQ_GRAD
+        _births += 1
+        out._born = _births
         Py_INCREF(a)
         out._a = <PyObject*>a
         if b is not None:

@@ -15,6 +15,10 @@ the root last. That order is the reverse of the dynamic engine's backward
 schedule (dependency counting, see ``_core.pyx``), so a reverse sweep over the
 tape adds up every gradient in the same order as ``root.backward()``.
 
+When a forward fails, the tape finds which error the program would raise: of
+the failing nodes, the one made first (``_raise_first_failure``; see the
+pure tape's "Errors").
+
 The tape keeps references to its leaves, its root and its outputs only: the
 recorded results are plain numbers in the arrays.
 """
@@ -27,6 +31,7 @@ from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
 from libc.stdint cimport int32_t, uint8_t, uintptr_t
 from libc.string cimport memset, memcpy
+from libc.math cimport NAN
 
 from regrad._core cimport (Var, LEAF, ADD, MUL, DIV, POW, RELU, N_OPS, REQ_GRAD, HAS_GRAD,
                            RELEASED)
@@ -110,6 +115,8 @@ cdef class Tape:
                                  # 0 for other one-input ops (read, never used)
     cdef double* val             # per slot: value of the last forward (or the recording)
     cdef double* adj             # per slot: adjoint during backward, 0.0 between sweeps
+    cdef unsigned long long* born   # per slot: a result's creation number (0: a leaf),
+                                    # read only once a forward has failed
     cdef PyObject** leaf         # per leaf slot: the leaf Var (owned reference)
     cdef int32_t* live           # the leaf slots forward() reads (see _freeze)
     cdef Py_ssize_t n_live
@@ -125,6 +132,7 @@ cdef class Tape:
         self.op = NULL
         self.a = self.b = NULL
         self.val = self.adj = NULL
+        self.born = NULL
         self.leaf = self.table = self.out = NULL
         self.table_slot = self.out_slot = self.live = NULL
         self.n = self.n_leaves = self.n_out = self.n_live = 0
@@ -155,6 +163,7 @@ cdef class Tape:
         PyMem_Free(self.b)
         PyMem_Free(self.val)
         PyMem_Free(self.adj)
+        PyMem_Free(self.born)
         PyMem_Free(self.leaf)
         PyMem_Free(self.live)
         PyMem_Free(self.table)
@@ -241,6 +250,7 @@ cdef class Tape:
             self.b = <int32_t*>_alloc(n, sizeof(int32_t))
             self.val = <double*>_alloc(n, sizeof(double))
             self.adj = <double*>_alloc(n, sizeof(double))
+            self.born = <unsigned long long*>_alloc(n, sizeof(unsigned long long))
             memset(self.adj, 0, n * sizeof(double))   # results' adjoints: 0 between sweeps
             self.n = n
             self.n_leaves = L
@@ -248,6 +258,7 @@ cdef class Tape:
                 self.op[i] = LEAF
                 self.a[i] = self.b[i] = 0
                 self.val[i] = (<Var>leaves.data[i])._val
+                self.born[i] = 0
             for k in range(R):
                 node = order.data[k]
                 i = n - 1 - k
@@ -255,6 +266,7 @@ cdef class Tape:
                 self.a[i] = _slot((<Var>node)._a, n)
                 self.b[i] = _slot((<Var>node)._b, n) if (<Var>node)._b != NULL else 0
                 self.val[i] = (<Var>node)._val
+                self.born[i] = (<Var>node)._born
             self.root_slot = _slot(<PyObject*>root, n)
             self._fuse()
             self._set_outputs(outs, n)
@@ -423,6 +435,34 @@ cdef class Tape:
             (<Var>self.out[i])._val = v[self.out_slot[i]]
         return 0
 
+    cdef int _raise_first_failure(self) except -1:
+        """After a failed ``_forward``: evaluate every result (NaN for the
+        failing ones) and raise the error of the failing node made first, as
+        the program would. A node fed by a failing one was made after it, so
+        what NaN does downstream never wins."""
+        cdef Py_ssize_t i
+        cdef uint8_t o
+        cdef double* v = self.val
+        cdef unsigned long long first_born = 0
+        first_error = None
+        for i in range(self.n_leaves, self.n):
+            o = self.op[i]
+            if o == MUL_THEN_ADD:         # the same kernels, one slot at a time
+                o = MUL
+            elif o == ADD_AFTER_MUL:
+                o = ADD
+            try:
+                if o <= DIV:
+                    v[i] = binary_value(o, v[self.a[i]], v[self.b[i]])
+                else:
+                    v[i] = unary_value(o, v[self.a[i]], v[self.b[i]])
+            except Exception as e:
+                v[i] = NAN
+                if first_error is None or self.born[i] < first_born:
+                    first_born = self.born[i]
+                    first_error = e
+        raise first_error
+
     cdef int _backward(self, double seed) except -1:
         cdef Py_ssize_t i, k, n = self.n, L = self.n_leaves
         cdef const uint8_t* op = self.op
@@ -505,7 +545,13 @@ cdef class Tape:
         return it. Raises what the dynamic engine raises on a domain error
         (then ``root.val`` keeps its previous value)."""
         self._check()
-        self._forward()
+        cdef bint failed = False
+        try:
+            self._forward()
+        except Exception:
+            failed = True
+        if failed:                        # outside the except: no chained context
+            self._raise_first_failure()
         return self._root._val
 
     def backward(self, dy=None):

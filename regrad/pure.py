@@ -6,12 +6,18 @@ once in reverse topological order, asks each operator for the gradients of its
 inputs, and adds them up; only leaves keep a gradient (``.grad``). The compiled
 engine implements exactly this, in the same order, so both give the same bits.
 """
+import itertools
 import numbers
 
 from . import ops
 from .ops import to_float
 
 __all__ = ["Var"]
+
+# Results requiring grad are numbered as they are made (``_born``): the order
+# the program ran them in, which a replay needs to raise, of two failing
+# nodes, the one the program meets first (see ``replay.py``).
+_births = itertools.count(1)
 
 _UNARY = {name: ops.OPS_BY_NAME[name.capitalize()] for name in ops.UNARY_METHODS}
 
@@ -24,7 +30,7 @@ class Var:
     and a result that does not is a constant leaf (it keeps no inputs).
     """
 
-    __slots__ = ("_val", "_grad", "_req_grad", "_op", "_src")
+    __slots__ = ("_val", "_grad", "_req_grad", "_op", "_src", "_born")
 
     def __init__(self, val, req_grad=False):
         self._val = to_float(val, "Var value")
@@ -96,6 +102,7 @@ class Var:
                 out._req_grad = True
                 out._op = op
                 out._src = inputs
+                out._born = next(_births)
                 return out
         out._req_grad = False   # a constant: keeps no inputs
         out._op = None

@@ -35,6 +35,13 @@ Whether a leaf receives a gradient is read from its ``req_grad`` at each
 schedule (dependency counting), so a sweep from the root down adds the
 gradients up in the order ``root.backward()`` does: the same bits.
 
+**Errors.** That order is not always the one the program made the nodes in,
+and when several nodes fail in one forward, the program raises for the one it
+meets first. So the tape keeps each result's creation number (``_born``) and,
+once a forward has failed, evaluates every node, passing NaN on from the
+failing ones, and raises the error of the failing node made first: the one
+whose inputs all succeeded, as in the program.
+
 **Memory.** Unless ``retain_graph=True``, recording releases the graph's
 interior as ``backward()`` does (so ``root.backward()`` afterwards raises, as
 after a backward); the tape keeps references to its leaves, its root and its
@@ -116,8 +123,8 @@ class Tape:
     (slots of the inputs) describe the result in slot ``n_leaves + i``.
     """
 
-    __slots__ = ("_root", "_leaves", "_leaf_slot", "_ops", "_args", "_vals", "_root_slot",
-                 "_outputs", "_output_slots")
+    __slots__ = ("_root", "_leaves", "_leaf_slot", "_ops", "_args", "_born", "_vals",
+                 "_root_slot", "_outputs", "_output_slots")
 
     def __init__(self, root, retain_graph=False, outputs=()):
         from .pure import Var
@@ -141,6 +148,7 @@ class Tape:
         records = [(node._op, tuple(slot[id(x)] for x in node._src)) for node in reversed(order)]
         self._ops = [op for op, _ in records]
         self._args = [args for _, args in records]
+        self._born = [node._born for node in reversed(order)]
         self._leaves = tuple(leaves)
         self._leaf_slot = {id(x): j for j, x in enumerate(leaves)}
         self._vals = [x._val for x in leaves] + [node._val for node in reversed(order)]
@@ -165,13 +173,39 @@ class Tape:
         for j, leaf in enumerate(self._leaves):
             vals[j] = leaf._val
         i = len(self._leaves)
-        for op, args in zip(self._ops, self._args):
-            vals[i] = op.forward(*[vals[k] for k in args])
-            i += 1
+        try:
+            for op, args in zip(self._ops, self._args):
+                vals[i] = op.forward(*[vals[k] for k in args])
+                i += 1
+            failed = False
+        except Exception:
+            failed = True
+        if failed:                        # outside the except: no chained context
+            self._raise_first_failure()
         self._root._val = vals[self._root_slot]
         for o, k in zip(self._outputs, self._output_slots):
             o._val = vals[k]
         return self._root._val
+
+    def _raise_first_failure(self):
+        """After a failed forward: evaluate every result (NaN for the failing
+        ones) and raise the error of the failing node made first. A node fed
+        by a failing one was made after it, so what NaN does downstream never
+        wins."""
+        vals, i = self._vals, len(self._leaves)
+        first_born = first_error = None
+        for op, args, born in zip(self._ops, self._args, self._born):
+            try:
+                vals[i] = op.forward(*[vals[k] for k in args])
+            except Exception as e:
+                vals[i] = float("nan")
+                if first_error is None or born < first_born:
+                    first_born, first_error = born, e
+            i += 1
+        try:
+            raise first_error
+        finally:
+            first_error = None            # no cycle through this frame
 
     def backward(self, dy=None):
         """Add d(root)/d(leaf) * ``dy`` (default 1.0) into the ``.grad`` of every

@@ -626,30 +626,48 @@ def test_derivatives_overflow_to_infinity_instead_of_raising(Var):
 
 # ------------------------------------------------------------ replayed errors
 
-REPLAY_ORDER = ("a tape evaluates its nodes in the reverse of the backward schedule, not in "
-                "the order they were made: with two failing nodes it raises the other one")
+def _sqrt_then_sqrt(x):
+    e = x.sqrt()                  # fails first when x < 0 ...
+    f = (x + x).sqrt()            # ... before this one, which the tape puts first
+    return f + e
 
 
-@pytest.mark.xfail(strict=True, reason=REPLAY_ORDER)
-def test_replay_raises_what_the_dynamic_engine_raises(engine):
+def _div_then_log(x):
+    e = 1.0 / x                   # ZeroDivisionError at 0 ...
+    f = (x * 2.0).log() * x       # ... before a ValueError
+    return (f + e) * x
+
+
+def _late_failure_downstream(x):
+    a = (x * 3.0).log()           # the first to fail, deep in the graph
+    b = x.sqrt() * a              # fed by it: NaN must not change the answer
+    c = (x - 1.5).sqrt()
+    return c + b * 2.0
+
+
+@pytest.mark.parametrize("program, bad", [(_sqrt_then_sqrt, -1.0), (_div_then_log, 0.0),
+                                          (_late_failure_downstream, -1.0)],
+                         ids=["sqrt-sqrt", "div-log", "downstream"])
+def test_replay_raises_what_the_dynamic_engine_raises(engine, program, bad):
     """A tape replayed at values that leave a domain raises the error the
-    program raises when built again at those values: the first failing node
-    in the order of the program."""
+    program raises when built again at those values: of the failing nodes,
+    the one the program made first, whatever the tape's order."""
     Var = engine.Var
-
-    def program(x):
-        e = x.sqrt()              # fails first when x < 0 ...
-        f = (x + x).sqrt()        # ... before this one
-        return f + e
-
-    x = Var(0.0, req_grad=True)
-    tape = regrad.compile(program(x))
-    x.val = -1.0
-    with pytest.raises(ValueError) as dynamic:
-        program(Var(-1.0, req_grad=True))
-    with pytest.raises(ValueError) as replayed:
+    x = Var(2.0, req_grad=True)
+    root = program(x)
+    tape = regrad.compile(root)
+    before = root.val
+    x.val = bad
+    with pytest.raises(Exception) as dynamic:
+        program(Var(bad, req_grad=True))
+    with pytest.raises(Exception) as replayed:
         tape.forward()
+    assert type(replayed.value) is type(dynamic.value)
     assert str(replayed.value) == str(dynamic.value)
+    assert replayed.value.__context__ is None      # not "during handling of ..."
+    assert root.val == before
+    x.val = 2.0                                    # and the tape still replays
+    assert tape.forward() == before
 
 
 def test_replay_errors_leave_the_tape_usable(engine):

@@ -195,14 +195,8 @@ def _random_graph_check(engine, program, n_leaves, values0, more_values, req):
             return [value] + [x.grad for x in leaves]
 
         got, want = outcome(replay), outcome(dynamic)
-        if isinstance(want, tuple) and isinstance(got, tuple):
-            # both raise; with two failing nodes, each may meet another first
-            assert got[0] in (ValueError, ZeroDivisionError, OverflowError)
-            assert got[1].split("(")[0] in {op.name for op in ops.OPS}
-            if want[1].split("(")[0] == got[1].split("(")[0]:
-                assert got == want
-        else:
-            assert_same(got, want)
+        # with several failing nodes, the same error: that of the one made first
+        assert_same(got, want)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
@@ -409,7 +403,7 @@ def test_retain_graph_keeps_it(engine):
     assert again.size == tape.size
 
 
-def test_compiled_tape_is_25_bytes_a_node_and_freed():
+def test_compiled_tape_is_33_bytes_a_node_and_freed():
     import tracemalloc
     Var = regrad.get_engine("cython").Var
     x = Var(0.1, req_grad=True)
@@ -427,8 +421,9 @@ def test_compiled_tape_is_25_bytes_a_node_and_freed():
     finally:
         tracemalloc.stop()
     assert size == 100001
-    # op code, two operand slots, value, adjoint: 25 bytes a node, all returned
-    assert 25 * size <= freed < 30 * size
+    # op code, two operand slots, value, adjoint, creation number: 33 bytes a
+    # node, all returned
+    assert 33 * size <= freed < 38 * size
 
 
 def test_deep_graph_records_iteratively():
