@@ -69,14 +69,16 @@ def test_programs_cover_every_operator():
 # ("n", number) for a plain number; b is None for unary operators; for "pow"
 # b is ("n", exponent).
 
-def apply_step(step, regs):
-    """Apply a step to the registers (regrad Vars or torch tensors alike)."""
+def apply_step(step, regs, operand=None):
+    """Apply a step to the registers (regrad Vars or torch tensors alike);
+    ``operand(x, i)``, if given, stands in for the i-th register operand ``x``
+    (the noise runs)."""
     op, a, b = step
-    x = regs[a[1]] if a[0] == "r" else a[1]
+    x = a[1] if a[0] != "r" else regs[a[1]] if operand is None else operand(regs[a[1]], 0)
     if op == "pow":
         return x ** b[1]
     if b is not None:
-        y = regs[b[1]] if b[0] == "r" else b[1]
+        y = b[1] if b[0] != "r" else regs[b[1]] if operand is None else operand(regs[b[1]], 1)
         if op == "add":
             return x + y
         if op == "sub":
@@ -299,14 +301,33 @@ def run_regrad(E, leaves, steps, dy, twice):
     return values, [x.grad for x in regs[:len(leaves)]]
 
 
-def run_torch(leaves, steps, dy, twice, deltas=None, grad_deltas=None):
+class _ScaleGrad(torch.autograd.Function):
+    """The identity, whose backward scales the gradient: one edge of the graph."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.scale, None
+
+
+def run_torch(leaves, steps, dy, twice, deltas=None, grad_deltas=None, edge_deltas=None):
     """The program on torch float64 tensors. ``deltas`` perturb each step's
-    value, ``grad_deltas`` the gradient flowing into each step's backward
-    (its local derivatives), both relatively."""
+    value, ``grad_deltas`` the gradient flowing into each step's backward,
+    ``edge_deltas`` the gradient it passes to each operand (each partial
+    derivative on its own: terms that cancel exactly in one formula, as the
+    two of x/x, need not in another), all relatively."""
     ts = [torch.tensor(float(v), dtype=torch.float64, requires_grad=r) for v, r in leaves]
     regs = list(ts)
     for k, step in enumerate(steps):
-        y = apply_step(step, regs)
+        operand = None
+        if edge_deltas is not None:
+            def operand(t, i, d=edge_deltas[k]):
+                return _ScaleGrad.apply(t, 1.0 + d[i]) if t.requires_grad else t
+        y = apply_step(step, regs, operand)
         if grad_deltas is not None and y.requires_grad:
             y.register_hook(lambda g, d=grad_deltas[k]: g * (1.0 + d))
         if deltas is not None:
@@ -340,7 +361,9 @@ def noise_levels(leaves, steps, dy, twice, ref, seed):
     for _ in range(N_NOISE_RUNS):
         deltas = [rng.uniform(-PERTURBATION, PERTURBATION) for _ in steps]
         grad_deltas = [rng.uniform(-PERTURBATION, PERTURBATION) for _ in steps]
-        vals, grads = run_torch(leaves, steps, dy, twice, deltas, grad_deltas)
+        edge_deltas = [(rng.uniform(-PERTURBATION, PERTURBATION),
+                        rng.uniform(-PERTURBATION, PERTURBATION)) for _ in steps]
+        vals, grads = run_torch(leaves, steps, dy, twice, deltas, grad_deltas, edge_deltas)
         for k, (v, r) in enumerate(zip(vals, ref_vals)):
             val_noise[k] = max(val_noise[k], abs(v - r))
         if grads is not None:
