@@ -532,7 +532,7 @@ def _torch_value_and_grad(ft, v):
     return out.item(), t.grad.item()
 
 
-@pytest.mark.parametrize("f, ft, v", _special_cases())
+@pytest.mark.parametrize("f, ft, v", list(_special_cases()))
 def test_nan_and_infinities_propagate_like_torch(Var, f, ft, v):
     x = Var(v, req_grad=True)
     r = outcome(f, x)
