@@ -115,7 +115,7 @@ cdef class Tape:
                                  # 0 for other one-input ops (read, never used)
     cdef double* val             # per slot: value of the last forward (or the recording)
     cdef double* adj             # per slot: adjoint during backward, 0.0 between sweeps
-    cdef unsigned long long* born   # per slot: a result's creation number (0: a leaf),
+    cdef unsigned long long* born   # per result (slot - n_leaves): its creation number,
                                     # read only once a forward has failed
     cdef PyObject** leaf         # per leaf slot: the leaf Var (owned reference)
     cdef int32_t* live           # the leaf slots forward() reads (see _freeze)
@@ -250,7 +250,7 @@ cdef class Tape:
             self.b = <int32_t*>_alloc(n, sizeof(int32_t))
             self.val = <double*>_alloc(n, sizeof(double))
             self.adj = <double*>_alloc(n, sizeof(double))
-            self.born = <unsigned long long*>_alloc(n, sizeof(unsigned long long))
+            self.born = <unsigned long long*>_alloc(R, sizeof(unsigned long long))
             memset(self.adj, 0, n * sizeof(double))   # results' adjoints: 0 between sweeps
             self.n = n
             self.n_leaves = L
@@ -258,7 +258,6 @@ cdef class Tape:
                 self.op[i] = LEAF
                 self.a[i] = self.b[i] = 0
                 self.val[i] = (<Var>leaves.data[i])._val
-                self.born[i] = 0
             for k in range(R):
                 node = order.data[k]
                 i = n - 1 - k
@@ -266,7 +265,7 @@ cdef class Tape:
                 self.a[i] = _slot((<Var>node)._a, n)
                 self.b[i] = _slot((<Var>node)._b, n) if (<Var>node)._b != NULL else 0
                 self.val[i] = (<Var>node)._val
-                self.born[i] = (<Var>node)._born
+                self.born[i - L] = (<Var>node)._born
             self.root_slot = _slot(<PyObject*>root, n)
             self._fuse()
             self._set_outputs(outs, n)
@@ -443,7 +442,7 @@ cdef class Tape:
         cdef Py_ssize_t i
         cdef uint8_t o
         cdef double* v = self.val
-        cdef unsigned long long first_born = 0
+        cdef unsigned long long born, first_born = 0
         first_error = None
         for i in range(self.n_leaves, self.n):
             o = self.op[i]
@@ -458,8 +457,9 @@ cdef class Tape:
                     v[i] = unary_value(o, v[self.a[i]], v[self.b[i]])
             except Exception as e:
                 v[i] = NAN
-                if first_error is None or self.born[i] < first_born:
-                    first_born = self.born[i]
+                born = self.born[i - self.n_leaves]
+                if first_error is None or born < first_born:
+                    first_born = born
                     first_error = e
         raise first_error
 

@@ -73,12 +73,17 @@ def apply_step(step, regs, operand=None):
     """Apply a step to the registers (regrad Vars or torch tensors alike);
     ``operand(x, i)``, if given, stands in for the i-th register operand ``x``
     (the noise runs)."""
+    def value(arg, i):
+        if arg[0] != "r":
+            return arg[1]
+        return regs[arg[1]] if operand is None else operand(regs[arg[1]], i)
+
     op, a, b = step
-    x = a[1] if a[0] != "r" else regs[a[1]] if operand is None else operand(regs[a[1]], 0)
+    x = value(a, 0)
     if op == "pow":
         return x ** b[1]
     if b is not None:
-        y = b[1] if b[0] != "r" else regs[b[1]] if operand is None else operand(regs[b[1]], 1)
+        y = value(b, 1)
         if op == "add":
             return x + y
         if op == "sub":
