@@ -7,7 +7,7 @@ The step is GUIDE.md's: MLP(2, [16, 16, 1]) on 100 two-moons points (noise
 - ``replay``: the loss graph recorded once (``regrad.compile``); a step is
   ``tape.forward()``, zeroing the gradients, ``tape.backward()`` and the
   update loop over the 337 parameters (in Python, as a user writes it);
-- ``dynamic``: ``regrad.moons.step`` on the compiled engine (builds the graph);
+- ``dynamic``: ``regrad.apps.moons.step`` on the compiled engine (builds the graph);
 - ``torch``: PyTorch, the same MLP as float64 matrices, one thread.
 
 As a pytest-benchmark suite (``python -m pytest benchmarks/bench_replay.py
@@ -27,7 +27,7 @@ import time
 import pytest
 
 import regrad
-from regrad import moons
+from regrad.apps import moons
 
 SAMPLES, NOISE, SEED, HIDDEN, ALPHA = 100, 0.1, 1337, (16, 16), 1e-4
 
@@ -67,7 +67,7 @@ class Replay:
 
 
 class Dynamic:
-    """``regrad.moons.step`` on the compiled engine: the graph built every step."""
+    """``regrad.apps.moons.step`` on the compiled engine: the graph built every step."""
     name = "dynamic"
 
     def __init__(self):

@@ -2,7 +2,7 @@
 
 The step is GUIDE.md's: MLP(2, [16, 16, 1]) on 100 two-moons points (noise
 0.1), hinge loss ``relu(1 - y*score)`` averaged plus 1e-4 * sum(p*p), SGD
-(``regrad.moons.step``). Three benchmarks per engine, in three groups:
+(``regrad.apps.moons.step``). Three benchmarks per engine, in three groups:
 
 - ``moons forward``: build the loss graph (freeing it is outside the timing);
 - ``moons backward``: ``backward()`` on a graph built outside the timing
@@ -18,8 +18,8 @@ import itertools
 import pytest
 
 import regrad
-from regrad.bench import Workload, count_nodes, learning_rate
-from regrad.moons import build_model, loss, step
+from regrad.apps.bench import Workload, count_nodes, learning_rate
+from regrad.apps.moons import build_model, loss, step
 
 ENGINES = {"compiled": "cython", "pure": "python"}
 ROUNDS = {"compiled": 30, "pure": 5}

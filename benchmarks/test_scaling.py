@@ -1,6 +1,6 @@
 """Scaling: build + backward + free of graphs from 10^3 to 10^6 nodes.
 
-Three shapes (``regrad.bench.scaling_graph``):
+Three shapes (``regrad.apps.bench.scaling_graph``):
 
 - ``chain``: ``y = y * w + b`` repeated, a graph as deep as it is large;
 - ``sum``: ``sum(xs)`` over leaves that require grad (the leaves are made
@@ -17,7 +17,7 @@ least five).
 """
 import pytest
 
-from regrad.bench import SCALING_SHAPES, scaling_graph
+from regrad.apps.bench import SCALING_SHAPES, scaling_graph
 
 SIZES = (10**3, 10**4, 10**5, 10**6)
 LARGEST = {"compiled": 10**6, "pure": 10**5}

@@ -12,8 +12,8 @@ import random
 import sys
 
 from regrad import Var
-from regrad.moons import make_moons
-from regrad.plot import picture_path, save_moons_picture
+from regrad.apps.moons import make_moons
+from regrad.apps.plot import picture_path, save_moons_picture
 from tools.nn import MLP
 
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 100

@@ -1,39 +1,6 @@
-"""``python -m regrad COMMAND ...``: the command-line entry point.
-
-Each command lives in its own module of this package, which provides
-``add_parser(subparsers)``: it registers the command's parser on the argparse
-``subparsers`` and sets ``run=<function(args) -> exit status>`` as a default.
-Adding a command means adding its module's name to ``COMMANDS``.
-"""
-import argparse
-import importlib
+"""``python -m regrad COMMAND ...``: the applications' command line (``regrad.apps``)."""
 import sys
 
-#: modules of this package that each provide one command, in --help order
-COMMANDS = ("moons", "bench")
+from regrad.apps.main import main
 
-
-def build_parser():
-    from . import __version__
-    parser = argparse.ArgumentParser(
-        prog="python -m regrad",
-        description="regrad: reverse-mode automatic differentiation on scalars.")
-    parser.add_argument("--version", action="version", version=f"regrad {__version__}")
-    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
-    subparsers.required = True
-    for name in COMMANDS:
-        importlib.import_module(f"{__package__}.{name}").add_parser(subparsers)
-    return parser
-
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+sys.exit(main())

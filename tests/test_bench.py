@@ -16,8 +16,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import regrad
-from regrad import bench
-from regrad.moons import build_model, step
+from regrad.apps import bench
+from regrad.apps.moons import build_model, step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--samples", "4", "--hidden", "2", "--rounds", "1", "--min-time", "0",

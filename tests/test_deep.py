@@ -110,9 +110,9 @@ def child(scenario, engine_name):
         report["nodes"] = N
         if engine_name == "cython":
             try:
-                from tools.draw import build_svg
+                from regrad.draw import build_svg
             except ImportError:
-                report["draw"] = "tools.draw not available"
+                report["draw"] = "regrad.draw not available"
             else:
                 try:
                     build_svg(root)
@@ -181,7 +181,7 @@ def test_huge_graph(scenario, engine_name):
     assert r["grad_twice_ok"], r
     if scenario == "sum":
         assert r["second_backward"] == "RuntimeError"
-    if "draw" in r and r["draw"] != "tools.draw not available":
+    if "draw" in r and r["draw"] != "regrad.draw not available":
         assert r["draw"].startswith("refused: the graph has 1"), r["draw"]
     assert r["kept_blocks"] < KEPT_BLOCKS, f"{r['kept_blocks']} blocks not freed"
 

@@ -14,7 +14,7 @@ import zlib
 import pytest
 
 from tools import draw, draw_to_html
-from tools._style import STYLE
+from regrad.draw._style import STYLE
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
                  if shutil.which(n)), None)

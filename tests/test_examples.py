@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import regrad
-from regrad.moons import build_model, make_moons, train
+from regrad.apps.moons import build_model, make_moons, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")

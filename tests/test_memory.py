@@ -1,6 +1,6 @@
 """Long training runs keep memory flat, on both engines, dynamic and replayed.
 
-The moons-like step is the project's own (``regrad.moons``): MLP(2, [16, 16, 1])
+The moons-like step is the project's own (``regrad.apps.moons``): MLP(2, [16, 16, 1])
 from ``tools.nn``, hinge loss plus L2, SGD. The compiled engine runs the full
 step (100 points, about 65,800 nodes a graph); the pure engine runs 4-point
 mini-batches (about 3,300 nodes) drawn at random each step, so that its runs
@@ -58,7 +58,7 @@ def rss_bytes():
 def make_step(engine_name, mode):
     """A function doing one training step (and the model it trains)."""
     import regrad
-    from regrad.moons import make_moons, build_model, step, ReplayStep
+    from regrad.apps.moons import make_moons, build_model, step, ReplayStep
     engine = regrad.get_engine(engine_name)
     X, y = make_moons(100, noise=0.1, seed=1)
     model = build_model([16, 16], seed=0, engine=engine)

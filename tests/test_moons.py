@@ -11,9 +11,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import regrad
-from regrad import moons, plot
-from regrad.__main__ import main
-from regrad.moons import (EpochStats, accuracy, build_model, loss, make_moons, predict, step,
+from regrad.apps import moons, plot
+from regrad.apps.main import main
+from regrad.apps.moons import (EpochStats, accuracy, build_model, loss, make_moons, predict, step,
                           train)
 from tools.nn import MLP
 

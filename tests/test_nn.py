@@ -168,7 +168,7 @@ def test_training_step_gradients_match_torch(engine):
     """One step of the moons recipe: loss, gradients and updated weights in
     float64 PyTorch from the same starting weights."""
     torch = pytest.importorskip("torch")
-    from regrad.moons import make_moons, step
+    from regrad.apps.moons import make_moons, step
 
     X, y = make_moons(40, noise=0.1, seed=5)
     random.seed(11)
@@ -193,7 +193,7 @@ def test_training_step_gradients_match_torch(engine):
     expected_acc = ((scores > 0) == (labels > 0)).double().mean().item()
 
     # regrad: keep the gradients around by running the step's pieces
-    from regrad.moons import loss
+    from regrad.apps.moons import loss
     ours, acc = loss(model, X, y)
     assert ours.val == pytest.approx(total.item(), rel=1e-12, abs=1e-15)
     assert acc == expected_acc

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import regrad
-from regrad import moons, ops
+from regrad import ops
+from regrad.apps import moons
 
 
 def same(x, y, rel=1e-12):
@@ -312,7 +313,7 @@ def test_moons_job_replay_option(capsys):
 
 
 def moons_main(args):
-    from regrad.__main__ import main
+    from regrad.apps.main import main
     return main(args)
 
 

@@ -14,7 +14,7 @@ import threading
 import pytest
 
 import regrad
-from regrad.moons import make_moons, build_model, step
+from regrad.apps.moons import make_moons, build_model, step
 
 COMBOS = [("cython", "cython"), ("python", "python"), ("cython", "python")]
 IDS = ["cython+cython", "python+python", "cython+python"]

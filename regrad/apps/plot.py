@@ -97,7 +97,7 @@ def save_moons_picture(path, model, X, y, history, title=None):
     """Write the picture of a trained ``model`` on ``(X, y)`` to ``path``
     (.png, .svg or .html): the decision boundary with the points, and the
     training curves from ``history``, a list of ``EpochStats`` (what
-    ``regrad.moons.train`` returns) or of ``(loss, accuracy)`` pairs."""
+    ``regrad.apps.moons.train`` returns) or of ``(loss, accuracy)`` pairs."""
     ext = os.path.splitext(path)[1].lower()
     title = title or "regrad: two moons"
     history = _curve(history)

@@ -1,6 +1,6 @@
 """The comparison report: ``python -m regrad bench``.
 
-Runs the moons step (GUIDE.md's recipe, ``regrad.moons.step``) for several
+Runs the moons step (GUIDE.md's recipe, ``regrad.apps.moons.step``) for several
 contenders in one process, interleaved round-robin, and prints a table of
 milliseconds per step, speed-up over regrad's pure engine and bytes held per
 graph node; then the cost per node of build + backward + free as graphs grow
@@ -11,16 +11,16 @@ SVG) and says which machine it ran on.
 The contenders, each a small class in ``CONTENDERS`` (adding one is a class
 with ``setup()`` and ``step()``):
 
-- ``compiled``: regrad's compiled engine, ``regrad.moons.step``;
+- ``compiled``: regrad's compiled engine, ``regrad.apps.moons.step``;
 - ``replay``: a recorded tape replayed each step (``regrad.compile``), when
   this version of regrad has it;
-- ``pure``: regrad's pure-Python engine, ``regrad.moons.step`` (the baseline);
+- ``pure``: regrad's pure-Python engine, ``regrad.apps.moons.step`` (the baseline);
 - ``micrograd``: ``pip install micrograd``, its own ``nn.MLP``, the same loss;
 - ``torch-scalar``: PyTorch on the same scalar graph: the parameters are 0-d
-  float64 tensors in ``tools.nn``'s MLP;
+  float64 tensors in ``regrad.nn``'s MLP;
 - ``torch-batched``: the same MLP as float64 matrices, one thread;
 - ``floats``: the same forward pass on plain Python floats, in the same
-  Python structure (``tools.nn``'s classes); no graph, no backward: the
+  Python structure (``regrad.nn``'s classes); no graph, no backward: the
   interpreter's floor for building the graph.
 
 Every contender starts from the same weights (``random.seed(seed)`` before
@@ -55,7 +55,7 @@ import tracemalloc
 import types
 from operator import mul
 
-from ._cli import layer_sizes, names_from, nonnegative, positive_int
+from .args import layer_sizes, names_from, nonnegative, positive_int
 
 __all__ = ["WORKLOAD", "TARGETS", "CONTENDERS", "SCALING_SHAPES", "SCALING_SIZES",
            "Workload", "Contender", "learning_rate", "count_nodes", "moons_loss",
@@ -138,7 +138,7 @@ def count_nodes(root, inputs=None):
 
 
 def moons_loss(model, X, y, alpha, value):
-    """``regrad.moons.loss`` for another library's scalars: the same operations
+    """``regrad.apps.moons.loss`` for another library's scalars: the same operations
     in the same order; ``value(score)`` gives a score as a float."""
     scores = list(map(model, X))
     losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
@@ -164,7 +164,7 @@ class ScalingGraph:
     and lets it go (build + backward + free); ``nodes`` is its node count."""
 
     def __init__(self, shape, engine, size):
-        from . import get_engine
+        from regrad import get_engine
         if shape not in SCALING_SHAPES:
             raise ValueError(f"unknown graph shape {shape!r}: expected one of "
                              f"{', '.join(SCALING_SHAPES)}")
@@ -273,7 +273,7 @@ class RegradEngine(Contender):
     engine_name = ""
 
     def missing(self):
-        from . import get_engine
+        from regrad import get_engine
         try:
             get_engine(self.engine_name)
         except ImportError as exc:
@@ -281,7 +281,7 @@ class RegradEngine(Contender):
         return None
 
     def setup(self, work):
-        from . import get_engine
+        from regrad import get_engine
         from .moons import build_model
         self.work = work
         self.engine = get_engine(self.engine_name)
@@ -421,14 +421,14 @@ class _TorchContender(Contender):
 
 
 class TorchScalar(_TorchContender):
-    """The same scalar graph as regrad's: ``tools.nn``'s MLP whose parameters
+    """The same scalar graph as regrad's: ``regrad.nn``'s MLP whose parameters
     are 0-d float64 tensors, ``moons_loss``, ``backward()``, an SGD loop."""
     key = "torch-scalar"
     label = "PyTorch, scalar graph"
     bytes_note = "n/a (C++)"
 
     def setup(self, work):
-        from tools.nn import MLP
+        from regrad.nn import MLP
         torch = self.torch = _torch()
         self.work = work
 
@@ -497,10 +497,10 @@ class TorchBatched(_TorchContender):
 
 
 class PlainFloats(Contender):
-    """The forward pass on plain floats: ``tools.nn``'s MLP and Layer classes
+    """The forward pass on plain floats: ``regrad.nn``'s MLP and Layer classes
     as they are, holding floats, with a Neuron whose ``__call__`` is
-    ``tools.nn``'s on floats (``sum(map(mul, w, x), b)``, then relu as a
-    conditional expression), and ``regrad.moons.loss``'s arithmetic. No graph,
+    ``regrad.nn``'s on floats (``sum(map(mul, w, x), b)``, then relu as a
+    conditional expression), and ``regrad.apps.moons.loss``'s arithmetic. No graph,
     no backward, no update: the floor for building the graph in Python."""
     key = "floats"
     label = "plain floats, forward only"
@@ -508,7 +508,7 @@ class PlainFloats(Contender):
     bytes_note = "no graph"
 
     def setup(self, work):
-        from tools.nn import MLP, Neuron
+        from regrad.nn import MLP, Neuron
 
         class FloatNeuron(Neuron):
             def __call__(self, x):
@@ -735,7 +735,7 @@ def _version(module):
 def machine_description():
     """One line on the machine (CPU, cores, memory, OS, Python) and one on the
     software (regrad and its git revision, the contenders' libraries)."""
-    from . import __version__
+    from regrad import __version__
     hw = [_cpu_model(), f"{os.cpu_count()} cores"]
     mem = _memory()
     if mem:

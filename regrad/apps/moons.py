@@ -3,7 +3,7 @@
 The recipe (micrograd's demo, which the original regrad's ``basic_3_nn.py``
 follows), reusable piece by piece::
 
-    from regrad.moons import make_moons, build_model, train, accuracy
+    from regrad.apps.moons import make_moons, build_model, train, accuracy
     X, y = make_moons(100, noise=0.1, seed=1337)   # points (x0, x1), labels -1/+1
     model = build_model([16, 16], seed=1337)       # MLP(2, [16, 16, 1])
     history = train(model, X, y, epochs=100)       # SGD, lr 1.0 -> 0.1
@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ._cli import layer_sizes, nonnegative, positive, positive_int, whole_number
+from .args import layer_sizes, nonnegative, positive, positive_int, whole_number
 
 __all__ = ["make_moons", "build_model", "loss", "step", "ReplayStep", "train", "predict",
            "accuracy", "EpochStats", "add_parser", "run"]
@@ -88,14 +88,14 @@ def make_moons(n_samples=100, noise=0.1, seed=None):
 # --------------------------------------------------------------------- model
 
 def build_model(hidden=(16, 16), seed=None, engine=None):
-    """``MLP(2, [*hidden, 1])`` from ``tools.nn``, parameters in ``engine``.
+    """``MLP(2, [*hidden, 1])`` from ``regrad.nn``, parameters in ``engine``.
 
     ``seed`` (if not None) seeds Python's global ``random`` first, as the
     seed demo does with ``random.seed(1337)``: the weights are then the
     original's. ``engine``: None (the default engine), a name or an engine
-    module (see ``tools.nn``).
+    module (see ``regrad.nn``).
     """
-    from tools.nn import MLP
+    from regrad.nn import MLP
     if seed is not None:
         random.seed(seed)
     return MLP(2, list(hidden) + [1], engine=engine)
