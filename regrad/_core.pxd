@@ -28,6 +28,7 @@ cdef enum:
     REQ_GRAD = 1    # this Var requires grad
     HAS_GRAD = 2    # a leaf whose .grad has been set (else .grad is None)
     RELEASED = 4    # a result whose graph a backward() has freed
+    LABELED = 8     # has an entry in _core's label table (dropped when the node dies)
 
 
 @cython.final

@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, infer_types=False
+# cython: embedsignature=True, embedsignature.format=clinic
 """The compiled engine: the same ``Var`` API as ``regrad.pure``, in C.
 
 A node is a 64-byte C struct with a Python object header: value, gradient
@@ -31,6 +32,12 @@ cdef extern from "Python.h":
     Py_ssize_t Py_REFCNT(PyObject*)
     void Py_DECREF(PyObject*)
     void Py_XDECREF(PyObject*)
+    # for the deallocator, which must neither raise nor lose a pending exception
+    PyObject* PyLong_FromVoidPtr(void*)
+    int PyDict_DelItem(PyObject*, PyObject*)
+    void PyErr_Fetch(PyObject**, PyObject**, PyObject**)
+    void PyErr_Restore(PyObject*, PyObject*, PyObject*)
+    void PyErr_Clear()
 
 __all__ = ["Var"]
 
@@ -39,27 +46,42 @@ OP_CODES = {"Add": ADD, "Sub": SUB, "Mul": MUL, "Div": DIV, "Neg": NEG, "Pow": P
             "Exp": EXP, "Log": LOG, "Sqrt": SQRT, "Sin": SIN, "Cos": COS, "Tanh": TANH,
             "Relu": RELU, "Sigmoid": SIGMOID, "Abs": ABS}
 
-cdef object _Real = __import__("numbers").Real
+cdef object _is_real = _ops.is_real
 cdef object _OP_BY_CODE = _ops.OPS_BY_CODE
 cdef object _Pow = _ops.Pow
+
+# Labels live outside the nodes (most nodes have none, and every byte of a
+# node counts): node address -> label, for the nodes flagged LABELED; the
+# deallocator drops the entry, so an address reused by a new node is clean.
+cdef dict _labels = {}
 
 
 @cython.freelist(65536)
 cdef class Var:
-    """A scalar in a computation graph (see ``regrad.pure.Var`` for the
-    reference implementation of the same API)."""
+    """Var(val, req_grad=False, label=None)
+--
+
+A scalar in a computation graph: a leaf made from a real number ``val``
+(a parameter with ``req_grad=True``, else a constant), or the result of an
+operator on Vars. ``label`` names it in drawings and in ``repr``.
+(``regrad.pure.Var`` is the reference implementation of the same API.)"""
     # fields: see _core.pxd
 
-    def __init__(self, val, req_grad=False):
+    def __init__(self, val, req_grad=False, label=None):
         if self._op != LEAF:
             raise TypeError("Var.__init__ cannot re-initialize an operator's result")
-        self._val = _to_double(val, "Var value")
+        cdef double value = _to_double(val, "Var value")
+        label = _ops.check_label(label)
+        cdef bint requires = req_grad
+        self._val = value
         self._grad = 0.0
-        self._flags = REQ_GRAD if req_grad else 0
+        self._flags = (REQ_GRAD if requires else 0) | (self._flags & LABELED)
+        _set_label(self, label)
 
     # ------------------------------------------------------------ attributes
     @property
     def val(self):
+        """The value, a float; writable (optimizers assign to it)."""
         return self._val
 
     @val.deleter
@@ -96,6 +118,7 @@ cdef class Var:
 
     @property
     def req_grad(self):
+        """Whether gradients flow to this Var; writable on a leaf."""
         return bool(self._flags & REQ_GRAD)
 
     @req_grad.deleter
@@ -113,7 +136,8 @@ cdef class Var:
 
     @property
     def op(self):
-        """The operator (from ``regrad.ops``) that made this Var; None for a leaf."""
+        """The operator (from ``regrad.ops``) that made this Var; None for a leaf.
+        ``x.op.args`` holds its arguments, e.g. ``{"power": 2.0}``."""
         if self._op == LEAF:
             return None
         if self._op == POW:
@@ -134,8 +158,67 @@ cdef class Var:
             return (<object>self._a,)
         return (<object>self._a, <object>self._b)
 
+    @property
+    def label(self):
+        """A name for this Var (a str, or None), shown by drawings and ``repr``; writable."""
+        if self._flags & LABELED:
+            return _labels.get(<size_t><void*>self)
+        return None
+
+    @label.deleter
+    def label(self):
+        raise AttributeError("can't delete attribute 'label'")
+
+    @label.setter
+    def label(self, value):
+        _set_label(self, _ops.check_label(value))
+
+    # ------------------------------------------------- behaving like a number
     def __repr__(self):
+        return _ops.var_repr(self)
+
+    def __str__(self):
         return repr(self._val)
+
+    def __format__(self, spec):
+        """Formats the value: ``f"{x:.3f}"``."""
+        return format(self._val, spec)
+
+    def __float__(self):
+        return self._val
+
+    def __round__(self, ndigits=None):
+        """Rounds the value, as ``round(x.val, ndigits)``."""
+        return round(self._val, ndigits)
+
+    def __hash__(self):
+        # by identity, as == is: a Var is a graph node (usable in sets and dicts)
+        return <Py_hash_t>(<size_t><void*>self >> 4)
+
+    def __lt__(self, other):
+        y = _compared(other)
+        return NotImplemented if y is NotImplemented else bool(self._val < y)
+
+    def __le__(self, other):
+        y = _compared(other)
+        return NotImplemented if y is NotImplemented else bool(self._val <= y)
+
+    def __gt__(self, other):
+        y = _compared(other)
+        return NotImplemented if y is NotImplemented else bool(self._val > y)
+
+    def __ge__(self, other):
+        y = _compared(other)
+        return NotImplemented if y is NotImplemented else bool(self._val >= y)
+
+    # -------------------------------------------------------------- copying
+    def __reduce__(self):
+        """Pickling and copying: a leaf as itself; a result with its graph (the
+        leaves as objects, so they stay shared, the results as flat records,
+        so that no depth of graph makes pickle recurse)."""
+        if self._op == LEAF:
+            return _leaf, (self._val, self.req_grad, self.grad, self.label)
+        return _graph, _flatten(self)
 
     # ------------------------------------------------------------- operators
     def __add__(self, other):
@@ -174,35 +257,44 @@ cdef class Var:
         return _unary(NEG, self)
 
     def __pow__(self, power, modulo):
-        if modulo is not None or type(power) is Var or not isinstance(power, _Real):
+        if modulo is not None or type(power) is Var or not _is_real(power):
             return NotImplemented   # the exponent must be a plain number
         return _pow(self, _const(float(power)))
 
     def exp(self):
+        """e ** self."""
         return _unary(EXP, self)
 
     def log(self):
+        """The natural logarithm; ValueError for a value <= 0."""
         return _unary(LOG, self)
 
     def sqrt(self):
+        """The square root; ValueError for a negative value."""
         return _unary(SQRT, self)
 
     def sin(self):
+        """The sine; ValueError for an infinite value."""
         return _unary(SIN, self)
 
     def cos(self):
+        """The cosine; ValueError for an infinite value."""
         return _unary(COS, self)
 
     def tanh(self):
+        """The hyperbolic tangent."""
         return _unary(TANH, self)
 
     def relu(self):
+        """max(self, 0); its slope at 0 is 0."""
         return _unary(RELU, self)
 
     def sigmoid(self):
+        """1 / (1 + e ** -self)."""
         return _unary(SIGMOID, self)
 
     def abs(self):
+        """The absolute value; its slope at 0 is 0."""
         return _unary(ABS, self)
 
     def __abs__(self):
@@ -245,9 +337,143 @@ cdef Var _number_as_var(object x):
     (The operators test for a Var operand inline, the common case.)"""
     if type(x) is float:
         return _const(<double>x)
-    if isinstance(x, _Real):
+    if _is_real(x):
         return _const(_ops.to_float(x, "operand"))
     return None
+
+
+cdef object _compared(object other):
+    """What a comparison compares the value with: a float, an int or another
+    real number (compared exactly, as Python compares numbers); NotImplemented
+    for anything else."""
+    if type(other) is Var:
+        return (<Var>other)._val
+    if type(other) is float or type(other) is int or _is_real(other):
+        return other
+    return NotImplemented
+
+
+cdef int _set_label(Var node, object label) except -1:
+    cdef size_t key = <size_t><void*>node
+    if label is None:
+        if node._flags & LABELED:
+            del _labels[key]
+            node._flags &= ~LABELED
+    else:
+        _labels[key] = label
+        node._flags |= LABELED
+    return 0
+
+
+# ------------------------------------------------------------------ pickling
+#
+# Both engines write the same form. A leaf: ``_leaf(val, req_grad, grad,
+# label)``. A result: ``_graph(leaves, results)``: the leaves it depends on,
+# as objects (pickle keeps one copy of each, shared with the rest of what is
+# pickled), and every result under it as a record ``(op name, val, inputs,
+# power, label)``, in creation order (root last); ``inputs`` are indexes into
+# leaves + results, or None for a result a backward released. Flat records
+# keep pickle from recursing once per node.
+
+def _leaf(val, req_grad, grad, label):
+    """Rebuild a pickled leaf (see ``Var.__reduce__``)."""
+    cdef Var v = Var(val, req_grad, label)
+    if grad is not None:
+        v.grad = grad
+    return v
+
+
+cdef tuple _flatten(Var root):
+    cdef list stack = [root], results = [], leaves = []
+    cdef dict seen = {root: None}
+    cdef Var node
+    cdef object x
+    cdef PyObject* p
+    cdef int k
+    while stack:
+        node = stack.pop()
+        results.append(node)
+        for k in range(2):
+            if k == 1 and node._op == POW:    # the exponent: a number of the record
+                break
+            p = node._a if k == 0 else node._b
+            if p == NULL:
+                continue
+            x = <object>p
+            if x in seen:
+                continue
+            seen[x] = None
+            if _is_result_requiring_grad(p):
+                stack.append(x)
+            else:
+                leaves.append(x)
+    results.sort(key=_born_of)
+    index = {x: i for i, x in enumerate(leaves)}
+    for i, x in enumerate(results, len(leaves)):
+        index[x] = i
+    records = []
+    for x in results:
+        node = <Var>x
+        if node._flags & RELEASED:
+            inputs = None
+        elif node._op == POW or node._b == NULL:
+            inputs = (index[<object>node._a],)
+        else:
+            inputs = (index[<object>node._a], index[<object>node._b])
+        records.append((node.name, node._val, inputs,
+                        _exponent(node) if node._op == POW else None, node.label))
+    return tuple(leaves), tuple(records)
+
+
+def _born_of(Var x):
+    return x._born
+
+
+def _graph(leaves, results):
+    """Rebuild a pickled result and its graph (see ``Var.__reduce__``); the
+    records are checked, so no input can build a malformed node."""
+    global _births
+    cdef list nodes = list(leaves)
+    cdef Var out, a, b, exponent
+    cdef int code
+    for x in nodes:
+        if type(x) is not Var:
+            raise TypeError(f"regrad: cannot rebuild a graph on a {type(x).__name__}")
+    if not results:
+        raise ValueError("regrad: a pickled graph without results")
+    for record in results:
+        name, val, inputs, power, label = record
+        op = _ops.OPS_BY_NAME.get(name) if type(name) is str else None
+        if op is None:
+            raise ValueError(f"regrad: unknown operator {name!r} in a pickled graph")
+        code = OP_CODES[name]
+        out = Var.__new__(Var)
+        out._val = _to_double(val, "Var value")
+        if code == POW:
+            exponent = _const(_to_double(power, "power"))
+            Py_INCREF(exponent)
+            out._b = <PyObject*>exponent
+        out._op = code
+        out._flags = REQ_GRAD
+        _births += 1
+        out._born = _births
+        _set_label(out, _ops.check_label(label))
+        if inputs is None:
+            out._flags |= RELEASED
+        else:
+            inputs = tuple(inputs)
+            if len(inputs) != op.arity or not all(
+                    type(i) is int and 0 <= i < len(nodes) for i in inputs):
+                raise ValueError("regrad: malformed inputs in a pickled graph")
+            a = <Var>nodes[inputs[0]]
+            Py_INCREF(a)
+            out._a = <PyObject*>a
+            if op.arity == 2:
+                b = <Var>nodes[inputs[1]]
+                Py_INCREF(b)
+                out._b = <PyObject*>b
+        nodes.append(out)
+    return nodes[len(nodes) - 1]
 
 
 # Results requiring grad are numbered as they are made: the order the program
@@ -340,6 +566,7 @@ cdef int _count_consumers(Var root, NodeVec* seen) except -1:
     cdef NodeVec stack
     cdef PyObject* node
     cdef PyObject* x
+    cdef PyObject* released = NULL
     cdef int k
     cdef Py_ssize_t i
     seen.data = stack.data = NULL
@@ -356,11 +583,16 @@ cdef int _count_consumers(Var root, NodeVec* seen) except -1:
                 x = (<Var>node)._a if k == 0 else (<Var>node)._b
                 if _is_result_requiring_grad(x):
                     if (<Var>x)._pending == 0:
-                        if (<Var>x)._flags & RELEASED:
-                            raise _ops.released_error((<Var>x).name)
+                        # a released result has no inputs to visit; of several,
+                        # the error names the one made first (as every engine does)
+                        if (<Var>x)._flags & RELEASED and (
+                                released == NULL or (<Var>x)._born < (<Var>released)._born):
+                            released = x
                         _push(seen, x)
                         _push(&stack, x)
                     (<Var>x)._pending = (<Var>x)._pending + 1
+        if released != NULL:
+            raise _ops.released_error((<Var>released).name)
     except BaseException:
         for i in range(seen.size):
             (<Var>seen.data[i])._pending = 0
@@ -456,7 +688,23 @@ cdef destructor _cython_dealloc = (<PyTypeObject*>Var).tp_dealloc
 cdef void _var_dealloc(PyObject* node) noexcept:
     if (<Var>node)._a != NULL or (<Var>node)._b != NULL:
         _free_parents(node)
+    if (<Var>node)._flags & LABELED:
+        _drop_label(node)
     _cython_dealloc(node)
+
+
+cdef void _drop_label(PyObject* node) noexcept:
+    """Forget a dying node's label, keeping any exception being raised."""
+    cdef PyObject *kind
+    cdef PyObject *value
+    cdef PyObject *trace
+    cdef PyObject* key
+    PyErr_Fetch(&kind, &value, &trace)
+    key = PyLong_FromVoidPtr(node)
+    if key == NULL or PyDict_DelItem(<PyObject*>_labels, key) < 0:
+        PyErr_Clear()        # out of memory: the entry stays, harmless but for its size
+    Py_XDECREF(key)
+    PyErr_Restore(kind, value, trace)
 
 
 (<PyTypeObject*>Var).tp_dealloc = _var_dealloc

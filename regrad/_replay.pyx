@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, infer_types=False
+# cython: embedsignature=True, embedsignature.format=clinic
 """Static-graph replay for the compiled engine: ``regrad.compile(root)``.
 
 A ``Tape`` records the graph under a root ``Var`` once into flat C arrays
@@ -11,7 +12,9 @@ the same thing in plain Python, the readable reference.
 
 Slots: the leaves first (parameters, inputs and the constants made from
 Python numbers), ``0 .. n_leaves-1``; then the results in a topological order,
-the root last. That order is the reverse of the dynamic engine's backward
+the root last; then, past the ``n`` slots the sweeps run over, one constant
+slot per ``**`` holding its exponent (a number of the operator, as in
+``regrad.ops.Pow``, not a leaf: nothing can change it). That order is the reverse of the dynamic engine's backward
 schedule (dependency counting, see ``_core.pyx``), so a reverse sweep over the
 tape adds up every gradient in the same order as ``root.backward()``.
 
@@ -28,7 +31,6 @@ from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_Release,
                              PyBuffer_IsContiguous, PyBUF_RECORDS_RO)
 from cpython.float cimport PyFloat_AS_DOUBLE
-from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
 from libc.stdint cimport int32_t, uint8_t, uintptr_t
 from libc.string cimport memset, memcpy
 from libc.math cimport NAN
@@ -111,9 +113,10 @@ cdef class Tape:
     cdef Py_ssize_t root_slot
     cdef uint8_t* op             # per slot: op code (LEAF for a leaf)
     cdef int32_t* a              # per slot: first operand's slot
-    cdef int32_t* b              # per slot: second operand's slot (Pow: the exponent's);
-                                 # 0 for other one-input ops (read, never used)
-    cdef double* val             # per slot: value of the last forward (or the recording)
+    cdef int32_t* b              # per slot: second operand's slot (Pow: its exponent's
+                                 # constant slot); 0 for other one-input ops (read, unused)
+    cdef double* val             # per slot: value of the last forward (or the recording);
+                                 # then the exponents' constant slots
     cdef double* adj             # per slot: adjoint during backward, 0.0 between sweeps
     cdef unsigned long long* born   # per result (slot - n_leaves): its creation number,
                                     # read only once a forward has failed
@@ -127,6 +130,7 @@ cdef class Tape:
     cdef int32_t* out_slot
     cdef Py_ssize_t n_out
     cdef Var _root
+    cdef bint started            # __init__ has begun: a tape records once
 
     def __cinit__(self):
         self.op = NULL
@@ -136,11 +140,16 @@ cdef class Tape:
         self.leaf = self.table = self.out = NULL
         self.table_slot = self.out_slot = self.live = NULL
         self.n = self.n_leaves = self.n_out = self.n_live = 0
+        self.started = False
 
     def __init__(self, Var root not None, retain_graph=False, outputs=()):
         """Record the graph under ``root``; use ``regrad.compile(root, ...)``."""
-        if self.op != NULL:
-            raise RuntimeError("a Tape is recorded once")
+        # set before any user code runs (iterating ``outputs`` may call back
+        # into this tape): a second recording would write into arrays sized
+        # for the first graph
+        if self.started:
+            raise RuntimeError(_ref.RECORDED_ONCE_MESSAGE)
+        self.started = True
         if not root._flags & REQ_GRAD:
             raise RuntimeError(_ops.NO_GRAD_MESSAGE)
         outs = tuple(outputs)
@@ -190,6 +199,8 @@ cdef class Tape:
         cdef PyObject* x
         cdef PyObject* pa
         cdef PyObject* pb
+        cdef PyObject* released = NULL
+        cdef Py_ssize_t n_pow = 0
         cdef int j
         seen.data = order.data = leaves.data = NULL
         seen.size = seen.capacity = order.size = order.capacity = 0
@@ -211,11 +222,17 @@ cdef class Tape:
                     for j in range(2):
                         x = (<Var>node)._a if j == 0 else (<Var>node)._b
                         if _is_result(x):
-                            if (<Var>x)._flags & RELEASED:
-                                raise _ops.released_error((<Var>x).name)
                             if (<Var>x)._pending == 0:
+                                # no inputs to visit; of several, name the one made
+                                # first, as both engines' backward() do
+                                if (<Var>x)._flags & RELEASED and (
+                                        released == NULL
+                                        or (<Var>x)._born < (<Var>released)._born):
+                                    released = x
                                 _push(&seen, x)
                             (<Var>x)._pending = (<Var>x)._pending + 1
+                if released != NULL:
+                    raise _ops.released_error((<Var>released).name)
                 # pass 2: the backward schedule, recorded
                 ready = <PyObject**>_alloc(seen.size, sizeof(PyObject*))
                 ready[0] = <PyObject*>root
@@ -228,6 +245,9 @@ cdef class Tape:
                     (<Var>node)._pending = <unsigned int>order.size   # k + 1
                     for j in range(2):
                         x = (<Var>node)._a if j == 0 else (<Var>node)._b
+                        if j == 1 and (<Var>node)._op == POW:
+                            n_pow += 1         # its exponent: a constant slot, not a leaf
+                            break
                         if x == NULL:
                             continue
                         if _is_result(x):
@@ -245,10 +265,12 @@ cdef class Tape:
             if n > MAX_NODES:
                 raise ValueError(f"regrad.compile: {n} nodes, more than a tape holds")
             # pass 3: the arrays
+            if n + n_pow > MAX_NODES:
+                raise ValueError(f"regrad.compile: {n + n_pow} slots, more than a tape holds")
             self.op = <uint8_t*>_alloc(n, sizeof(uint8_t))
             self.a = <int32_t*>_alloc(n, sizeof(int32_t))
             self.b = <int32_t*>_alloc(n, sizeof(int32_t))
-            self.val = <double*>_alloc(n, sizeof(double))
+            self.val = <double*>_alloc(n + n_pow, sizeof(double))
             self.adj = <double*>_alloc(n, sizeof(double))
             self.born = <unsigned long long*>_alloc(R, sizeof(unsigned long long))
             memset(self.adj, 0, n * sizeof(double))   # results' adjoints: 0 between sweeps
@@ -258,12 +280,18 @@ cdef class Tape:
                 self.op[i] = LEAF
                 self.a[i] = self.b[i] = 0
                 self.val[i] = (<Var>leaves.data[i])._val
+            n_pow = 0
             for k in range(R):
                 node = order.data[k]
                 i = n - 1 - k
                 self.op[i] = (<Var>node)._op
                 self.a[i] = _slot((<Var>node)._a, n)
-                self.b[i] = _slot((<Var>node)._b, n) if (<Var>node)._b != NULL else 0
+                if (<Var>node)._op == POW:
+                    self.b[i] = <int32_t>(n + n_pow)
+                    self.val[n + n_pow] = (<Var>(<Var>node)._b)._val
+                    n_pow += 1
+                else:
+                    self.b[i] = _slot((<Var>node)._b, n) if (<Var>node)._b != NULL else 0
                 self.val[i] = (<Var>node)._val
                 self.born[i - L] = (<Var>node)._born
             self.root_slot = _slot(<PyObject*>root, n)
@@ -572,24 +600,25 @@ cdef class Tape:
         any shape, read in C order) copied without a Python loop per value.
         Checks everything before setting anything."""
         self._check()
-        cdef object seq
+        # Both sequences are copied into tuples first: converting a value may
+        # run Python code (a ``__float__``) that changes the caller's lists,
+        # and nothing read from them may change under the writes.
+        cdef tuple seq
         try:
-            seq = PySequence_Fast(vars, b"")
+            seq = tuple(vars)
         except TypeError:
             raise TypeError(_ref.vars_sequence_message(vars)) from None
-        cdef Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), i
-        cdef PyObject** items = PySequence_Fast_ITEMS(seq)
+        cdef Py_ssize_t n = len(seq), i
         cdef PyObject* p
         for i in range(n):
-            p = items[i]
+            p = <PyObject*>seq[i]
             if type(<object>p) is not Var:
                 raise TypeError(_ref.vars_type_message(i, <object>p, Var))
             if self._leaf_slot(p) < 0:
                 raise ValueError(_ref.vars_leaf_message(i))
         cdef Py_buffer view
         cdef double* data
-        cdef object xs
-        cdef PyObject** xitems
+        cdef tuple xs
         cdef Py_ssize_t m
         if PyObject_CheckBuffer(values):
             PyObject_GetBuffer(values, &view, PyBUF_RECORDS_RO)
@@ -602,24 +631,23 @@ cdef class Tape:
                 m = view.len // sizeof(double)
                 if m != n:
                     raise ValueError(_ref.length_message(n, m))
-                data = <double*>view.buf
+                data = <double*>view.buf     # held by the view: it cannot move or shrink
                 for i in range(n):
-                    (<Var>items[i])._val = data[i]
+                    (<Var>seq[i])._val = data[i]
             finally:
                 PyBuffer_Release(&view)
             return
         try:
-            xs = PySequence_Fast(values, b"")
+            xs = tuple(values)
         except TypeError:
             raise TypeError(_ref.values_type_message(values)) from None
-        m = PySequence_Fast_GET_SIZE(xs)
+        m = len(xs)
         if m != n:
             raise ValueError(_ref.length_message(n, m))
-        xitems = PySequence_Fast_ITEMS(xs)
         data = <double*>_alloc(n, sizeof(double))
         try:
-            for i in range(n):
-                p = xitems[i]
+            for i in range(n):                 # every conversion, then every write
+                p = <PyObject*>xs[i]
                 if PyFloat_CheckExact(p):
                     data[i] = PyFloat_AS_DOUBLE(<object>p)
                 elif PyLong_CheckExact(p):
@@ -627,7 +655,7 @@ cdef class Tape:
                 else:
                     data[i] = _ref.value_to_float(<object>p, i)
             for i in range(n):
-                (<Var>items[i])._val = data[i]
+                (<Var>seq[i])._val = data[i]
         finally:
             PyMem_Free(data)
 

@@ -47,10 +47,8 @@ interior as ``backward()`` does (so ``root.backward()`` afterwards raises, as
 after a backward); the tape keeps references to its leaves, its root and its
 outputs only.
 """
-import numbers
-
 from . import ops
-from .ops import to_float
+from .ops import to_float, is_real
 
 __all__ = ["Tape"]
 
@@ -102,9 +100,12 @@ def length_message(n_vars, n_values):
 
 
 def value_to_float(x, i):
-    if isinstance(x, numbers.Real):
+    if is_real(x):
         return float(x)
     raise TypeError(f"load(): values[{i}] must be a real number, not {_type_name(x)}")
+
+
+RECORDED_ONCE_MESSAGE = "a Tape is recorded once"
 
 
 def tape_repr(size, n_leaves, n_outputs, engine):
@@ -124,10 +125,13 @@ class Tape:
     """
 
     __slots__ = ("_root", "_leaves", "_leaf_slot", "_ops", "_args", "_born", "_vals",
-                 "_root_slot", "_outputs", "_output_slots")
+                 "_root_slot", "_outputs", "_output_slots", "_started")
 
     def __init__(self, root, retain_graph=False, outputs=()):
-        from .pure import Var
+        from .pure import Var, _graph_lock
+        if getattr(self, "_started", False):   # also from inside the outputs' iteration
+            raise RuntimeError(RECORDED_ONCE_MESSAGE)
+        self._started = True
         if not isinstance(root, Var):
             raise TypeError(f"regrad.compile: expected a regrad.pure.Var, not {_type_name(root)}")
         if not root._req_grad:
@@ -136,7 +140,10 @@ class Tape:
         for i, o in enumerate(outputs):
             if not isinstance(o, Var):
                 raise TypeError(outputs_type_message(i, o, Var))
-        self._root = root
+        with _graph_lock:                 # see regrad.pure: one recording or backward at a time
+            self._record(root, retain_graph, outputs)
+
+    def _record(self, root, retain_graph, outputs):
         if root._op is None:              # a leaf root: a tape of one slot
             order, leaves = [], [root]
         else:
@@ -159,6 +166,7 @@ class Tape:
                 raise ValueError(outputs_graph_message(i))
             self._output_slots.append(slot[id(o)])
         self._outputs = outputs
+        self._root = root
         if not retain_graph:
             for node in order:            # as backward() releases it
                 node._src = None

@@ -57,7 +57,7 @@ def test_leaf_attributes(Var):
     assert x.val == 3.0 and type(x.val) is float
     assert x.grad is None and x.req_grad is True
     assert x.name == "Var" and x.op is None and x.src is None
-    assert repr(x) == "3.0"
+    assert repr(x) == "Var(3.0, req_grad=True)" and str(x) == "3.0"
     c = Var(2)
     assert c.req_grad is False
 
