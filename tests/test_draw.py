@@ -383,17 +383,28 @@ def test_gradients_shown_after_retain_graph(Var):
     assert "gradient" in page
 
 
-def test_released_graph_is_drawn_and_explained(Var):
+def test_a_released_part_is_drawn_and_explained(Var):
     a = Var(2.0, req_grad=True)
-    y = (a * 3).exp()
-    y.backward()                      # releases the interior
+    h = (a * 3).exp()
+    h.backward()                      # releases h's graph; y uses h afterwards
+    y = h + a
     d = draw(y)
     _, nodes, edges = parse(d.svg)
-    assert len(nodes) == 1 and not edges
-    (root,) = nodes.values()
-    assert root["name"] == "Exp" and "released" in root["classes"] and root["dash"]
+    assert len(nodes) == 3 and len(edges) == 2
+    (released,) = [n for n in nodes.values() if n["name"] == "Exp"]
+    assert "released" in released["classes"] and released["dash"]
     assert "retain_graph=True" in d.html()
-    assert "released" in root["title"]
+    assert "released" in released["title"]
+
+
+def test_drawing_a_released_graph_says_so(Var):
+    a = Var(2.0, req_grad=True)
+    y = (a * 3).exp()
+    y.backward()                      # releases the graph: only y would be left to draw
+    for f in (draw, build_svg, build_dot, build_mermaid_script):
+        with pytest.raises(RuntimeError, match=r"Exp result: backward\(\) released"):
+            f(y)
+    assert draw(a).node_count == 1    # a leaf is a graph of one node
 
 
 # ----------------------------------------------------------- orientation

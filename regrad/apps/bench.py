@@ -432,7 +432,7 @@ class TorchScalar(_TorchContender):
         torch = self.torch = _torch()
         self.work = work
 
-        def Var(val, req_grad=False):
+        def Var(val, req_grad=False, label=None):
             return torch.tensor(float(val), dtype=torch.float64, requires_grad=req_grad)
 
         random.seed(work.seed)
@@ -517,7 +517,7 @@ class PlainFloats(Contender):
 
         self.work = work
         random.seed(work.seed)
-        floats = types.SimpleNamespace(Var=lambda val, req_grad=False: float(val))
+        floats = types.SimpleNamespace(Var=lambda val, req_grad=False, label=None: float(val))
         self.model = MLP(2, work.sizes, engine=floats)
         for layer in self.model.layers:
             for neuron in layer.neurons:

@@ -337,18 +337,23 @@ def add_parser(subparsers):
     p.add_argument("--engine", type=_engine_name, default=None, metavar="{compiled,pure}",
                    help="compiled (Cython) or pure (Python) engine (default: the one "
                         "`import regrad` picks: compiled unless REGRAD_PURE_PYTHON=1)")
-    p.add_argument("--out", metavar="PATH", default=None,
-                   help="picture file: .png (needs matplotlib), .svg or .html; a directory "
-                        "gets moons.png/.svg inside (default: moons.png in the working "
-                        "directory, or moons.svg without matplotlib)")
-    p.add_argument("--no-picture", action="store_true", help="do not write a picture")
-    p.set_defaults(run=run)
+    picture = p.add_mutually_exclusive_group()
+    picture.add_argument("--out", metavar="PATH", default=None,
+                         help="picture file: .png (needs matplotlib), .svg or .html; a "
+                              "directory gets moons.png/.svg inside (default: moons.png in "
+                              "the working directory, or moons.svg without matplotlib)")
+    picture.add_argument("--no-picture", action="store_true", help="do not write a picture")
+    p.set_defaults(run=run, parser=p)
     return p
 
 
 def _fail(message):
     """Leave with a one-line error on stderr and exit status 1."""
     raise SystemExit(f"python -m regrad moons: error: {message}")
+
+
+class _Diverged(Exception):
+    """Training stopped: the loss is no longer a finite number."""
 
 
 def _load_engine(name):
@@ -403,6 +408,10 @@ class Progress:
             self.stream.flush()
 
 
+def _count(n, noun):
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _fmt_time(seconds):
     if seconds >= 1.0:
         return f"{seconds:.2f} s"
@@ -419,25 +428,35 @@ def run(args):
     if not args.no_picture:
         try:
             out = plot.picture_path(args.out, "moons")
-        except ValueError as exc:
-            _fail(str(exc))
+        except ValueError as exc:     # a bad option value: usage error, status 2
+            args.parser.error(f"argument --out: {exc}")
 
     X, y = make_moons(args.samples, args.noise, args.seed)
     model = build_model(args.hidden, seed=args.seed, engine=engine)
     sizes = ", ".join(str(s) for s in args.hidden + [1])
     batch = ("full batch" if args.batch_size is None or args.batch_size >= args.samples
              else f"batches of {args.batch_size}")
-    print(f"two moons: {args.samples} points (noise {args.noise:g}, seed {args.seed}); "
+    print(f"two moons: {_count(args.samples, 'point')} (noise {args.noise:g}, seed {args.seed}); "
           f"MLP(2, [{sizes}]), {len(model.parameters())} parameters; {args.epochs} epochs, "
           f"{batch}, lr {args.lr:g}, {shown_engine} engine"
           f"{', static-graph replay' if args.replay else ''}", flush=True)
 
     progress = Progress(args.epochs)
+
+    def report(stats):
+        progress.update(stats)
+        if not math.isfinite(stats.loss):
+            raise _Diverged(stats)
+
     start = time.perf_counter()
     try:
         history = train(model, X, y, epochs=args.epochs, lr=args.lr,
                         batch_size=args.batch_size, alpha=args.alpha, seed=args.seed,
-                        callback=progress.update, replay=args.replay)
+                        callback=report, replay=args.replay)
+    except _Diverged as exc:
+        stats = exc.args[0]
+        _fail(f"training diverged: the loss is {stats.loss} at epoch {stats.epoch + 1} "
+              f"(learning rate {stats.lr:g}); try a smaller --lr")
     finally:
         progress.close()
     elapsed = time.perf_counter() - start

@@ -16,7 +16,9 @@ to results; the root has a thick border. ``orientation`` says where inputs
 are: ``"TB"`` (top, results below), ``"BT"``, ``"LR"`` or ``"RL"``.
 
 ``backward()`` releases the graph's interior, so draw before it, or after
-``backward(retain_graph=True)`` to see the leaves' gradients too.
+``backward(retain_graph=True)`` to see the leaves' gradients too; drawing a
+result whose graph was released raises RuntimeError. A Var's ``label`` is
+shown before its value (``L0.N3.w1 = 0.5000``).
 
 Graphs of more than ``max_nodes`` nodes (500 unless given) are refused with a
 ValueError naming their size: pass a larger ``max_nodes``, or ``None``.
@@ -34,8 +36,8 @@ __all__ = ["Drawing", "draw", "draw_to_html", "build_svg", "build_dot",
 
 class Drawing:
     """A drawn graph. ``svg`` is the SVG text; ``html()`` a full page;
-    ``save(path)`` writes either, by the path's extension (``.svg`` or
-    ``.html``). In Jupyter, a Drawing shows itself (``_repr_svg_``,
+    ``save(path)`` writes either, by the path's extension (``.svg``, or
+    ``.html``/``.htm``; any other raises ValueError). In Jupyter, a Drawing shows itself (``_repr_svg_``,
     ``_repr_html_``).
 
     ``orientation``, ``node_count``, ``edge_count``, ``width`` and ``height``
@@ -78,16 +80,20 @@ class Drawing:
         return render_page(self._graph, self._svg, title)
 
     def save(self, path, title=None):
-        """Write the drawing to ``path``: SVG if it ends in ``.svg``, else an
-        HTML page. Returns the path."""
+        """Write the drawing to ``path``: SVG if it ends in ``.svg``, an HTML
+        page if it ends in ``.html`` or ``.htm``; any other name raises
+        ValueError. Returns the path."""
         path = os.fspath(path)
-        if path.lower().endswith(".svg"):
+        stem, ext = os.path.splitext(os.path.basename(path))
+        ext = ext.lower()
+        if ext == ".svg":
             text = self.svg + "\n"
-        else:
-            stem = os.path.basename(path)
-            if stem.lower().endswith(".html"):
-                stem = stem[:-5]
+        elif ext in (".html", ".htm"):
             text = self.html(title if title is not None else stem)
+        else:
+            raise ValueError(f"cannot save a drawing as {path!r}: the name must end in .svg "
+                             "(the SVG image) or .html (a page); for a PNG, take a "
+                             "screenshot of the page or convert the SVG")
         parent = os.path.dirname(path)
         if parent:
             os.makedirs(parent, exist_ok=True)

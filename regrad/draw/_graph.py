@@ -5,8 +5,8 @@ dedupes Vars by identity, and returns a ``Graph``: its nodes in topological
 order (every input before the results that use it, the root last) and its
 edges from inputs to results. Everything the renderers need (kind, label
 lines, value, gradient) is read here, once, from the public ``Var`` API
-(``val``, ``grad``, ``req_grad``, ``name``, ``op``, ``src``), so any object
-with those attributes can be drawn.
+(``val``, ``grad``, ``req_grad``, ``name``, ``op``, ``src``, and ``label``
+where present), so any object with those attributes can be drawn.
 """
 import math
 import numbers
@@ -34,9 +34,10 @@ def format_value(v):
         return "nan"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    if abs(v) >= 1e7:
-        return f"{v:.4e}"
-    return f"{v:.4f}"
+    text = f"{v:.4e}" if abs(v) >= 1e7 else f"{v:.4f}"
+    if text.startswith("-") and float(text) == 0.0:
+        text = text[1:]           # -0.0, or a tiny negative number: no "-0.0000"
+    return text
 
 
 def format_arg(v):
@@ -56,12 +57,13 @@ class Node:
     ``name`` the Var's ``.name`` (``"Var"`` for a leaf, else the operator's
     name); ``symbol`` the operator's symbol (``""`` for a leaf); ``args`` the
     operator's arguments (``{"power": 2.0}``); ``val``; ``grad`` (a float, or
-    None when the Var has none to show); ``req_grad``; ``released`` is True
+    None when the Var has none to show); ``label`` (the Var's label, or
+    None), shown before the value; ``req_grad``; ``released`` is True
     for a result whose inputs were freed by ``backward()`` (its ``.src`` is
     gone, so its inputs cannot be drawn); ``is_root``.
     """
 
-    __slots__ = ("index", "kind", "name", "symbol", "args", "val", "grad",
+    __slots__ = ("index", "kind", "name", "symbol", "args", "val", "grad", "label",
                  "req_grad", "released", "is_root")
 
     def __init__(self, index, var, is_root):
@@ -84,17 +86,20 @@ class Node:
         self.val = var.val
         grad = getattr(var, "grad", None)
         self.grad = None if grad is None else grad
+        label = getattr(var, "label", None)
+        self.label = None if label is None else str(label)
         self.released = op is not None and getattr(var, "src", None) is None
         self.is_root = is_root
 
     @property
     def label_lines(self):
         """The text of the node, one line each: name, arguments (if any),
-        value, gradient (if any)."""
+        value (after the label, if any: ``w1 = 0.5000``), gradient (if any)."""
         lines = [self.name]
         if self.args:
             lines.append(", ".join(f"{k}={format_arg(v)}" for k, v in self.args.items()))
-        lines.append(format_value(self.val))
+        value = format_value(self.val)
+        lines.append(value if self.label is None else f"{self.label} = {value}")
         if self.grad is not None:
             lines.append(f"grad {format_value(self.grad)}")
         return lines
@@ -107,6 +112,8 @@ class Node:
         head = self.name
         if self.args:
             head += "(" + ", ".join(f"{k}={format_arg(v)}" for k, v in self.args.items()) + ")"
+        if self.label is not None:
+            head = f"{self.label}: {head}"
         text = f"{head} [{kind}] value {self.val!r}"
         if self.grad is not None:
             text += f", grad {self.grad!r}"
@@ -182,6 +189,11 @@ def collect(root, max_nodes=DEFAULT_MAX_NODES):
     ``max_nodes`` nodes (``None`` for no limit).
     """
     _check_root(root)
+    if getattr(root, "op", None) is not None and getattr(root, "src", None) is None:
+        raise RuntimeError(
+            f"cannot draw this {root.name} result: backward() released its graph, so only "
+            "the result itself is left. Draw before backward(), or call "
+            "backward(retain_graph=True) to keep the graph.")
     if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int)
                                   or max_nodes < 1):
         raise ValueError(f"max_nodes must be a positive integer or None, not {max_nodes!r}")
