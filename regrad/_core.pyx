@@ -54,6 +54,7 @@ cdef object _Pow = _ops.Pow
 # node counts): node address -> label, for the nodes flagged LABELED; the
 # deallocator drops the entry, so an address reused by a new node is clean.
 cdef dict _labels = {}
+_label_table = _labels      # the same dict, visible to the tests
 
 
 @cython.freelist(65536)
