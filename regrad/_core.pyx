@@ -369,12 +369,13 @@ cdef int _set_label(Var node, object label) except -1:
 # ------------------------------------------------------------------ pickling
 #
 # Both engines write the same form. A leaf: ``_leaf(val, req_grad, grad,
-# label)``. A result: ``_graph(leaves, results)``: the leaves it depends on,
-# as objects (pickle keeps one copy of each, shared with the rest of what is
-# pickled), and every result under it as a record ``(op name, val, inputs,
-# power, label)``, in creation order (root last); ``inputs`` are indexes into
-# leaves + results, or None for a result a backward released. Flat records
-# keep pickle from recursing once per node.
+# label)``. A result: ``_graph(leaves, ops, vals, inputs, powers, labels)``:
+# the leaves it depends on, as objects (pickle keeps one copy of each, shared
+# with the rest of what is pickled), then every result under it, in creation
+# order (root last), as columns: op names, values, their inputs' indexes into
+# leaves + results (``arity`` of them per result; -1 for a result a backward
+# released), the exponents of the Pows, and {position: label} for the results
+# that have one. Flat columns keep pickle from recursing once per node.
 
 def _leaf(val, req_grad, grad, label):
     """Rebuild a pickled leaf (see ``Var.__reduce__``)."""
@@ -409,71 +410,89 @@ cdef tuple _flatten(Var root):
             else:
                 leaves.append(x)
     results.sort(key=_born_of)
-    index = {x: i for i, x in enumerate(leaves)}
-    for i, x in enumerate(results, len(leaves)):
-        index[x] = i
-    records = []
-    for x in results:
-        node = <Var>x
+    cdef dict index = {x: i for i, x in enumerate(leaves)}
+    cdef Py_ssize_t i, L = len(leaves)
+    for i in range(len(results)):
+        index[results[i]] = L + i
+    cdef list names = [], vals = [], inputs = [], powers = []
+    cdef dict labels = {}
+    for i in range(len(results)):
+        node = <Var>results[i]
+        names.append(_OP_BY_CODE[node._op].name)
+        vals.append(node._val)
+        if node._op == POW:
+            powers.append(_exponent(node))
         if node._flags & RELEASED:
-            inputs = None
-        elif node._op == POW or node._b == NULL:
-            inputs = (index[<object>node._a],)
+            inputs.append(-1)
+            if node._op <= DIV:
+                inputs.append(-1)
         else:
-            inputs = (index[<object>node._a], index[<object>node._b])
-        records.append((node.name, node._val, inputs,
-                        _exponent(node) if node._op == POW else None, node.label))
-    return tuple(leaves), tuple(records)
+            inputs.append(index[<object>node._a])
+            if node._op <= DIV:
+                inputs.append(index[<object>node._b])
+        if node._flags & LABELED:
+            labels[i] = node.label
+    return tuple(leaves), tuple(names), tuple(vals), tuple(inputs), tuple(powers), labels
 
 
 def _born_of(Var x):
     return x._born
 
 
-def _graph(leaves, results):
+def _graph(leaves, ops, vals, inputs, powers, labels):
     """Rebuild a pickled result and its graph (see ``Var.__reduce__``); the
-    records are checked, so no input can build a malformed node."""
+    columns are checked, so no input can build a malformed node."""
     global _births
     cdef list nodes = list(leaves)
     cdef Var out, a, b, exponent
     cdef int code
+    cdef Py_ssize_t i, j = 0, k = 0, arity, L = len(nodes)
     for x in nodes:
         if type(x) is not Var:
             raise TypeError(f"regrad: cannot rebuild a graph on a {type(x).__name__}")
-    if not results:
-        raise ValueError("regrad: a pickled graph without results")
-    for record in results:
-        name, val, inputs, power, label = record
+    ops, vals, inputs, powers, labels = (tuple(ops), tuple(vals), tuple(inputs),
+                                         tuple(powers), dict(labels))
+    if not ops or len(vals) != len(ops):
+        raise ValueError("regrad: malformed pickled graph (no results, or not one value each)")
+    for i in range(len(ops)):
+        name = ops[i]
         op = _ops.OPS_BY_NAME.get(name) if type(name) is str else None
         if op is None:
             raise ValueError(f"regrad: unknown operator {name!r} in a pickled graph")
         code = OP_CODES[name]
+        arity = op.arity
+        args = inputs[j:j + arity]
+        j += arity
+        if len(args) != arity or not all(type(n) is int and -1 <= n < len(nodes) for n in args) \
+                or (-1 in args and set(args) != {-1}):
+            raise ValueError("regrad: malformed inputs in a pickled graph")
         out = Var.__new__(Var)
-        out._val = _to_double(val, "Var value")
+        out._val = _to_double(vals[i], "Var value")
         if code == POW:
-            exponent = _const(_to_double(power, "power"))
+            if k == len(powers):
+                raise ValueError("regrad: a Pow without its exponent in a pickled graph")
+            exponent = _const(_to_double(powers[k], "power"))
+            k += 1
             Py_INCREF(exponent)
             out._b = <PyObject*>exponent
         out._op = code
         out._flags = REQ_GRAD
         _births += 1
         out._born = _births
-        _set_label(out, _ops.check_label(label))
-        if inputs is None:
+        _set_label(out, _ops.check_label(labels.get(i)))
+        if args[0] == -1:
             out._flags |= RELEASED
         else:
-            inputs = tuple(inputs)
-            if len(inputs) != op.arity or not all(
-                    type(i) is int and 0 <= i < len(nodes) for i in inputs):
-                raise ValueError("regrad: malformed inputs in a pickled graph")
-            a = <Var>nodes[inputs[0]]
+            a = <Var>nodes[args[0]]
             Py_INCREF(a)
             out._a = <PyObject*>a
-            if op.arity == 2:
-                b = <Var>nodes[inputs[1]]
+            if arity == 2:
+                b = <Var>nodes[args[1]]
                 Py_INCREF(b)
                 out._b = <PyObject*>b
         nodes.append(out)
+    if j != len(inputs) or k != len(powers):
+        raise ValueError("regrad: malformed pickled graph (columns of different lengths)")
     return nodes[len(nodes) - 1]
 
 

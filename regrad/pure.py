@@ -345,10 +345,11 @@ def _as_var(x):
 
 # ------------------------------------------------------------------ pickling
 # The form both engines write (see ``regrad/_core.pyx``): a leaf is
-# ``_leaf(val, req_grad, grad, label)``; a result is ``_graph(leaves,
-# results)``: its leaves as objects, and every result under it as a record
-# ``(op name, val, inputs, power, label)`` in creation order (root last),
-# ``inputs`` indexes into leaves + results, or None for a released result.
+# ``_leaf(val, req_grad, grad, label)``; a result is ``_graph(leaves, ops,
+# vals, inputs, powers, labels)``: its leaves as objects, then every result
+# under it in creation order (root last), as columns: op names, values, the
+# inputs' indexes into leaves + results (-1 for a released result), the
+# exponents of the Pows, and {position: label} for the labelled results.
 
 def _leaf(val, req_grad, grad, label):
     """Rebuild a pickled leaf (see ``Var.__reduce__``)."""
@@ -369,38 +370,49 @@ def _flatten(root):
                 (stack if x._op is not None else leaves).append(x)
     results.sort(key=lambda x: x._born)
     index = {x: i for i, x in enumerate(leaves + results)}
-    records = tuple((x._op.name, x._val,
-                     None if x._src is None else tuple(index[y] for y in x._src),
-                     x._op.power if isinstance(x._op, ops.Pow) else None, x.label)
-                    for x in results)
-    return tuple(leaves), records
+    inputs = []
+    for x in results:
+        inputs.extend([-1] * x._op.arity if x._src is None else [index[y] for y in x._src])
+    return (tuple(leaves), tuple(x._op.name for x in results), tuple(x._val for x in results),
+            tuple(inputs), tuple(x._op.power for x in results if isinstance(x._op, ops.Pow)),
+            {i: x.label for i, x in enumerate(results) if x.label is not None})
 
 
-def _graph(leaves, results):
-    """Rebuild a pickled result and its graph (see ``Var.__reduce__``)."""
+def _graph(leaves, op_names, vals, inputs, powers, labels):
+    """Rebuild a pickled result and its graph (see ``Var.__reduce__``); the
+    columns are checked, so no input can build a malformed node."""
     nodes = list(leaves)
     for x in nodes:
         if not isinstance(x, Var):
             raise TypeError(f"regrad: cannot rebuild a graph on a {type(x).__name__}")
-    if not results:
-        raise ValueError("regrad: a pickled graph without results")
-    for name, val, inputs, power, label in results:
+    op_names, vals, inputs, powers, labels = (tuple(op_names), tuple(vals), tuple(inputs),
+                                              iter(tuple(powers)), dict(labels))
+    if not op_names or len(vals) != len(op_names):
+        raise ValueError("regrad: malformed pickled graph (no results, or not one value each)")
+    j = 0
+    for i, name in enumerate(op_names):
         op = ops.OPS_BY_NAME.get(name) if type(name) is str else None
         if op is None:
             raise ValueError(f"regrad: unknown operator {name!r} in a pickled graph")
+        args = inputs[j:j + op.arity]
+        j += op.arity
+        if len(args) != op.arity or not all(type(n) is int and -1 <= n < len(nodes)
+                                            for n in args) or (-1 in args and set(args) != {-1}):
+            raise ValueError("regrad: malformed inputs in a pickled graph")
         out = Var.__new__(Var)
-        out._val = to_float(val, "Var value")
-        out._op = ops.Pow(to_float(power, "power")) if op is ops.Pow else op
+        out._val = to_float(vals[i], "Var value")
+        if op is ops.Pow:
+            power = next(powers, None)
+            if power is None:
+                raise ValueError("regrad: a Pow without its exponent in a pickled graph")
+            op = ops.Pow(to_float(power, "power"))
+        out._op = op
         out._grad = None
         out._req_grad = True
         out._born = next(_births)
-        out._label = ops.check_label(label)
-        out._src = None
-        if inputs is not None:
-            inputs = tuple(inputs)
-            if len(inputs) != op.arity or not all(
-                    type(i) is int and 0 <= i < len(nodes) for i in inputs):
-                raise ValueError("regrad: malformed inputs in a pickled graph")
-            out._src = tuple(nodes[i] for i in inputs)
+        out._label = ops.check_label(labels.get(i))
+        out._src = None if args[0] == -1 else tuple(nodes[n] for n in args)
         nodes.append(out)
+    if j != len(inputs) or next(powers, None) is not None:
+        raise ValueError("regrad: malformed pickled graph (columns of different lengths)")
     return nodes[-1]

@@ -154,19 +154,24 @@ def test_a_recorded_tape_refuses_a_second_recording(engine):
     assert out.split("\n")[:2] == ["a Tape is recorded once", "6.0 3"]
 
 
-MALFORMED = [
-    "(x,), (('Mul', 1.0, (0, 5), None, None),)",      # an input past the nodes made
-    "(x,), (('Mul', 1.0, (0, 1), None, None),)",      # an input that is itself
-    "(x,), (('Mul', 1.0, (0,), None, None),)",        # one input for two
-    "(x,), (('Mul', 1.0, (0, -1), None, None),)",
-    "(x,), (('Mul', 1.0, (0, True), None, None),)",
-    "(x,), (('Nope', 1.0, (0,), None, None),)",
-    "(x,), (('Pow', 1.0, (0,), 'two', None),)",
-    "(x,), (('Exp', 'one', (0,), None, None),)",
-    "(x,), (('Exp', 1.0, (0,), None, 5),)",
-    "(1.0,), (('Exp', 1.0, (0,), None, None),)",
-    "(x,), ()",
-    "(x,), (('Exp', 1.0),)",
+MALFORMED = [                                      # (leaves, ops, vals, inputs, powers, labels)
+    "(x,), ('Mul',), (1.0,), (0, 5), (), {}",         # an input past the nodes made
+    "(x,), ('Mul',), (1.0,), (0, 1), (), {}",         # an input that is itself
+    "(x,), ('Mul',), (1.0,), (0,), (), {}",           # one input for two
+    "(x,), ('Mul',), (1.0,), (0, -2), (), {}",
+    "(x,), ('Mul',), (1.0,), (0, -1), (), {}",        # half released
+    "(x,), ('Mul',), (1.0,), (0, True), (), {}",
+    "(x,), ('Mul',), (1.0,), (0, 0, 0), (), {}",      # inputs left over
+    "(x,), ('Nope',), (1.0,), (0,), (), {}",
+    "(x,), ('Pow',), (1.0,), (0,), ('two',), {}",
+    "(x,), ('Pow',), (1.0,), (0,), (), {}",           # no exponent
+    "(x,), ('Exp',), (1.0,), (0,), (2.0,), {}",       # an exponent left over
+    "(x,), ('Exp',), ('one',), (0,), (), {}",
+    "(x,), ('Exp',), (1.0,), (0,), (), {0: 5}",
+    "(1.0,), ('Exp',), (1.0,), (0,), (), {}",
+    "(x,), (), (), (), (), {}",
+    "(x,), ('Exp', 'Exp'), (1.0,), (0, 1), (), {}",
+    "(x,), ('Exp',), (1.0,), None, (), {}",
 ]
 
 
@@ -177,10 +182,10 @@ def test_malformed_pickled_graphs_raise(engine):
         for args in [{", ".join(f"lambda: ({m})" for m in MALFORMED)}]:
             try:
                 engine._graph(*args())
+                print("built")
             except (TypeError, ValueError) as e:
                 print(type(e).__name__)
-        y = engine._graph((x,), (("Mul", 4.0, (0, 0), None, None),
-                                 ("Pow", 16.0, (1,), 2.0, "sq")))
+        y = engine._graph((x,), ("Mul", "Pow"), (4.0, 16.0), (0, 0, 1), (2.0,), {{1: "sq"}})
         y.backward()
         print(y.val, x.grad, y.label)
     """)
