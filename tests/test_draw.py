@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+import regrad
 import tools
 from tools import (Drawing, build_dot, build_mermaid_script, build_svg, draw,
                    draw_to_html)
@@ -673,3 +674,56 @@ def test_seed_readme_examples_run_unchanged(tmp_path, monkeypatch, capsys):
     assert "number of parameters 13" in capsys.readouterr().out
     page = open(tmp_path / "computed_graph_mlp.html", encoding="utf-8").read()
     assert page.count('class="node ') == 36 and 'data-orientation="BT"' in page
+
+
+# ------------------------------------------------ labels, -0, file types
+
+def test_labels_are_drawn_next_to_the_value(Var):
+    w = Var(0.5, req_grad=True, label="w1")
+    x = Var(-2.0, label="x")
+    b = Var(0.25, req_grad=True)
+    h = w * x
+    h.label = "h"
+    y = h + b
+    _, nodes, _ = parse(build_svg(y))
+    lines = sorted(n["lines"] for n in nodes.values())
+    assert ["Var", "w1 = 0.5000"] in lines and ["Var", "x = -2.0000"] in lines
+    assert ["Var", "0.2500"] in lines                       # no label: as before
+    assert ["Mul", "h = -1.0000"] in lines
+    assert any(n["title"].startswith("w1: Var") for n in nodes.values())
+    assert "w1 = 0.5000" in build_dot(y) and "w1 = 0.5000" in build_mermaid_script(y)
+
+
+def test_a_drawn_mlp_names_its_parameters(Var):
+    import random
+    from regrad.nn import MLP
+    random.seed(0)
+    model = MLP(2, [2, 1], engine=regrad.get_engine(
+        "cython" if Var.__module__ == "regrad._core" else "python"))
+    _, nodes, _ = parse(build_svg(model([Var(0.5), Var(1.0)])))
+    shown = {n["lines"][1].split(" = ")[0] for n in nodes.values() if n["kind"] == "param"}
+    assert shown == {p.label for p in model.parameters()}
+    assert "L0.N1.w0" in shown and "L1.N0.b" in shown
+
+
+def test_minus_zero_is_drawn_as_zero(Var):
+    from regrad.draw._graph import format_value
+    assert format_value(-0.0) == "0.0000" and format_value(-1e-9) == "0.0000"
+    assert format_value(-0.00005) == "-0.0001" and format_value(-1e-300) == "0.0000"
+    assert format_value(-2.5e7) == "-2.5000e+07" and format_value(0.0) == "0.0000"
+    a = Var(0.0, req_grad=True)
+    y = -a * 3.0
+    _, nodes, _ = parse(build_svg(y))
+    assert all("-0.0000" not in line for n in nodes.values() for line in n["lines"])
+
+
+def test_save_refuses_extensions_it_cannot_write(Var, tmp_path):
+    d = draw(Var(1.0, req_grad=True) * 2.0)
+    for name in ("g.png", "g.pdf", "g", "g.svg.txt", "g.jpeg"):
+        with pytest.raises(ValueError, match="must end in .svg"):
+            d.save(tmp_path / name)
+        assert not (tmp_path / name).exists()
+    for name, start in (("g.svg", "<svg"), ("g.SVG", "<svg"), ("g.html", "<!DOCTYPE html>"),
+                        ("g.htm", "<!DOCTYPE html>")):
+        path = d.save(tmp_path / name)
+        assert open(path, encoding="utf-8").read().startswith(start)
