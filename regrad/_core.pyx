@@ -69,6 +69,8 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
     # fields: see _core.pxd
 
     def __init__(self, val, req_grad=False, label=None):
+        """A leaf: ``val`` a real number, ``req_grad`` whether it is a
+        parameter, ``label`` a str naming it (or None)."""
         if self._op != LEAF:
             raise TypeError("Var.__init__ cannot re-initialize an operator's result")
         cdef double value = _to_double(val, "Var value")
@@ -176,9 +178,11 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
 
     # ------------------------------------------------- behaving like a number
     def __repr__(self):
+        """``Var(1.5, req_grad=True)``, ``Var(0.25, op=Mul)``: what it is."""
         return _ops.var_repr(self)
 
     def __str__(self):
+        """The value, as ``str(x.val)``."""
         return repr(self._val)
 
     def __format__(self, spec):
@@ -186,6 +190,7 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
         return format(self._val, spec)
 
     def __float__(self):
+        """The value: ``float(x)``, ``math.isfinite(x)``."""
         return self._val
 
     def __round__(self, ndigits=None):
@@ -193,22 +198,27 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
         return round(self._val, ndigits)
 
     def __hash__(self):
+        """By identity, as ``==`` is."""
         # by identity, as == is: a Var is a graph node (usable in sets and dicts)
         return <Py_hash_t>(<size_t><void*>self >> 4)
 
     def __lt__(self, other):
+        """self.val < other (a Var or a real number), a bool."""
         y = _compared(other)
         return NotImplemented if y is NotImplemented else bool(self._val < y)
 
     def __le__(self, other):
+        """self.val <= other (a Var or a real number), a bool."""
         y = _compared(other)
         return NotImplemented if y is NotImplemented else bool(self._val <= y)
 
     def __gt__(self, other):
+        """self.val > other (a Var or a real number), a bool."""
         y = _compared(other)
         return NotImplemented if y is NotImplemented else bool(self._val > y)
 
     def __ge__(self, other):
+        """self.val >= other (a Var or a real number), a bool."""
         y = _compared(other)
         return NotImplemented if y is NotImplemented else bool(self._val >= y)
 
@@ -223,41 +233,51 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
 
     # ------------------------------------------------------------- operators
     def __add__(self, other):
+        """self + other: a Var, or a real number on either side."""
         cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if b is None else _binary(ADD, self, b)
 
     def __radd__(self, other):
+        """other + self, for a real number other."""
         cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if a is None else _binary(ADD, a, self)
 
     def __sub__(self, other):
+        """self - other: a Var, or a real number on either side."""
         cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if b is None else _binary(SUB, self, b)
 
     def __rsub__(self, other):
+        """other - self, for a real number other."""
         cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if a is None else _binary(SUB, a, self)
 
     def __mul__(self, other):
+        """self * other: a Var, or a real number on either side."""
         cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if b is None else _binary(MUL, self, b)
 
     def __rmul__(self, other):
+        """other * self, for a real number other."""
         cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if a is None else _binary(MUL, a, self)
 
     def __truediv__(self, other):
+        """self / other: a Var, or a real number; ZeroDivisionError for 0."""
         cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if b is None else _binary(DIV, self, b)
 
     def __rtruediv__(self, other):
+        """other / self, for a real number other."""
         cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
         return NotImplemented if a is None else _binary(DIV, a, self)
 
     def __neg__(self):
+        """-self."""
         return _unary(NEG, self)
 
     def __pow__(self, power, modulo):
+        """self ** power, for a real number power (a Var exponent is not supported)."""
         if modulo is not None or type(power) is Var or not _is_real(power):
             return NotImplemented   # the exponent must be a plain number
         return _pow(self, _const(float(power)))
@@ -299,6 +319,7 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
         return _unary(ABS, self)
 
     def __abs__(self):
+        """abs(self): the same as ``self.abs()``."""
         return _unary(ABS, self)
 
     # -------------------------------------------------------------- backward

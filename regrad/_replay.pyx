@@ -104,6 +104,7 @@ cdef inline size_t _hash(PyObject* p) noexcept:
 
 
 @cython.final
+@cython.auto_pickle(False)     # a tape holds raw arrays: record a new one instead
 cdef class Tape:
     """A recorded graph: ``regrad.compile(root)`` makes one (see ``regrad.replay.Tape``
     for the reference implementation of the same API)."""
@@ -684,6 +685,7 @@ cdef class Tape:
         return self.n
 
     def __repr__(self):
+        """Its size: nodes, operations, leaves, outputs."""
         return _ref.tape_repr(self.n, self.n_leaves, self.n_out, "cython")
 
 
