@@ -192,3 +192,21 @@ def test_malformed_pickled_graphs_raise(engine):
     lines = out.splitlines()
     assert len(lines) == len(MALFORMED) + 1 and set(lines[:-1]) <= {"TypeError", "ValueError"}
     assert lines[-1] == "16.0 32.0 sq"          # d(x*x)**2/dx = 4 x**3
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_labelled_vars_alive_at_exit(engine):
+    """Labels live in a table of the compiled module: Vars still holding one
+    when the interpreter shuts down (globals, a reference cycle) end cleanly."""
+    out = run_clean(engine, """
+        from regrad.nn import MLP
+        keep = [Var(float(i), label=f"x{i}") for i in range(100)]
+        model = MLP(2, [3, 1], engine=engine)
+        class Cycle:
+            pass
+        c = Cycle(); c.self = c; c.v = Var(1.0, label="in a cycle"); c.r = c.v * 2.0
+        c.r.label = "r"
+        import atexit
+        atexit.register(lambda: print("exiting", keep[5].label, c.r.label))
+    """)
+    assert out.strip() == "exiting x5 r"
