@@ -359,6 +359,8 @@ cdef Var _number_as_var(object x):
     (The operators test for a Var operand inline, the common case.)"""
     if type(x) is float:
         return _const(<double>x)
+    if type(x) is int:      # as float(x) does it, OverflowError included
+        return _const(PyLong_AsDouble(x))
     if _is_real(x):
         return _const(_ops.to_float(x, "operand"))
     return None

@@ -116,7 +116,8 @@ class MLP(Cell):
 
     def __call__(self, x):
         for layer in self.layers:
-            if not isinstance(x, Iterable):   # one value: a layer of one neuron returns a bare Var
+            # one value (a layer of one neuron returns a bare Var): a list of one
+            if not isinstance(x, (list, tuple)) and not isinstance(x, Iterable):
                 x = [x]
             x = layer(x)
         return x
