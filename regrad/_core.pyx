@@ -198,8 +198,7 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
         return round(self._val, ndigits)
 
     def __hash__(self):
-        """By identity, as ``==`` is."""
-        # by identity, as == is: a Var is a graph node (usable in sets and dicts)
+        """By identity, as ``==`` is: a Var is a graph node (usable in sets and dicts)."""
         return <Py_hash_t>(<size_t><void*>self >> 4)
 
     def __lt__(self, other):
@@ -225,7 +224,7 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
     # -------------------------------------------------------------- copying
     def __reduce__(self):
         """Pickling and copying: a leaf as itself; a result with its graph (the
-        leaves as objects, so they stay shared, the results as flat records,
+        leaves as objects, so they stay shared, the results as flat columns,
         so that no depth of graph makes pickle recurse)."""
         if self._op == LEAF:
             return _leaf, (self._val, self.req_grad, self.grad, self.label)
@@ -462,23 +461,23 @@ def _born_of(Var x):
     return x._born
 
 
-def _graph(leaves, ops, vals, inputs, powers, labels):
+def _graph(leaves, op_names, vals, inputs, powers, labels):
     """Rebuild a pickled result and its graph (see ``Var.__reduce__``); the
     columns are checked, so no input can build a malformed node."""
     global _births
     cdef list nodes = list(leaves)
     cdef Var out, a, b, exponent
     cdef int code
-    cdef Py_ssize_t i, j = 0, k = 0, arity, L = len(nodes)
+    cdef Py_ssize_t i, j = 0, k = 0, arity
     for x in nodes:
         if type(x) is not Var:
             raise TypeError(f"regrad: cannot rebuild a graph on a {type(x).__name__}")
-    ops, vals, inputs, powers, labels = (tuple(ops), tuple(vals), tuple(inputs),
-                                         tuple(powers), dict(labels))
-    if not ops or len(vals) != len(ops):
+    op_names, vals, inputs, powers, labels = (tuple(op_names), tuple(vals), tuple(inputs),
+                                              tuple(powers), dict(labels))
+    if not op_names or len(vals) != len(op_names):
         raise ValueError("regrad: malformed pickled graph (no results, or not one value each)")
-    for i in range(len(ops)):
-        name = ops[i]
+    for i in range(len(op_names)):
+        name = op_names[i]
         op = _ops.OPS_BY_NAME.get(name) if type(name) is str else None
         if op is None:
             raise ValueError(f"regrad: unknown operator {name!r} in a pickled graph")

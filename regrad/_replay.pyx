@@ -12,11 +12,11 @@ the same thing in plain Python, the readable reference.
 
 Slots: the leaves first (parameters, inputs and the constants made from
 Python numbers), ``0 .. n_leaves-1``; then the results in a topological order,
-the root last; then, past the ``n`` slots the sweeps run over, one constant
-slot per ``**`` holding its exponent (a number of the operator, as in
-``regrad.ops.Pow``, not a leaf: nothing can change it). That order is the reverse of the dynamic engine's backward
+the root last. That order is the reverse of the dynamic engine's backward
 schedule (dependency counting, see ``_core.pyx``), so a reverse sweep over the
-tape adds up every gradient in the same order as ``root.backward()``.
+tape adds up every gradient in the same order as ``root.backward()``. Past
+those ``n`` slots, one constant slot per ``**`` holds its exponent: a number
+of the operator (as in ``regrad.ops.Pow``), not a leaf, so nothing changes it.
 
 When a forward fails, the tape finds which error the program would raise: of
 the failing nodes, the one made first (``_raise_first_failure``; see the
@@ -263,11 +263,9 @@ cdef class Tape:
             L = leaves.size
             R = order.size
             n = L + R
-            if n > MAX_NODES:
+            if n + n_pow > MAX_NODES:     # the exponents' slots count too
                 raise ValueError(f"regrad.compile: {n} nodes, more than a tape holds")
             # pass 3: the arrays
-            if n + n_pow > MAX_NODES:
-                raise ValueError(f"regrad.compile: {n + n_pow} slots, more than a tape holds")
             self.op = <uint8_t*>_alloc(n, sizeof(uint8_t))
             self.a = <int32_t*>_alloc(n, sizeof(int32_t))
             self.b = <int32_t*>_alloc(n, sizeof(int32_t))

@@ -152,7 +152,7 @@ class Var:
     # -------------------------------------------------------------- copying
     def __reduce__(self):
         """Pickling and copying: a leaf as itself; a result with its graph (the
-        leaves as objects, so they stay shared, the results as flat records,
+        leaves as objects, so they stay shared, the results as flat columns,
         so that no depth of graph makes pickle recurse). The compiled engine
         writes the same form."""
         if self._op is None:
