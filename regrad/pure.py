@@ -19,7 +19,7 @@ __all__ = ["Var"]
 # nodes, the one the program meets first (see ``replay.py``).
 _births = itertools.count(1)
 
-_UNARY = {name: ops.OPS_BY_NAME[name.capitalize()] for name in ops.UNARY_METHODS}
+_UNARY = {op.method: op for op in ops.OPS if op.method}
 
 
 class Var:
@@ -111,38 +111,38 @@ class Var:
 
     def __add__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[0], self, other)
+        return NotImplemented if other is None else self._apply(ops.ADD, self, other)
 
     def __radd__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[0], other, self)
+        return NotImplemented if other is None else self._apply(ops.ADD, other, self)
 
     def __sub__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[1], self, other)
+        return NotImplemented if other is None else self._apply(ops.SUB, self, other)
 
     def __rsub__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[1], other, self)
+        return NotImplemented if other is None else self._apply(ops.SUB, other, self)
 
     def __mul__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[2], self, other)
+        return NotImplemented if other is None else self._apply(ops.MUL, self, other)
 
     def __rmul__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[2], other, self)
+        return NotImplemented if other is None else self._apply(ops.MUL, other, self)
 
     def __truediv__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[3], self, other)
+        return NotImplemented if other is None else self._apply(ops.DIV, self, other)
 
     def __rtruediv__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[3], other, self)
+        return NotImplemented if other is None else self._apply(ops.DIV, other, self)
 
     def __neg__(self):
-        return self._apply(ops.OPS[4], self)
+        return self._apply(ops.NEG, self)
 
     def __pow__(self, power, modulo=None):
         if modulo is not None or isinstance(power, Var) or not isinstance(power, numbers.Real):
