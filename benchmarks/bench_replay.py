@@ -167,17 +167,6 @@ def test_torch_batched_step(benchmark):
     benchmark.pedantic(t.step, setup=_collect, rounds=200, warmup_rounds=5)
 
 
-def test_same_losses():
-    """The three run the same step: the same first losses (PyTorch adds up in
-    another order: 1e-12 relative)."""
-    r, d = Replay(), Dynamic()
-    runs = [[c.step() for _ in range(3)] for c in (r, d)]
-    assert runs[0] == runs[1]
-    if _have_torch():
-        t = TorchBatched()
-        assert [t.step() for _ in range(3)] == pytest.approx(runs[0], rel=1e-12)
-
-
 # ---------------------------------------------------------- the comparison
 
 def compare(rounds=300, steps=10, dynamic_every=10, out=sys.stdout):
