@@ -184,8 +184,8 @@ class BackwardSteps:
     """The drawings of a backward pass. ``steps`` the schedule (``Step``
     list); ``captions[k]`` and ``svgs[k]`` describe and draw the state before
     the pass (k = 0) and during step k (1..n); ``html()`` one page with all of
-    them; ``save(path)`` writes that page; ``save_svgs(stem)`` writes
-    ``stem-00.svg``, ``stem-01.svg``, ...; ``table()`` the schedule as a
+    them; ``save(path)`` writes that page; ``captioned(k)`` a standalone SVG of state k with
+    its caption; ``save_svgs(stem)`` writes them to ``stem-00.svg``, ``stem-01.svg``, ...; ``table()`` the schedule as a
     Markdown table."""
 
     def __init__(self, root, steps, captions, svgs, labels, order):
@@ -202,6 +202,10 @@ class BackwardSteps:
 
     def __len__(self):
         return len(self.steps)
+
+    def captioned(self, k):
+        """``svgs[k]`` with ``captions[k]`` written above the graph: a standalone SVG."""
+        return _with_caption(self.svgs[k], self.captions[k])
 
     def table(self):
         """The schedule as Markdown: one row per step."""
@@ -244,9 +248,9 @@ class BackwardSteps:
         stem = os.fspath(stem)
         width = max(2, len(str(len(self.steps))))
         paths = []
-        for k, (caption, svg) in enumerate(zip(self.captions, self.svgs)):
+        for k in range(len(self.svgs)):
             path = f"{stem}-{k:0{width}d}.svg"
-            _write(path, _with_caption(svg, caption) + "\n")
+            _write(path, self.captioned(k) + "\n")
             paths.append(path)
         return paths
 
