@@ -262,3 +262,15 @@ def test_backward_steps_writes_page_and_svgs(tmp_path, engine):
         assert root_el.get("data-orientation") == "LR"
         assert root_el.find(SVG + "g").get("class") == "caption"
     assert y.src is not None                        # drawing released nothing
+
+
+def test_seed_and_leaf_root(engine):
+    a = engine.Var(2.0, req_grad=True)
+    d = draw_backward(a * a, dy=3)
+    assert d.captions[0].startswith("backward() seeds the root #1 Mul with gradient 3.0000")
+    assert d.steps[0].passes[1].total == 12.0        # 3 * 2 + 3 * 2, as backward(dy=3)
+    leaf = draw_backward(a, dy=3)
+    assert leaf.steps == [] and len(leaf.svgs) == 1
+    assert "adds 3.0000 to its .grad" in leaf.captions[0]
+    with pytest.raises(ValueError, match="max_nodes"):
+        draw_backward(a * a + a, max_nodes=2)

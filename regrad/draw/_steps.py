@@ -188,8 +188,9 @@ class BackwardSteps:
     its caption; ``save_svgs(stem)`` writes them to ``stem-00.svg``, ``stem-01.svg``, ...; ``table()`` the schedule as a
     Markdown table."""
 
-    def __init__(self, root, steps, captions, svgs, labels, order):
+    def __init__(self, root, steps, captions, svgs, labels, order, dy=1.0):
         self.root = root
+        self.dy = dy
         self.steps = steps
         self.captions = captions
         self.svgs = svgs
@@ -298,9 +299,11 @@ def _passes_text(drawing, step):
 def _caption(drawing, k):
     if k == 0:
         root = drawing.root
+        if root.op is None:
+            return (f"The root {drawing.name_of(root)} is a leaf: backward() adds "
+                    f"{format_value(drawing.dy)} to its .grad, and that is all.")
         return (f"backward() seeds the root {drawing.name_of(root)} with gradient "
-                f"{format_value(drawing.steps[0].grad) if drawing.steps else '1.0000'} "
-                "and pushes it on the ready stack.")
+                f"{format_value(drawing.dy)} and pushes it on the ready stack.")
     s = drawing.steps[k - 1]
     ready = ", ".join(drawing.name_of(v) for v in reversed(s.ready)) or "empty: done"
     return (f"{drawing.name_of(s.node)} (value {format_value(s.node.val)}) receives gradient "
@@ -349,6 +352,7 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
     orientation = normalize_orientation(orientation)
     labels = {id(v): str(k) for k, v in (labels or {}).items()}
     steps = backward_schedule(root, dy)
+    dy = 1.0 if dy is None else ops.to_float(dy, "dy")
     graph = collect(root, max_nodes)
     found = _vars_in_order(root)        # the Vars of graph.nodes, in their order
     assert len(found) == len(graph.nodes)
@@ -363,7 +367,8 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
         if var.op is None and var.req_grad:
             shown[i] = var.grad
     grads[0] = list(shown)
-    grads[0][index[id(root)]] = steps[0].grad if steps else None
+    if root.op is not None:
+        grads[0][index[id(root)]] = dy
     adj = list(grads[0])
     for s in steps:
         state = list(adj)
@@ -399,7 +404,7 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
                 if p.kind != "skipped":
                     flows.setdefault(index[id(p.var)], []).append(p.grad)
         svgs.append(_restyle(base, grads[k], current, done, flows))
-    drawing = BackwardSteps(root, steps, [], svgs, labels, order)
+    drawing = BackwardSteps(root, steps, [], svgs, labels, order, dy)
     drawing.captions = [_caption(drawing, k) for k in range(len(steps) + 1)]
     return drawing
 
