@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 
 from .args import layer_sizes, nonnegative, positive, positive_int, whole_number
+from .floats import predict
 
 __all__ = ["make_moons", "build_model", "loss", "step", "ReplayStep", "train", "predict",
            "accuracy", "EpochStats", "add_parser", "run"]
@@ -249,34 +250,6 @@ def train(model, X, y, epochs=100, lr=1.0, batch_size=None, alpha=1e-4, seed=Non
         if callback is not None:
             callback(stats)
     return history
-
-
-def _weights(model):
-    """The model's numbers: per layer, a list of (weights, bias, nonlinear)."""
-    return [[([w.val for w in n.w], n.b.val, n.is_nonlinear) for n in layer.neurons]
-            for layer in model.layers]
-
-
-def predict(model, points):
-    """The model's scores at ``points`` computed on plain floats (no graph).
-
-    Same operations in the same order as ``model(x).val``, so the same bits;
-    much faster when no gradient is needed."""
-    layers = _weights(model)
-    scores = []
-    for h in points:
-        for layer in layers:
-            out = []
-            for w, b, nonlinear in layer:
-                a = b
-                for wi, xi in zip(w, h):
-                    a = a + wi * xi
-                if nonlinear and a <= 0.0:
-                    a = 0.0
-                out.append(a)
-            h = out
-        scores.append(h[0])
-    return scores
 
 
 def accuracy(model, X, y):
