@@ -158,9 +158,10 @@ cdef class AdamKernel(_Kernel):
              bint amsgrad, bint maximize, bint decoupled):
         cdef Py_ssize_t i
         cdef Var p
-        cdef double g, t, m, v, bias_correction1, bias_correction2, step_size
-        cdef double bias_correction2_sqrt, denom
+        cdef double g, t, m, v, bias_correction1, bias_correction2, denom
+        cdef double step_size = 0, bias_correction2_sqrt = 1   # set at the first parameter
         cdef double weight = 1 - beta1
+        cdef double last_t = 0     # the step count the bias corrections were computed for
         for i in range(self.n):
             p = <Var>self.nodes[i]
             if not p._flags & HAS_GRAD:
@@ -183,11 +184,13 @@ cdef class AdamKernel(_Kernel):
             self.exp_avg[i] = m
             v = self.exp_avg_sq[i] * beta2 + (1 - beta2) * g * g
             self.exp_avg_sq[i] = v
-            # Python's float ** calls the C library's pow for these operands
-            bias_correction1 = 1 - pow(beta1, t)
-            bias_correction2 = 1 - pow(beta2, t)
-            step_size = lr / bias_correction1
-            bias_correction2_sqrt = pow(bias_correction2, 0.5)
+            if t != last_t:        # parameters usually share their count: pow is costly
+                # Python's float ** calls the C library's pow for these operands
+                bias_correction1 = 1 - pow(beta1, t)
+                bias_correction2 = 1 - pow(beta2, t)
+                step_size = lr / bias_correction1
+                bias_correction2_sqrt = pow(bias_correction2, 0.5)
+                last_t = t
             if amsgrad:
                 v = _maximum(self.max_exp_avg_sq[i], v)
                 self.max_exp_avg_sq[i] = v

@@ -30,10 +30,12 @@ N_PARAMS = 6
 
 def _scenario(seed=0):
     """Initial values and, per step, a gradient ``a + b*p`` for each
-    parameter (None: no gradient that step). Parameter 1 never has one."""
+    parameter (None: no gradient that step). Parameter 1 never has one;
+    parameters 0 and 3 miss some steps, so their step counts differ."""
     rng = random.Random(seed)
     init = [rng.uniform(-1, 1) for _ in range(N_PARAMS)]
-    plan = [[None if i == 1 or (i == 0 and k % 5 == 2) else (rng.uniform(-1, 1), rng.uniform(0, 0.5))
+    missing = {(0, 2), (3, 4)}     # (parameter, step % 5)
+    plan = [[None if i == 1 or (i, k % 5) in missing else (rng.uniform(-1, 1), rng.uniform(0, 0.5))
              for i in range(N_PARAMS)] for k in range(STEPS)]
     return init, plan
 
