@@ -35,7 +35,10 @@ __all__ = ["Optimizer", "SGD", "Adam"]
 
 
 class Optimizer:
-    """Base class: parameter groups, ``zero_grad``, ``state_dict``.
+    """Base class: parameter groups, ``zero_grad``, ``state_dict``. A subclass
+    gives its hyperparameters' checks (``_validate``) and order (``_hyper``),
+    its reference loop (``_PureKernel``), the name of its compiled kernel in
+    ``regrad._optim`` (``_KERNEL``) and its state's keys (``_STATE_KEYS``).
 
     ``params``: an iterable of leaf Vars that require grad, or of dicts (one
     per parameter group: ``{"params": [...], "lr": ...}``, other keys default
@@ -162,12 +165,12 @@ class Optimizer:
         """Load what ``state_dict()`` returned (of an optimizer of the same
         kind with groups of the same sizes): hyperparameters and state."""
         try:
-            groups, state = state_dict["param_groups"], state_dict["state"]
-        except (TypeError, KeyError):
-            raise ValueError("a state dict has 'state' and 'param_groups' entries") from None
-        if len(groups) != len(self.param_groups) or any(
-                len(saved["params"]) != len(group["params"])
-                for saved, group in zip(groups, self.param_groups)):
+            groups, state = list(state_dict["param_groups"]), dict(state_dict["state"])
+            sizes = [len(saved["params"]) for saved in groups]
+        except (TypeError, KeyError, ValueError):
+            raise ValueError("a state dict has 'state' (a dict) and 'param_groups' (dicts "
+                             "with 'params')") from None
+        if sizes != [len(group["params"]) for group in self.param_groups]:
             raise ValueError("the loaded state dict's parameter groups do not match the "
                              "optimizer's (their number or sizes differ)")
         updated = []

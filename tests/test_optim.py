@@ -329,7 +329,8 @@ def test_bad_state_dict(Var):
     p, q = Var(1.0, req_grad=True), Var(1.0, req_grad=True)
     opt = optim.Adam([p, q])
     good = opt.state_dict()
-    for bad in [None, {}, {"state": {}, "param_groups": []},
+    for bad in [None, {}, {"state": {}, "param_groups": []}, {"state": [], "param_groups": 3},
+                {"state": {}, "param_groups": [5]},
                 {"state": {}, "param_groups": [dict(good["param_groups"][0], params=[0])]},
                 {"state": {5: {}}, "param_groups": good["param_groups"]},
                 {"state": {0: {"step": 1.0}}, "param_groups": good["param_groups"]},
