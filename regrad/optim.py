@@ -27,7 +27,6 @@ parameters as a C array of nodes and the state as C arrays, and updates them in
 one C loop. It is used when every parameter is a compiled Var.
 """
 import math
-import numbers
 
 from .ops import to_float
 

@@ -19,7 +19,7 @@ import sys
 import pytest
 
 import regrad
-from regrad import optim
+from regrad import optim, pure
 from regrad.nn import MLP
 
 STEPS = 25
@@ -75,7 +75,7 @@ def regrad_trajectory(Var, kind, kwargs, seed=0, pure_step=False, monkeypatch=No
     if pure_step:
         monkeypatch.setattr(optim, "_compiled_optim", lambda: None)
     opt = getattr(optim, kind)(params, **kwargs)
-    expected = "_PureKernel" if pure_step or Var is regrad.pure.Var else kind + "Kernel"
+    expected = "_PureKernel" if pure_step or Var is pure.Var else kind + "Kernel"
     assert type(opt._kernels[0]).__name__ == expected
     out = []
     for k, grads in enumerate(plan):
@@ -91,7 +91,7 @@ def _three_paths(kind, kwargs, monkeypatch):
     """The trajectories of the three paths, checked equal to the bit."""
     compiled = regrad.get_engine("cython").Var
     fast = regrad_trajectory(compiled, kind, kwargs)
-    assert regrad_trajectory(regrad.pure.Var, kind, kwargs) == fast
+    assert regrad_trajectory(pure.Var, kind, kwargs) == fast
     assert regrad_trajectory(compiled, kind, kwargs, pure_step=True,
                              monkeypatch=monkeypatch) == fast
     return fast
@@ -197,7 +197,7 @@ def test_bad_hyperparameters(Var, ctor, kwargs, exc, message):
 
 def test_bad_parameters(Var):
     p = Var(1.0, req_grad=True)
-    other = (regrad.pure.Var if Var is not regrad.pure.Var
+    other = (pure.Var if Var is not pure.Var
              else regrad.get_engine("cython").Var)(1.0, req_grad=True)
     cases = [
         (p, TypeError, "iterable of Vars"),                   # a Var, not a list of them
@@ -312,7 +312,7 @@ def test_state_dict_round_trip(kind, kwargs):
         opt.step()
     saved = json.loads(json.dumps(opt.state_dict()))      # plain data, keys become strings
     saved["state"] = {int(i): s for i, s in saved["state"].items()}
-    second = [regrad.pure.Var(p.val, req_grad=True) for p in first]
+    second = [pure.Var(p.val, req_grad=True) for p in first]
     other = getattr(optim, kind)(second, lr=123.0)
     other.load_state_dict(saved)
     assert other.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
@@ -401,7 +401,7 @@ def test_compiled_kernels_refuse_what_they_cannot_hold():
     _optim = pytest.importorskip("regrad._optim")
     Var = regrad.get_engine("cython").Var
     x = Var(1.0, req_grad=True)
-    for bad in ([regrad.pure.Var(1.0, req_grad=True)], [x * 2], [1.0], 5):
+    for bad in ([pure.Var(1.0, req_grad=True)], [x * 2], [1.0], 5):
         with pytest.raises(TypeError):
             _optim.SGDKernel(bad)
     kernel = _optim.AdamKernel([x])
