@@ -6,12 +6,17 @@ import os
 
 from setuptools import Extension, setup
 
+# -ffp-contract=off: never fuse a*b + c into one FMA (a CFLAGS such as -march=native
+# would), so the kernels give the pure engine's bits
+_NO_FMA = ["-ffp-contract=off"]
+
 if os.environ.get("REGRAD_PURE_PYTHON", "") not in ("", "0"):
     ext_modules = []
 else:
     from Cython.Build import cythonize
-    ext_modules = cythonize([Extension("regrad._core", ["regrad/_core.pyx"]),
-                             Extension("regrad._replay", ["regrad/_replay.pyx"])],
-                            language_level=3)
+    ext_modules = cythonize(
+        [Extension(f"regrad.{name}", [f"regrad/{name}.pyx"], extra_compile_args=_NO_FMA)
+         for name in ("_core", "_replay", "_optim")],
+        language_level=3)
 
 setup(ext_modules=ext_modules)
