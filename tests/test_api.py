@@ -231,10 +231,22 @@ def test_fallback_warns_once_when_the_extension_is_missing():
             "    import regrad\n"
             "print(regrad.BACKEND, len(caught), caught[0].category.__name__)\n"
             "print(caught[0].message)")
-    out = run_python(code, REGRAD_PURE_PYTHON="")
+    out = run_python(code, REGRAD_PURE_PYTHON="", REGRAD_REQUIRE_COMPILED="")
     first, message = out.stdout.splitlines()[:2]
     assert first == "python 1 RuntimeWarning", out.stderr
     assert "compiled engine could not be imported" in message
+
+
+def test_a_required_compiled_engine_that_is_missing_fails_the_import():
+    code = ("import sys\n"
+            "sys.modules['regrad._core'] = None  # as if the extension were not built\n"
+            "try:\n"
+            "    import regrad\n"
+            "except ImportError as exc:\n"
+            "    print('ImportError', exc)\n")
+    out = run_python(code, REGRAD_PURE_PYTHON="", REGRAD_REQUIRE_COMPILED="1")
+    assert out.stdout.startswith("ImportError regrad: the compiled engine could not"), out.stderr
+    assert "REGRAD_REQUIRE_COMPILED" in out.stdout
 
 
 def test_unknown_engine_name():
