@@ -1,8 +1,22 @@
-"""Declares the compiled engine; all metadata lives in pyproject.toml."""
-from Cython.Build import cythonize
+"""Declares the compiled extensions; all metadata lives in pyproject.toml.
+
+REGRAD_PURE_PYTHON=1 at build time builds no extension (the package then runs
+its pure-Python engine), as it selects that engine at import time."""
+import os
+
 from setuptools import Extension, setup
 
-extensions = [Extension("regrad._core", ["regrad/_core.pyx"], extra_compile_args=["-O2"]),
-              Extension("regrad._replay", ["regrad/_replay.pyx"], extra_compile_args=["-O2"])]
+# -ffp-contract=off: never fuse a*b + c into one FMA (a CFLAGS such as -march=native
+# would), so the kernels give the pure engine's bits
+_NO_FMA = ["-ffp-contract=off"]
 
-setup(ext_modules=cythonize(extensions, language_level=3))
+if os.environ.get("REGRAD_PURE_PYTHON", "") not in ("", "0"):
+    ext_modules = []
+else:
+    from Cython.Build import cythonize
+    ext_modules = cythonize(
+        [Extension(f"regrad.{name}", [f"regrad/{name}.pyx"], extra_compile_args=_NO_FMA)
+         for name in ("_core", "_replay", "_optim")],
+        language_level=3)
+
+setup(ext_modules=ext_modules)

@@ -23,7 +23,9 @@ SIZES = (10**3, 10**4, 10**5, 10**6)
 LARGEST = {"compiled": 10**6, "pure": 10**5}
 ENGINES = {"compiled": "cython", "pure": "python"}
 
-CASES = [pytest.param(name, shape, size, id=f"{name}-{shape}-1e{len(str(size)) - 1}")
+# graphs of 10^5 nodes and more take seconds each: slow as a smoke test
+CASES = [pytest.param(name, shape, size, id=f"{name}-{shape}-1e{len(str(size)) - 1}",
+                      marks=[pytest.mark.slow] if size >= 10**5 else [])
          for name in ENGINES for shape in SCALING_SHAPES for size in SIZES
          if size <= LARGEST[name]]
 

@@ -4,7 +4,9 @@
 (``regrad._core``, Cython) and the pure-Python one (``regrad.pure``, the
 readable reference). The compiled engine is used unless the environment
 variable ``REGRAD_PURE_PYTHON`` is set to a non-empty value other than ``0``,
-or the extension cannot be imported (then a warning says so).
+or the extension cannot be imported (then a warning says so, or, with
+``REGRAD_REQUIRE_COMPILED=1``, the import fails: for CI and deployments where
+the pure engine by accident would be a silent slowdown).
 ``regrad.BACKEND`` tells which one is in use: ``"cython"`` or ``"python"``.
 """
 import os as _os
@@ -14,11 +16,11 @@ from . import ops
 __version__ = "0.2.0"
 
 
-def _want_pure():
-    return _os.environ.get("REGRAD_PURE_PYTHON", "") not in ("", "0")
+def _flag(name):
+    return _os.environ.get(name, "") not in ("", "0")
 
 
-if _want_pure():
+if _flag("REGRAD_PURE_PYTHON"):
     from .pure import Var
     BACKEND = "python"
 else:
@@ -26,6 +28,9 @@ else:
         from ._core import Var
         BACKEND = "cython"
     except ImportError as _exc:
+        if _flag("REGRAD_REQUIRE_COMPILED"):
+            raise ImportError(f"regrad: the compiled engine could not be imported ({_exc}) "
+                              "and REGRAD_REQUIRE_COMPILED is set") from _exc
         import warnings as _warnings
         _warnings.warn(
             f"regrad: the compiled engine could not be imported ({_exc}); using the "
@@ -34,7 +39,6 @@ else:
             "to silence this warning.", RuntimeWarning, stacklevel=2)
         from .pure import Var
         BACKEND = "python"
-
 
 
 def get_engine(name=None):

@@ -1,10 +1,11 @@
-"""Declarations shared by the compiled modules: a graph node's C layout, the
-op codes (those of ``regrad.ops``) and the node flags."""
+"""Declarations shared by the compiled modules: the op codes, the arity table,
+a graph node's C layout and its flags."""
 cimport cython
 from cpython.ref cimport PyObject
 
-# Op codes: the `code` of each operator in regrad.ops (checked by the tests).
-cdef enum:
+# The op codes: each operator's ``code`` in regrad.ops, which is the table;
+# ``regrad._core`` refuses to import if the two disagree.
+cpdef enum OpCode:
     LEAF = 0
     ADD = 1
     SUB = 2
@@ -22,6 +23,10 @@ cdef enum:
     SIGMOID = 14
     ABS = 15
     N_OPS = 16
+
+# Per op code: how many Var inputs it reads (0 for LEAF), filled from regrad.ops
+# at import. Pow reads one; its exponent sits in the node's second link.
+cdef unsigned char ARITY[N_OPS]
 
 # Node flags
 cdef enum:

@@ -3,9 +3,9 @@
 # cython: embedsignature=True, embedsignature.format=clinic
 """The compiled engine: the same ``Var`` API as ``regrad.pure``, in C.
 
-A node is a 64-byte C struct with a Python object header: value, gradient
-slot, two parent pointers, op code, flags and a creation number (64 bytes is
-the block pymalloc gives 56 anyway). Parents are raw ``PyObject*``
+A node is a C struct behind a Python object header: value, gradient slot,
+two parent pointers, op code, flags, pending count and creation number, 56
+bytes requested, a 64-byte pymalloc block. Parents are raw ``PyObject*``
 whose references this module manages itself, so that:
 
 - the backward pass reads only C fields (no Python call per node);
@@ -21,17 +21,15 @@ cimport cython
 from cpython.object cimport PyTypeObject, destructor
 from cpython.long cimport PyLong_AsDouble
 from cpython.ref cimport PyObject, Py_INCREF
-from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
-from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.string cimport memcpy
+from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
+from regrad._graph cimport (NodeVec, count_consumers, is_result_requiring_grad, Py_REFCNT,
+                            Py_DECREF, Py_XDECREF)
 
 from . import ops as _ops
 
 cdef extern from "Python.h":
-    # on raw pointers: the parent links are references this module owns
-    Py_ssize_t Py_REFCNT(PyObject*)
-    void Py_DECREF(PyObject*)
-    void Py_XDECREF(PyObject*)
     # for the deallocator, which must neither raise nor lose a pending exception
     PyObject* PyLong_FromVoidPtr(void*)
     int PyDict_DelItem(PyObject*, PyObject*)
@@ -41,10 +39,20 @@ cdef extern from "Python.h":
 
 __all__ = ["Var"]
 
-#: op code -> code, as compiled (the tests compare it with regrad.ops)
-OP_CODES = {"Add": ADD, "Sub": SUB, "Mul": MUL, "Div": DIV, "Neg": NEG, "Pow": POW,
-            "Exp": EXP, "Log": LOG, "Sqrt": SQRT, "Sin": SIN, "Cos": COS, "Tanh": TANH,
-            "Relu": RELU, "Sigmoid": SIGMOID, "Abs": ABS}
+
+def _check_op_table():
+    """Take the arities from the operator table, and refuse to run if an op code
+    compiled here differs from the table's (a missed edit when adding one)."""
+    for op in _ops.OPS:
+        if op.name.upper() not in OpCode.__members__ or OpCode[op.name.upper()] != op.code:
+            raise ImportError(f"regrad._core: op {op.name} has code {op.code} in regrad.ops "
+                              "but not in regrad/_core.pxd: rebuild, or fix the OpCode enum")
+        ARITY[<int>op.code] = op.arity
+    if len(_ops.OPS) != N_OPS - 1:
+        raise ImportError("regrad._core: regrad.ops and the OpCode enum list different operators")
+
+
+_check_op_table()
 
 cdef object _is_real = _ops.is_real
 cdef object _OP_BY_CODE = _ops.OPS_BY_CODE
@@ -57,6 +65,8 @@ cdef dict _labels = {}
 _label_table = _labels      # the same dict, visible to the tests
 
 
+# Up to 65,536 freed nodes (4 MiB) are kept for reuse: about one moons step's
+# graph, so the next step takes its nodes back without the allocator.
 @cython.freelist(65536)
 cdef class Var:
     """Var(val, req_grad=False, label=None)
@@ -427,7 +437,7 @@ cdef tuple _flatten(Var root):
             if x in seen:
                 continue
             seen[x] = None
-            if _is_result_requiring_grad(p):
+            if is_result_requiring_grad(p):
                 stack.append(x)
             else:
                 leaves.append(x)
@@ -446,11 +456,11 @@ cdef tuple _flatten(Var root):
             powers.append(_exponent(node))
         if node._flags & RELEASED:
             inputs.append(-1)
-            if node._op <= DIV:
+            if ARITY[node._op] == 2:
                 inputs.append(-1)
         else:
             inputs.append(index[<object>node._a])
-            if node._op <= DIV:
+            if ARITY[node._op] == 2:
                 inputs.append(index[<object>node._b])
         if node._flags & LABELED:
             labels[i] = node.label
@@ -481,7 +491,7 @@ def _graph(leaves, op_names, vals, inputs, powers, labels):
         op = _ops.OPS_BY_NAME.get(name) if type(name) is str else None
         if op is None:
             raise ValueError(f"regrad: unknown operator {name!r} in a pickled graph")
-        code = OP_CODES[name]
+        code = op.code
         arity = op.arity
         args = inputs[j:j + arity]
         j += arity
@@ -572,80 +582,6 @@ cdef inline Var _unary(int op, Var a):
 # right after its own turn: memory returns as backward goes, never recursively.
 # ``regrad.pure`` runs the same schedule, so both add gradients in one order.
 
-cdef struct NodeVec:
-    PyObject** data
-    Py_ssize_t size
-    Py_ssize_t capacity
-
-
-cdef int _grow(NodeVec* vec) except -1:
-    cdef Py_ssize_t capacity = vec.capacity * 2 if vec.capacity else 1024
-    cdef PyObject** grown = <PyObject**>PyMem_Realloc(vec.data, capacity * sizeof(PyObject*))
-    if grown == NULL:
-        raise MemoryError("regrad: no memory for the graph traversal")
-    vec.data = grown
-    vec.capacity = capacity
-    return 0
-
-
-cdef inline int _push(NodeVec* vec, PyObject* node) except -1:
-    if vec.size == vec.capacity:
-        _grow(vec)
-    vec.data[vec.size] = node
-    vec.size += 1
-    return 0
-
-
-cdef inline bint _is_result_requiring_grad(PyObject* p) noexcept:
-    return p != NULL and (<Var>p)._op != LEAF and (<Var>p)._flags & REQ_GRAD
-
-
-cdef int _count_consumers(Var root, NodeVec* seen) except -1:
-    """Pass 1: set ``_pending`` on every result requiring grad under ``root``
-    and list them in ``seen``. Depth first, so that a node is handled soon
-    after it was first reached, while it is still in the CPU's cache.
-    On error every count is reset."""
-    cdef NodeVec stack
-    cdef PyObject* node
-    cdef PyObject* x
-    cdef PyObject* released = NULL
-    cdef int k
-    cdef Py_ssize_t i
-    seen.data = stack.data = NULL
-    seen.size = seen.capacity = stack.size = stack.capacity = 0
-    try:
-        if root._flags & RELEASED:
-            raise _ops.released_error(root.name)
-        _push(seen, <PyObject*>root)
-        _push(&stack, <PyObject*>root)
-        while stack.size:
-            stack.size -= 1
-            node = stack.data[stack.size]
-            for k in range(2):
-                x = (<Var>node)._a if k == 0 else (<Var>node)._b
-                if _is_result_requiring_grad(x):
-                    if (<Var>x)._pending == 0:
-                        # a released result has no inputs to visit; of several,
-                        # the error names the one made first (as every engine does)
-                        if (<Var>x)._flags & RELEASED and (
-                                released == NULL or (<Var>x)._born < (<Var>released)._born):
-                            released = x
-                        _push(seen, x)
-                        _push(&stack, x)
-                    (<Var>x)._pending = (<Var>x)._pending + 1
-        if released != NULL:
-            raise _ops.released_error((<Var>released).name)
-    except BaseException:
-        for i in range(seen.size):
-            (<Var>seen.data[i])._pending = 0
-        PyMem_Free(seen.data)
-        seen.data = NULL
-        raise
-    finally:
-        PyMem_Free(stack.data)
-    return 0
-
-
 cdef inline void _pass_to(NodeVec* ready, PyObject* x, double g, bint release) noexcept:
     """Add ``g`` to input ``x``'s gradient: a leaf's ``.grad``, or a result's
     gradient slot, which makes the result ready once its last consumer passed.
@@ -676,7 +612,7 @@ cdef int _backward(Var root, double seed, bint release) except -1:
     cdef double g, x, out, p, ga, gb
     cdef unsigned char op
     cdef Py_ssize_t i
-    _count_consumers(root, &seen)   # raises before any gradient is touched
+    count_consumers(root, &seen)   # raises before any gradient is touched
     ready.data = <PyObject**>PyMem_Malloc(seen.size * sizeof(PyObject*))
     if ready.data == NULL:
         for i in range(seen.size):
@@ -703,7 +639,7 @@ cdef int _backward(Var root, double seed, bint release) except -1:
                 (<Var>node)._b = NULL
             (<Var>node)._flags = (<Var>node)._flags | RELEASED
         x = (<Var>a)._val
-        if op <= DIV:   # two inputs
+        if ARITY[op] == 2:
             binary_grads(op, g, x, (<Var>b)._val, out, &ga, &gb)
             _pass_to(&ready, a, ga, release)
             _pass_to(&ready, b, gb, release)

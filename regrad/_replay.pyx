@@ -35,18 +35,16 @@ from libc.stdint cimport int32_t, uint8_t, uintptr_t
 from libc.string cimport memset, memcpy
 from libc.math cimport NAN
 
-from regrad._core cimport (Var, LEAF, ADD, MUL, DIV, POW, RELU, N_OPS, REQ_GRAD, HAS_GRAD,
-                           RELEASED)
+from regrad._core cimport (Var, LEAF, ADD, MUL, POW, RELU, N_OPS, ARITY, REQ_GRAD,
+                           HAS_GRAD, RELEASED)
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
+from regrad._graph cimport (NodeVec, node_vec_push, is_result_requiring_grad, count_consumers,
+                            Py_DECREF, Py_XDECREF, Py_REFCNT)
 
 from . import ops as _ops
-from . import replay as _ref      # the messages, shared with the pure Tape
+from . import _messages as _msg
 
 cdef extern from "Python.h":
-    # on raw pointers: the tape manages these references itself
-    void Py_DECREF(PyObject*)
-    void Py_XDECREF(PyObject*)
-    Py_ssize_t Py_REFCNT(PyObject*)
     bint PyFloat_CheckExact(PyObject*)
     bint PyLong_CheckExact(PyObject*)
     double PyLong_AsDouble(object) except? -1.0
@@ -57,39 +55,12 @@ cdef int32_t MAX_NODES = 2147483647
 
 # Two op codes of the tape only: a product whose one consumer is the sum in
 # the next slot (``acc + w*x``, the bulk of a neuron) runs as one step, its
-# value kept in a register. The same kernels, in the same order.
+# value kept in a register. The same kernels, in the same order. On the moons
+# tape this made a step 1.4x faster (144 us instead of 205-216 us, measured
+# with benchmarks/bench_replay.py when it was introduced).
 cdef enum:
     MUL_THEN_ADD = N_OPS        # at the product's slot
     ADD_AFTER_MUL = N_OPS + 1   # at the sum's slot
-
-
-cdef struct PtrVec:
-    PyObject** data
-    Py_ssize_t size
-    Py_ssize_t capacity
-
-
-cdef int _push(PtrVec* vec, PyObject* p) except -1:
-    cdef Py_ssize_t capacity
-    cdef PyObject** grown
-    if vec.size == vec.capacity:
-        capacity = vec.capacity * 2 if vec.capacity else 256
-        grown = <PyObject**>PyMem_Malloc(capacity * sizeof(PyObject*))
-        if grown == NULL:
-            raise MemoryError("regrad: no memory to record the graph")
-        if vec.size:
-            memcpy(grown, vec.data, vec.size * sizeof(PyObject*))
-        PyMem_Free(vec.data)
-        vec.data = grown
-        vec.capacity = capacity
-    vec.data[vec.size] = p
-    vec.size += 1
-    return 0
-
-
-cdef inline bint _is_result(PyObject* p) noexcept:
-    """A result that requires grad: a node of the tape (anything else is a leaf)."""
-    return p != NULL and (<Var>p)._op != LEAF and (<Var>p)._flags & REQ_GRAD
 
 
 cdef inline void* _alloc(Py_ssize_t count, size_t size) except NULL:
@@ -149,14 +120,14 @@ cdef class Tape:
         # into this tape): a second recording would write into arrays sized
         # for the first graph
         if self.started:
-            raise RuntimeError(_ref.RECORDED_ONCE_MESSAGE)
+            raise RuntimeError(_msg.RECORDED_ONCE_MESSAGE)
         self.started = True
         if not root._flags & REQ_GRAD:
             raise RuntimeError(_ops.NO_GRAD_MESSAGE)
         outs = tuple(outputs)
         for i, o in enumerate(outs):
             if type(o) is not Var:
-                raise TypeError(_ref.outputs_type_message(i, o, Var))
+                raise TypeError(_msg.outputs_type_message(i, o, Var))
         self._record(root, outs, not retain_graph)
         self._root = root                      # set once recorded: see _check
 
@@ -183,119 +154,30 @@ cdef class Tape:
 
     # ----------------------------------------------------------- recording
     #
-    # 1. count, for every result under the root, the edges that lead to it from
-    #    results under the root (``_pending``, as the dynamic backward does);
-    # 2. run the dynamic backward's schedule without computing anything: a stack
-    #    of ready results, root first; a result is ready once its last consumer
-    #    has passed. The processing order, reversed, is the tape's order; a node
-    #    popped k-th keeps ``k + 1`` in ``_pending`` and a leaf its slot + 1;
-    # 3. fill the arrays from those numbers, reset every ``_pending`` to 0,
-    #    then release the graph's interior unless asked to keep it.
+    # Recording runs the dynamic backward's schedule without computing anything
+    # (``_schedule``): the results in the order backward handles them, reversed,
+    # are the tape's order. While recording, ``_pending`` numbers every node: a
+    # result handled k-th holds k + 1, a leaf its slot + 1 (see ``_slot``).
 
     cdef int _record(self, Var root, tuple outs, bint release) except -1:
-        cdef PtrVec seen, order, leaves
-        cdef PyObject** ready = NULL
-        cdef Py_ssize_t n_ready = 0, i, k, n, L, R
-        cdef PyObject* node
-        cdef PyObject* x
-        cdef PyObject* pa
-        cdef PyObject* pb
-        cdef PyObject* released = NULL
-        cdef Py_ssize_t n_pow = 0
-        cdef int j
+        """Count the consumers (as backward does), schedule, fill the arrays;
+        then clear the marks and release the graph's interior unless kept."""
+        cdef NodeVec seen, order, leaves
+        cdef Py_ssize_t i
         seen.data = order.data = leaves.data = NULL
         seen.size = seen.capacity = order.size = order.capacity = 0
         leaves.size = leaves.capacity = 0
         try:
             if root._op == LEAF:               # a leaf root: a tape of one slot
-                _push(&leaves, <PyObject*>root)
+                node_vec_push(&leaves, <PyObject*>root)
                 Py_INCREF(root)
                 root._pending = 1
             else:
-                if root._flags & RELEASED:
-                    raise _ops.released_error(root.name)
-                # pass 1: count the consumers
-                _push(&seen, <PyObject*>root)
-                i = 0
-                while i < seen.size:
-                    node = seen.data[i]
-                    i += 1
-                    for j in range(2):
-                        x = (<Var>node)._a if j == 0 else (<Var>node)._b
-                        if _is_result(x):
-                            if (<Var>x)._pending == 0:
-                                # no inputs to visit; of several, name the one made
-                                # first, as both engines' backward() do
-                                if (<Var>x)._flags & RELEASED and (
-                                        released == NULL
-                                        or (<Var>x)._born < (<Var>released)._born):
-                                    released = x
-                                _push(&seen, x)
-                            (<Var>x)._pending = (<Var>x)._pending + 1
-                if released != NULL:
-                    raise _ops.released_error((<Var>released).name)
-                # pass 2: the backward schedule, recorded
-                ready = <PyObject**>_alloc(seen.size, sizeof(PyObject*))
-                ready[0] = <PyObject*>root
-                n_ready = 1
-                while n_ready:
-                    n_ready -= 1
-                    node = ready[n_ready]
-                    _push(&order, node)
-                    Py_INCREF(<object>node)            # held until the end of recording
-                    (<Var>node)._pending = <unsigned int>order.size   # k + 1
-                    for j in range(2):
-                        x = (<Var>node)._a if j == 0 else (<Var>node)._b
-                        if j == 1 and (<Var>node)._op == POW:
-                            n_pow += 1         # its exponent: a constant slot, not a leaf
-                            break
-                        if x == NULL:
-                            continue
-                        if _is_result(x):
-                            (<Var>x)._pending = (<Var>x)._pending - 1
-                            if (<Var>x)._pending == 0:
-                                ready[n_ready] = x     # room for every result was reserved
-                                n_ready += 1
-                        elif (<Var>x)._pending == 0:   # a leaf met for the first time
-                            _push(&leaves, x)
-                            Py_INCREF(<object>x)
-                            (<Var>x)._pending = <unsigned int>leaves.size   # slot + 1
-            L = leaves.size
-            R = order.size
-            n = L + R
-            if n + n_pow > MAX_NODES:     # the exponents' slots count too
-                raise ValueError(f"regrad.compile: {n} nodes, more than a tape holds")
-            # pass 3: the arrays
-            self.op = <uint8_t*>_alloc(n, sizeof(uint8_t))
-            self.a = <int32_t*>_alloc(n, sizeof(int32_t))
-            self.b = <int32_t*>_alloc(n, sizeof(int32_t))
-            self.val = <double*>_alloc(n + n_pow, sizeof(double))
-            self.adj = <double*>_alloc(n, sizeof(double))
-            self.born = <unsigned long long*>_alloc(R, sizeof(unsigned long long))
-            memset(self.adj, 0, n * sizeof(double))   # results' adjoints: 0 between sweeps
-            self.n = n
-            self.n_leaves = L
-            for i in range(L):
-                self.op[i] = LEAF
-                self.a[i] = self.b[i] = 0
-                self.val[i] = (<Var>leaves.data[i])._val
-            n_pow = 0
-            for k in range(R):
-                node = order.data[k]
-                i = n - 1 - k
-                self.op[i] = (<Var>node)._op
-                self.a[i] = _slot((<Var>node)._a, n)
-                if (<Var>node)._op == POW:
-                    self.b[i] = <int32_t>(n + n_pow)
-                    self.val[n + n_pow] = (<Var>(<Var>node)._b)._val
-                    n_pow += 1
-                else:
-                    self.b[i] = _slot((<Var>node)._b, n) if (<Var>node)._b != NULL else 0
-                self.val[i] = (<Var>node)._val
-                self.born[i - L] = (<Var>node)._born
-            self.root_slot = _slot(<PyObject*>root, n)
+                count_consumers(root, &seen)
+                _schedule(root, seen.size, &order, &leaves)
+            self._fill(root, &order, &leaves)
             self._fuse()
-            self._set_outputs(outs, n)
+            self._set_outputs(outs, self.n)
             self._build_table(&leaves)
         except BaseException:
             for i in range(seen.size):
@@ -309,33 +191,54 @@ cdef class Tape:
             PyMem_Free(seen.data)
             PyMem_Free(order.data)
             PyMem_Free(leaves.data)
-            PyMem_Free(ready)
             self.n = self.n_leaves = 0
             raise
         PyMem_Free(seen.data)
-        PyMem_Free(ready)
         for i in range(leaves.size):
             (<Var>leaves.data[i])._pending = 0
         self.leaf = leaves.data                # the tape owns these references now
-        # release the interior (root included, as backward() does): every result
-        # is still held by ``order`` and every leaf by the tape, so nothing is freed
-        # until the last loop, where each result dies with no inputs left to free
-        for k in range(order.size):
-            node = order.data[k]
-            (<Var>node)._pending = 0
-            if release:
-                pa = (<Var>node)._a
-                (<Var>node)._a = NULL
-                Py_XDECREF(pa)
-                if (<Var>node)._op != POW:     # Pow keeps its exponent: .op describes it
-                    pb = (<Var>node)._b
-                    (<Var>node)._b = NULL
-                    Py_XDECREF(pb)
-                (<Var>node)._flags = (<Var>node)._flags | RELEASED
-        for k in range(order.size):
-            Py_DECREF(order.data[k])
-        PyMem_Free(order.data)
+        _release(&order, release)
         self._freeze(True)
+        return 0
+
+    cdef int _fill(self, Var root, NodeVec* order, NodeVec* leaves) except -1:
+        """The arrays: the leaves in the order met, then the results, root last;
+        past them, the exponents of the Pows (see the module's docstring)."""
+        cdef Py_ssize_t i, k, L = leaves.size, R = order.size, n = L + R, n_pow = 0
+        cdef PyObject* node
+        for k in range(R):
+            if (<Var>order.data[k])._op == POW:
+                n_pow += 1
+        if n + n_pow > MAX_NODES:     # the exponents' slots count too
+            raise ValueError(f"regrad.compile: {n} nodes, more than a tape holds")
+        self.op = <uint8_t*>_alloc(n, sizeof(uint8_t))
+        self.a = <int32_t*>_alloc(n, sizeof(int32_t))
+        self.b = <int32_t*>_alloc(n, sizeof(int32_t))
+        self.val = <double*>_alloc(n + n_pow, sizeof(double))
+        self.adj = <double*>_alloc(n, sizeof(double))
+        self.born = <unsigned long long*>_alloc(R, sizeof(unsigned long long))
+        memset(self.adj, 0, n * sizeof(double))   # results' adjoints: 0 between sweeps
+        self.n = n
+        self.n_leaves = L
+        for i in range(L):
+            self.op[i] = LEAF
+            self.a[i] = self.b[i] = 0
+            self.val[i] = (<Var>leaves.data[i])._val
+        n_pow = 0
+        for k in range(R):
+            node = order.data[k]
+            i = n - 1 - k
+            self.op[i] = (<Var>node)._op
+            self.a[i] = _slot((<Var>node)._a, n)
+            if (<Var>node)._op == POW:
+                self.b[i] = <int32_t>(n + n_pow)
+                self.val[n + n_pow] = (<Var>(<Var>node)._b)._val
+                n_pow += 1
+            else:
+                self.b[i] = _slot((<Var>node)._b, n) if (<Var>node)._b != NULL else 0
+            self.val[i] = (<Var>node)._val
+            self.born[i - L] = (<Var>node)._born
+        self.root_slot = _slot(<PyObject*>root, n)
         return 0
 
     cdef int _freeze(self, bint freeze) except -1:
@@ -364,7 +267,7 @@ cdef class Tape:
         memset(uses, 0, n * sizeof(int32_t))
         for i in range(L, n):
             uses[self.a[i]] += 1
-            if self.op[i] <= DIV:
+            if ARITY[self.op[i]] == 2:
                 uses[self.b[i]] += 1
         i = L
         while i < n - 1:
@@ -386,7 +289,7 @@ cdef class Tape:
         for i in range(len(outs)):
             o = <Var>outs[i]
             if o._pending == 0:        # not a node under the root
-                raise ValueError(_ref.outputs_graph_message(i))
+                raise ValueError(_msg.outputs_graph_message(i))
             self.out_slot[i] = _slot(<PyObject*>o, n)
         for i in range(len(outs)):
             Py_INCREF(outs[i])
@@ -394,7 +297,7 @@ cdef class Tape:
         self.n_out = len(outs)
         return 0
 
-    cdef int _build_table(self, PtrVec* leaves) except -1:
+    cdef int _build_table(self, NodeVec* leaves) except -1:
         cdef size_t capacity = 16, h
         cdef Py_ssize_t i
         while capacity < <size_t>(2 * leaves.size):
@@ -449,7 +352,7 @@ cdef class Tape:
                 v[i] = binary_value(MUL, x, y)
             elif o == ADD:
                 v[i] = binary_value(ADD, x, y)
-            elif o <= DIV:
+            elif ARITY[o] == 2:
                 v[i] = binary_value(o, x, y)
             elif o == RELU:
                 v[i] = unary_value(RELU, x, y)
@@ -478,7 +381,7 @@ cdef class Tape:
             elif o == ADD_AFTER_MUL:
                 o = ADD
             try:
-                if o <= DIV:
+                if ARITY[o] == 2:
                     v[i] = binary_value(o, v[self.a[i]], v[self.b[i]])
                 else:
                     v[i] = unary_value(o, v[self.a[i]], v[self.b[i]])
@@ -545,7 +448,7 @@ cdef class Tape:
                 binary_grads(ADD, gi, x, y, v[i], &ga, &gb)
                 g[ai] += ga
                 g[bi] += gb
-            elif o <= DIV:
+            elif ARITY[o] == 2:
                 binary_grads(o, gi, x, y, v[i], &ga, &gb)
                 g[ai] += ga
                 g[bi] += gb
@@ -606,15 +509,15 @@ cdef class Tape:
         try:
             seq = tuple(vars)
         except TypeError:
-            raise TypeError(_ref.vars_sequence_message(vars)) from None
+            raise TypeError(_msg.vars_sequence_message(vars)) from None
         cdef Py_ssize_t n = len(seq), i
         cdef PyObject* p
         for i in range(n):
             p = <PyObject*>seq[i]
             if type(<object>p) is not Var:
-                raise TypeError(_ref.vars_type_message(i, <object>p, Var))
+                raise TypeError(_msg.vars_type_message(i, <object>p, Var))
             if self._leaf_slot(p) < 0:
-                raise ValueError(_ref.vars_leaf_message(i))
+                raise ValueError(_msg.vars_leaf_message(i))
         cdef Py_buffer view
         cdef double* data
         cdef tuple xs
@@ -623,13 +526,13 @@ cdef class Tape:
             PyObject_GetBuffer(values, &view, PyBUF_RECORDS_RO)
             try:
                 if view.format == NULL or not _is_float64(view.format):
-                    raise TypeError(_ref.buffer_format_message(
+                    raise TypeError(_msg.buffer_format_message(
                         "B" if view.format == NULL else view.format.decode("ascii", "replace")))
                 if not PyBuffer_IsContiguous(&view, b'C'):
-                    raise TypeError(_ref.BUFFER_LAYOUT_MESSAGE)
+                    raise TypeError(_msg.BUFFER_LAYOUT_MESSAGE)
                 m = view.len // sizeof(double)
                 if m != n:
-                    raise ValueError(_ref.length_message(n, m))
+                    raise ValueError(_msg.length_message(n, m))
                 data = <double*>view.buf     # held by the view: it cannot move or shrink
                 for i in range(n):
                     (<Var>seq[i])._val = data[i]
@@ -639,10 +542,10 @@ cdef class Tape:
         try:
             xs = tuple(values)
         except TypeError:
-            raise TypeError(_ref.values_type_message(values)) from None
+            raise TypeError(_msg.values_type_message(values)) from None
         m = len(xs)
         if m != n:
-            raise ValueError(_ref.length_message(n, m))
+            raise ValueError(_msg.length_message(n, m))
         data = <double*>_alloc(n, sizeof(double))
         try:
             for i in range(n):                 # every conversion, then every write
@@ -652,7 +555,7 @@ cdef class Tape:
                 elif PyLong_CheckExact(p):
                     data[i] = PyLong_AsDouble(<object>p)     # float(int), OverflowError too
                 else:
-                    data[i] = _ref.value_to_float(<object>p, i)
+                    data[i] = _msg.value_to_float(<object>p, i)
             for i in range(n):
                 (<Var>seq[i])._val = data[i]
         finally:
@@ -684,12 +587,75 @@ cdef class Tape:
 
     def __repr__(self):
         """Its size: nodes, operations, leaves, outputs."""
-        return _ref.tape_repr(self.n, self.n_leaves, self.n_out, "cython")
+        return _msg.tape_repr(self.n, self.n_leaves, self.n_out, "cython")
+
+
+cdef int _schedule(Var root, Py_ssize_t n_results, NodeVec* order, NodeVec* leaves) except -1:
+    """Backward's schedule, recorded: a stack of ready results, root first; a
+    result is ready once its last consumer has passed (``_pending`` as counted
+    by ``count_consumers``). Lists the results in ``order`` and the leaves, as
+    first met, in ``leaves``, each with a reference held until recording ends."""
+    cdef PyObject** ready = <PyObject**>_alloc(n_results, sizeof(PyObject*))
+    cdef Py_ssize_t n_ready = 1
+    cdef PyObject* node
+    cdef PyObject* x
+    cdef int j
+    ready[0] = <PyObject*>root
+    try:
+        while n_ready:
+            n_ready -= 1
+            node = ready[n_ready]
+            node_vec_push(order, node)
+            Py_INCREF(<object>node)
+            (<Var>node)._pending = <unsigned int>order.size   # k + 1
+            for j in range(2):
+                x = (<Var>node)._a if j == 0 else (<Var>node)._b
+                if x == NULL or (j == 1 and (<Var>node)._op == POW):
+                    continue               # Pow's exponent: a constant slot, not a leaf
+                if is_result_requiring_grad(x):
+                    (<Var>x)._pending = (<Var>x)._pending - 1
+                    if (<Var>x)._pending == 0:
+                        ready[n_ready] = x     # room for every result was reserved
+                        n_ready += 1
+                elif (<Var>x)._pending == 0:   # a leaf met for the first time
+                    node_vec_push(leaves, x)
+                    Py_INCREF(<object>x)
+                    (<Var>x)._pending = <unsigned int>leaves.size   # slot + 1
+    finally:
+        PyMem_Free(ready)
+    return 0
+
+
+cdef void _release(NodeVec* order, bint release) noexcept:
+    """Clear the results' marks and drop the references recording held; with
+    ``release``, first free the graph's interior (root included) as backward()
+    does. Every result is held by ``order`` and every leaf by the tape, so
+    nothing is freed before the last loop, where each result dies with no
+    inputs left to free."""
+    cdef Py_ssize_t k
+    cdef PyObject* node
+    cdef PyObject* pa
+    cdef PyObject* pb
+    for k in range(order.size):
+        node = order.data[k]
+        (<Var>node)._pending = 0
+        if release:
+            pa = (<Var>node)._a
+            (<Var>node)._a = NULL
+            Py_XDECREF(pa)
+            if (<Var>node)._op != POW:     # Pow keeps its exponent: .op describes it
+                pb = (<Var>node)._b
+                (<Var>node)._b = NULL
+                Py_XDECREF(pb)
+            (<Var>node)._flags = (<Var>node)._flags | RELEASED
+    for k in range(order.size):
+        Py_DECREF(order.data[k])
+    PyMem_Free(order.data)
 
 
 cdef inline int32_t _slot(PyObject* x, Py_ssize_t n) noexcept:
     """A recorded node's slot, while ``_pending`` holds the recording's marks."""
-    if _is_result(x):
+    if is_result_requiring_grad(x):
         return <int32_t>(n - (<Var>x)._pending)
     return <int32_t>((<Var>x)._pending - 1)
 

@@ -1,11 +1,17 @@
 """The operator table: every operator regrad knows, its forward value and its
 local derivatives side by side.
 
-This module is the single list of operators. The pure-Python engine
-(``regrad.pure``) calls ``forward``/``backward`` below; the compiled engine
-(``regrad/_core.pyx``) mirrors the same formulas as a C ``switch`` over the
-``code`` of each operator and is checked against this table by the tests; the
-graph tools read ``name``, ``symbol`` and ``args`` from here.
+This module is the single list of operators. Each class declares an
+operator once: its ``name``, drawing ``symbol``, op ``code``, ``arity``, the
+``Var`` ``method`` that applies it (if any), its ``formula``, ``derivatives``
+and ``domain`` in words (``doc/ops.md`` is generated from them), and its
+``forward`` and ``backward`` in Python. The pure-Python engine
+(``regrad.pure``) calls ``forward``/``backward``; the compiled engine takes
+its codes from the ``OpCode`` enum of ``regrad/_core.pxd`` (it refuses to
+import if they differ from this table) and its arities from this table, and
+runs the same formulas as C kernels (``regrad/_kernels.pxd``, one case per
+operator in this order); the graph tools read ``name``, ``symbol`` and
+``args``. See the README's "Adding an operator".
 
 Errors follow Python's ``float`` and ``math``: a domain error raises
 ``ValueError``, a division by zero ``ZeroDivisionError``, an overflow
@@ -17,7 +23,8 @@ import numbers
 import sys
 
 __all__ = ["Op", "OPS", "OPS_BY_NAME", "OPS_BY_CODE", "Pow", "to_float", "is_real", "math_error",
-           "released_error", "NO_GRAD_MESSAGE", "var_repr", "check_label"]
+           "released_error", "NO_GRAD_MESSAGE", "var_repr", "check_label",
+           "ADD", "SUB", "MUL", "DIV", "NEG"]
 
 inf = math.inf
 
@@ -130,8 +137,12 @@ class Op:
 
     name = "Op"       # shown in drawings and as Var.name
     symbol = "?"      # short label for drawings
-    code = -1         # the compiled engine's op code
-    arity = 0
+    code = -1         # the compiled engine's op code (0 is a leaf)
+    arity = 0         # number of Var inputs
+    method = None     # the Var method that applies it, for operators without a symbol
+    formula = ""      # the value, in terms of the inputs a (and b)
+    derivatives = ()  # d(out)/d(input), one per input
+    domain = "all real numbers"
     __slots__ = ()
 
     @property
@@ -160,6 +171,7 @@ def _fmt(v):
 
 class Add(Op):
     name, symbol, code, arity = "Add", "+", 1, 2
+    formula, derivatives = "a + b", ("1", "1")
     __slots__ = ()
 
     def forward(self, a, b):
@@ -171,6 +183,7 @@ class Add(Op):
 
 class Sub(Op):
     name, symbol, code, arity = "Sub", "-", 2, 2
+    formula, derivatives = "a - b", ("1", "-1")
     __slots__ = ()
 
     def forward(self, a, b):
@@ -182,6 +195,7 @@ class Sub(Op):
 
 class Mul(Op):
     name, symbol, code, arity = "Mul", "*", 3, 2
+    formula, derivatives = "a * b", ("b", "a")
     __slots__ = ()
 
     def forward(self, a, b):
@@ -193,6 +207,8 @@ class Mul(Op):
 
 class Div(Op):
     name, symbol, code, arity = "Div", "/", 4, 2
+    formula, derivatives = "a / b", ("1 / b", "-(a / b) / b")
+    domain = "b != 0, else ZeroDivisionError"
     __slots__ = ()
 
     def forward(self, a, b):
@@ -209,6 +225,7 @@ class Div(Op):
 
 class Neg(Op):
     name, symbol, code, arity = "Neg", "-", 5, 1
+    formula, derivatives = "-a", ("-1",)
     __slots__ = ()
 
     def forward(self, a):
@@ -221,6 +238,9 @@ class Neg(Op):
 class Pow(Op):
     """``x ** power`` for a number ``power``; the only operator with an argument."""
     name, symbol, code, arity = "Pow", "**", 6, 1
+    formula, derivatives = "a ** p, p a number", ("p * a ** (p - 1), and 0 when p == 0",)
+    domain = ("a != 0 when p < 0, else ZeroDivisionError; a >= 0 when p is not a whole number, "
+              "else ValueError; OverflowError when the result is too large")
     __slots__ = ("power",)
 
     def __init__(self, power):
@@ -250,6 +270,9 @@ class Pow(Op):
 
 class Exp(Op):
     name, symbol, code, arity = "Exp", "exp", 7, 1
+    method = "exp"
+    formula, derivatives = "e ** a", ("exp(a)",)
+    domain = "OverflowError when the result is too large (a > 709.78)"
     __slots__ = ()
 
     def forward(self, a):
@@ -264,6 +287,9 @@ class Exp(Op):
 
 class Log(Op):
     name, symbol, code, arity = "Log", "log", 8, 1
+    method = "log"
+    formula, derivatives = "ln(a)", ("1 / a",)
+    domain = "a > 0, else ValueError"
     __slots__ = ()
 
     def forward(self, a):
@@ -277,6 +303,9 @@ class Log(Op):
 
 class Sqrt(Op):
     name, symbol, code, arity = "Sqrt", "sqrt", 9, 1
+    method = "sqrt"
+    formula, derivatives = "sqrt(a)", ("0.5 / sqrt(a), inf at 0",)
+    domain = "a >= 0, else ValueError"
     __slots__ = ()
 
     def forward(self, a):
@@ -291,6 +320,9 @@ class Sqrt(Op):
 
 class Sin(Op):
     name, symbol, code, arity = "Sin", "sin", 10, 1
+    method = "sin"
+    formula, derivatives = "sin(a)", ("cos(a)",)
+    domain = "finite a, else ValueError"
     __slots__ = ()
 
     def forward(self, a):
@@ -304,6 +336,9 @@ class Sin(Op):
 
 class Cos(Op):
     name, symbol, code, arity = "Cos", "cos", 11, 1
+    method = "cos"
+    formula, derivatives = "cos(a)", ("-sin(a)",)
+    domain = "finite a, else ValueError"
     __slots__ = ()
 
     def forward(self, a):
@@ -317,6 +352,8 @@ class Cos(Op):
 
 class Tanh(Op):
     name, symbol, code, arity = "Tanh", "tanh", 12, 1
+    method = "tanh"
+    formula, derivatives = "tanh(a)", ("1 - tanh(a) ** 2",)
     __slots__ = ()
 
     def forward(self, a):
@@ -328,6 +365,8 @@ class Tanh(Op):
 
 class Relu(Op):
     name, symbol, code, arity = "Relu", "relu", 13, 1
+    method = "relu"
+    formula, derivatives = "max(a, 0)", ("1 if a > 0 else 0",)
     __slots__ = ()
 
     def forward(self, a):
@@ -339,6 +378,8 @@ class Relu(Op):
 
 class Sigmoid(Op):
     name, symbol, code, arity = "Sigmoid", "sigmoid", 14, 1
+    method = "sigmoid"
+    formula, derivatives = "1 / (1 + e ** -a)", ("sigmoid(a) * (1 - sigmoid(a))",)
     __slots__ = ()
 
     def forward(self, a):
@@ -354,6 +395,8 @@ class Sigmoid(Op):
 
 class Abs(Op):
     name, symbol, code, arity = "Abs", "abs", 15, 1
+    method = "abs"
+    formula, derivatives = "|a|", ("1 if a > 0, -1 if a < 0, 0 at 0",)
     __slots__ = ()
 
     def forward(self, a):
@@ -363,10 +406,12 @@ class Abs(Op):
         return (g if a > 0.0 else (-g if a < 0.0 else 0.0),)  # slope 0 at 0
 
 
-#: Operators with no argument are shared singletons; Pow is made per use.
-OPS = (Add(), Sub(), Mul(), Div(), Neg(), Pow, Exp(), Log(), Sqrt(), Sin(), Cos(),
-       Tanh(), Relu(), Sigmoid(), Abs())
+#: The operator table, in code order. Operators with no argument are shared
+#: singletons; Pow (the class here) is made per use with its exponent.
+ADD, SUB, MUL, DIV, NEG = Add(), Sub(), Mul(), Div(), Neg()
+OPS = (ADD, SUB, MUL, DIV, NEG, Pow, Exp(), Log(), Sqrt(), Sin(), Cos(), Tanh(), Relu(),
+       Sigmoid(), Abs())
 OPS_BY_NAME = {op.name: op for op in OPS}
 OPS_BY_CODE = {op.code: op for op in OPS}
-#: Methods a Var offers for the unary operators (``x.exp()``, ``x.relu()``, ...).
-UNARY_METHODS = ("exp", "log", "sqrt", "sin", "cos", "tanh", "relu", "sigmoid", "abs")
+#: Methods a Var offers for the operators without a symbol (``x.exp()``, ``x.relu()``, ...).
+UNARY_METHODS = tuple(op.method for op in OPS if op.method)

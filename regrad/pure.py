@@ -19,7 +19,7 @@ __all__ = ["Var"]
 # nodes, the one the program meets first (see ``replay.py``).
 _births = itertools.count(1)
 
-_UNARY = {name: ops.OPS_BY_NAME[name.capitalize()] for name in ops.UNARY_METHODS}
+_UNARY = {op.method: op for op in ops.OPS if op.method}
 
 # Held while a backward (or a recording) reads and releases a graph, so that two
 # threads differentiating one graph see what the compiled engine shows them:
@@ -179,38 +179,38 @@ class Var:
 
     def __add__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[0], self, other)
+        return NotImplemented if other is None else self._apply(ops.ADD, self, other)
 
     def __radd__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[0], other, self)
+        return NotImplemented if other is None else self._apply(ops.ADD, other, self)
 
     def __sub__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[1], self, other)
+        return NotImplemented if other is None else self._apply(ops.SUB, self, other)
 
     def __rsub__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[1], other, self)
+        return NotImplemented if other is None else self._apply(ops.SUB, other, self)
 
     def __mul__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[2], self, other)
+        return NotImplemented if other is None else self._apply(ops.MUL, self, other)
 
     def __rmul__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[2], other, self)
+        return NotImplemented if other is None else self._apply(ops.MUL, other, self)
 
     def __truediv__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[3], self, other)
+        return NotImplemented if other is None else self._apply(ops.DIV, self, other)
 
     def __rtruediv__(self, other):
         other = _as_var(other)
-        return NotImplemented if other is None else self._apply(ops.OPS[3], other, self)
+        return NotImplemented if other is None else self._apply(ops.DIV, other, self)
 
     def __neg__(self):
-        return self._apply(ops.OPS[4], self)
+        return self._apply(ops.NEG, self)
 
     def __pow__(self, power, modulo=None):
         if modulo is not None or isinstance(power, Var) or not is_real(power):
@@ -267,32 +267,29 @@ class Var:
         if self._op is None:            # a leaf: its gradient is dy itself
             self._grad = (0.0 if self._grad is None else self._grad) + dy
             return
-        with _graph_lock:
-            self._backward(dy, retain_graph)
-
-    def _backward(self, dy, retain_graph):
-        # PyTorch's dependency-counting schedule (the compiled engine runs the
-        # same one, so both add up gradients in the same order):
-        pending = _count_consumers(self)   # raises before any gradient is touched
-        adjoint = {self: dy}               # gradients of results, dropped as used
-        ready = [self]                     # results whose consumers have all passed
-        while ready:
-            node = ready.pop()
-            g = adjoint.pop(node)
-            inputs = node._src
-            if not retain_graph:
-                node._src = None            # release this result's links to its inputs
-            grads = node._op.backward(node._val, g, *(x._val for x in inputs))
-            for x, gx in zip(inputs, grads):
-                if not x._req_grad:
-                    continue
-                if x._op is None:           # a leaf requiring grad: accumulate
-                    x._grad = (0.0 if x._grad is None else x._grad) + gx
-                    continue
-                adjoint[x] = adjoint.get(x, 0.0) + gx
-                pending[x] -= 1
-                if pending[x] == 0:        # its last consumer has passed
-                    ready.append(x)
+        with _graph_lock:    # see _graph_lock
+            # PyTorch's dependency-counting schedule (the compiled engine runs the
+            # same one, so both add up gradients in the same order):
+            pending = _count_consumers(self)   # raises before any gradient is touched
+            adjoint = {self: dy}               # gradients of results, dropped as used
+            ready = [self]                     # results whose consumers have all passed
+            while ready:
+                node = ready.pop()
+                g = adjoint.pop(node)
+                inputs = node._src
+                if not retain_graph:
+                    node._src = None            # release this result's links to its inputs
+                grads = node._op.backward(node._val, g, *(x._val for x in inputs))
+                for x, gx in zip(inputs, grads):
+                    if not x._req_grad:
+                        continue
+                    if x._op is None:           # a leaf requiring grad: accumulate
+                        x._grad = (0.0 if x._grad is None else x._grad) + gx
+                        continue
+                    adjoint[x] = adjoint.get(x, 0.0) + gx
+                    pending[x] -= 1
+                    if pending[x] == 0:        # its last consumer has passed
+                        ready.append(x)
 
 
 def _count_consumers(root):

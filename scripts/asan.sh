@@ -43,7 +43,7 @@ else
     tar --exclude=build --exclude='*.so' --exclude='*.c' --exclude=__pycache__ \
         --exclude=.hypothesis -cf - . | tar -xf - -C "$work"
 fi
-rm -f "$work"/regrad/*.so "$work"/regrad/_core.c "$work"/regrad/_replay.c
+rm -f "$work"/regrad/*.so "$work"/regrad/*.c
 
 # ------------------------------------------------------------------ the build
 cd "$work"
@@ -67,8 +67,8 @@ export ASAN_OPTIONS="detect_leaks=0:alloc_dealloc_mismatch=0:halt_on_error=1:abo
 export PYTHONMALLOC=malloc
 export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}"
 "$python" - <<EOF
-import regrad, regrad._core, regrad._replay
-for m in (regrad, regrad._core, regrad._replay):
+import regrad, regrad._core, regrad._replay, regrad._optim
+for m in (regrad, regrad._core, regrad._replay, regrad._optim):
     assert m.__file__.startswith("$work/"), f"imported {m.__file__}, not the ASan build"
 print("asan.sh: testing", regrad._core.__file__)
 EOF

@@ -172,6 +172,7 @@ def run_child(scenario, engine_name):
 
 # ------------------------------------------------------------- the tests
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine_name", ["cython", "python"])
 @pytest.mark.parametrize("scenario", ["chain", "sum", "fan_out"])
 def test_huge_graph(scenario, engine_name):

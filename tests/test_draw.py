@@ -265,27 +265,9 @@ def test_examples_geometry_every_orientation(Var, orientation):
         check_geometry(d.svg, orientation)
 
 
-def seed_graph(Var):
-    """The seed README's first example (with the graph kept for drawing)."""
-    a = Var(-4.0, req_grad=True)
-    b = Var(2.0, req_grad=True)
-    c_5 = Var(5)
-    c = a + b
-    d = a * b + b ** 3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += c_5 * d + (b - a).relu()
-    e = c - d
-    f = e ** 2
-    g = f / 2.0
-    g += 10.0 / f
-    return a, b, g
-
-
 @pytest.mark.parametrize("orientation", ["TB", "BT", "LR", "RL"])
-def test_seed_graph_with_gradients_geometry(Var, orientation):
-    a, b, g = seed_graph(Var)
+def test_seed_graph_with_gradients_geometry(Var, orientation, seed_example):
+    a, b, g = seed_example(Var)
     g.backward(retain_graph=True)
     # nodes of 2, 3 and 4 lines share ranks: edges must still avoid them all
     nodes, edges = check_geometry(build_svg(g, orientation), orientation)
@@ -727,3 +709,14 @@ def test_save_refuses_extensions_it_cannot_write(Var, tmp_path):
                         ("g.htm", "<!DOCTYPE html>")):
         path = d.save(tmp_path / name)
         assert open(path, encoding="utf-8").read().startswith(start)
+
+
+def test_step_drawings_name_labelled_vars(Var):
+    from regrad.draw import draw_backward
+    w = Var(0.5, req_grad=True, label="w1")
+    y = (w * w).exp()
+    steps = draw_backward(y)
+    assert "w1: 0.6420 (.grad 0.6420)" in steps.table()
+    svg = steps.svgs[0]
+    assert ">w1<" in svg and "w1 = " not in svg           # named once, not twice
+    assert "v: " in draw_backward(y, labels={"v": w}).table()   # a given name wins

@@ -16,9 +16,10 @@ reference counting alone:
   ending where the first began (a leak of one node a step shows);
 - ``gc.collect()`` at the end finds nothing to collect: no reference cycles.
 
-CI runs 300 steps of each for RSS and 100 for tracemalloc (which slows
-Python down), after a warm-up of 60; the long variants (10,000 steps of each,
-marked ``slow``) run with ``REGRAD_LONG=1`` or ``-m slow``.
+These runs are marked ``slow``: CI runs them in its second step (``-m slow``),
+300 steps of each for RSS and 100 for tracemalloc (which slows Python down),
+after a warm-up of 60. The long variants, 10,000 steps of each (about an
+hour), run only with ``REGRAD_LONG=1``.
 """
 import array
 import gc
@@ -43,9 +44,7 @@ RSS_BUDGET = {"bounded": 4 << 20, "long": 8 << 20}
 TRACED_BUDGET = 768
 
 
-def long_requested(config):
-    expr = config.getoption("markexpr", default="") or ""
-    return LONG or ("slow" in expr and "not slow" not in expr)
+needs_long = pytest.mark.skipif(not LONG, reason="long variant (about an hour): REGRAD_LONG=1")
 
 
 # ------------------------------------------------------------ the child side
@@ -165,12 +164,14 @@ def check_traced(result):
         f"traced memory grew per window of {result['steps'] // 5} steps: {growth} bytes")
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.parametrize("engine_name, mode", CASES, ids=IDS)
 def test_rss_flat_over_300_steps(engine_name, mode):
     check_rss(run_child("rss", engine_name, mode, 300), RSS_BUDGET["bounded"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine_name, mode", CASES, ids=IDS)
 def test_traced_memory_flat_over_100_steps(engine_name, mode):
     result = run_child("tracemalloc", engine_name, mode, 100)
@@ -181,31 +182,18 @@ def test_traced_memory_flat_over_100_steps(engine_name, mode):
 
 
 @pytest.mark.slow
+@needs_long
 @needs_proc
 @pytest.mark.parametrize("engine_name, mode", CASES, ids=IDS)
-def test_rss_flat_over_10k_steps(request, engine_name, mode):
-    if not long_requested(request.config):
-        pytest.skip("long variant: REGRAD_LONG=1 or -m slow")
+def test_rss_flat_over_10k_steps(engine_name, mode):
     check_rss(run_child("rss", engine_name, mode, 10_000), RSS_BUDGET["long"])
 
 
 @pytest.mark.slow
+@needs_long
 @pytest.mark.parametrize("engine_name, mode", CASES, ids=IDS)
-def test_traced_memory_flat_over_10k_steps(request, engine_name, mode):
-    if not long_requested(request.config):
-        pytest.skip("long variant: REGRAD_LONG=1 or -m slow")
+def test_traced_memory_flat_over_10k_steps(engine_name, mode):
     check_traced(run_child("tracemalloc", engine_name, mode, 10_000))
-
-
-def test_replay_and_dynamic_steps_train_alike():
-    """The runs above train for real: replayed steps give the dynamic steps'
-    losses (a sanity check that replay steps are steps)."""
-    for engine_name in ("cython", "python"):
-        dyn = make_step(engine_name, "dynamic")
-        rep = make_step(engine_name, "replay")
-        for k in range(3):
-            a, b = dyn[0](k), rep[0](k)
-            assert abs(a - b) <= 1e-12 * abs(a), (engine_name, k, a, b)
 
 
 # ----------------------------------------- graphs freed by reference counting
@@ -227,6 +215,7 @@ def _graph(Var, n=2000):
 DROP_SIZES = {"cython": (6_000, 12_000), "python": (300, 600)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["dropped", "retain_graph", "backward", "compiled tape",
                                  "retained tape"])
 def test_a_dropped_graph_is_freed_at_once(engine, how):

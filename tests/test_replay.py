@@ -9,21 +9,15 @@ import math
 import sys
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
 
+import compare
 import regrad
 from regrad import ops
 from regrad.apps import moons
 
 
 def same(x, y, rel=1e-12):
-    """Equal to ``rel`` relative (exactly for zeros and infinities), NaN matching NaN."""
-    if x is None or y is None:
-        return x is y
-    if math.isnan(x) or math.isnan(y):
-        return math.isnan(x) and math.isnan(y)
-    return x == y or math.isclose(x, y, rel_tol=rel, abs_tol=0.0)
+    return compare.same(x, y, rel)
 
 
 def outcome(fn):
@@ -115,107 +109,6 @@ def test_every_op_values_and_gradients(engine, op, power):
         assert same(x.grad, rx.grad) and same(y.grad, ry.grad), (xv, yv)
 
 
-def test_op_codes_cover_the_table():
-    names = {op.name for op in ops.OPS}
-    assert len(names) == 15
-
-
-# ------------------------------------------------------------ random graphs
-
-_UNARY = ["neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "relu", "sigmoid", "abs",
-          "pow2", "pow3", "pow-1", "pow0.5", "pow-0.5"]
-_BINARY = ["add", "sub", "mul", "div"]
-
-
-def _run_program(Var, leaves, program):
-    """Build the graph of ``program`` over ``leaves``: each instruction makes a
-    node from earlier nodes (or a Python number); the root adds up every
-    result, so that none is left out of the graph."""
-    nodes = list(leaves)
-    for kind, i, j, c in program:
-        a = nodes[i % len(nodes)]
-        b = nodes[j % len(nodes)] if j is not None else c
-        if kind == "add":
-            r = a + b
-        elif kind == "sub":
-            r = b - a if j is None else a - b
-        elif kind == "mul":
-            r = a * b
-        elif kind == "div":
-            r = a / b if j is not None else c / a
-        elif kind == "neg":
-            r = -a
-        elif kind.startswith("pow"):
-            r = a ** float(kind[3:])
-        else:
-            r = getattr(a, kind)()
-        nodes.append(r)
-    root = nodes[-1]
-    for r in reversed(nodes[len(leaves):-1]):
-        root = root + r
-    return root
-
-
-_instruction = st.one_of(
-    st.tuples(st.sampled_from(_BINARY), st.integers(0, 40), st.integers(0, 40),
-              st.just(None)),
-    st.tuples(st.sampled_from(_BINARY), st.integers(0, 40), st.none(),
-              st.floats(-3, 3, allow_nan=False).filter(lambda c: c != 0)),
-    st.tuples(st.sampled_from(_UNARY), st.integers(0, 40), st.none(), st.none()),
-)
-_value = st.floats(-3, 3, allow_nan=False)
-
-
-def _random_graph_check(engine, program, n_leaves, values0, more_values, req):
-    Var = engine.Var
-    leaves = [Var(v, req_grad=r) for v, r in zip(values0[:n_leaves], req)]
-    assume(any(req))
-    built = outcome(lambda: _run_program(Var, leaves, program))
-    assume(not isinstance(built, tuple))        # a domain error while recording
-    root = built
-    assume(root.req_grad)
-    tape = regrad.compile(root)
-    in_tape = set(map(id, tape.leaves))
-    for values in [values0] + more_values:
-        # new values for the leaves that require grad: what the others feed is
-        # a constant of the graph (the dynamic engine folds it), so it stays
-        values = [v if r else v0 for v, v0, r in zip(values, values0, req)]
-        fresh = [Var(v, req_grad=r) for v, r in zip(values, req)]
-
-        def dynamic():
-            ref = _run_program(Var, fresh, program)
-            ref.backward()
-            return [ref.val] + [x.grad for x in fresh]
-
-        def replay():
-            tape.load(*zip(*[(x, v) for x, v in zip(leaves, values) if id(x) in in_tape]))
-            for x in leaves:
-                x.grad = None
-            value = tape.forward()
-            tape.backward()
-            return [value] + [x.grad for x in leaves]
-
-        got, want = outcome(replay), outcome(dynamic)
-        # with several failing nodes, the same error: that of the one made first
-        assert_same(got, want)
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
-@given(program=st.lists(_instruction, min_size=1, max_size=30),
-       values=st.lists(st.lists(_value, min_size=4, max_size=4), min_size=3, max_size=3),
-       req=st.lists(st.booleans(), min_size=4, max_size=4))
-def test_random_graphs_compiled(program, values, req):
-    _random_graph_check(regrad.get_engine("cython"), program, 4, values[0], values[1:], req)
-
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
-@given(program=st.lists(_instruction, min_size=1, max_size=20),
-       values=st.lists(st.lists(_value, min_size=3, max_size=3), min_size=2, max_size=2),
-       req=st.lists(st.booleans(), min_size=3, max_size=3))
-def test_random_graphs_pure(program, values, req):
-    _random_graph_check(regrad.get_engine("python"), program, 3, values[0], values[1:], req)
-
-
 # ------------------------------------------------------------ domain errors
 
 @pytest.mark.parametrize("build, bad", [
@@ -253,35 +146,6 @@ def test_domain_errors_during_replay(engine, build, bad):
 def _moons_setup(engine, n, hidden):
     X, y = moons.make_moons(n, noise=0.1, seed=5)
     return X, y, moons.build_model(hidden, seed=7, engine=engine)
-
-
-@pytest.mark.parametrize("name, n, hidden, steps", [("cython", 100, [16, 16], 30),
-                                                   ("python", 30, [6, 6], 8)])
-def test_moons_sgd_steps_match_the_dynamic_engine(name, n, hidden, steps):
-    engine = regrad.get_engine(name)
-    X, y, dynamic_model = _moons_setup(engine, n, hidden)
-    expected = []
-    params = dynamic_model.parameters()
-    for k in range(steps):
-        lr = 1.0 - 0.9 * k / steps
-        expected.append(moons.step(dynamic_model, X, y, lr, params=params)[0])
-    expected_weights = [p.val for p in params]
-
-    _, _, model = _moons_setup(engine, n, hidden)
-    params = model.parameters()
-    total, _ = moons.loss(model, X, y)
-    tape = regrad.compile(total)
-    got = []
-    for k in range(steps):
-        lr = 1.0 - 0.9 * k / steps
-        got.append(tape.forward())
-        model.zero_grad()
-        tape.backward()
-        for p in params:
-            p.val -= lr * p.grad
-    assert len(got) == steps and all(same(g, w) for g, w in zip(got, expected))
-    assert all(same(p.val, w) for p, w in zip(params, expected_weights))
-    assert got[-1] < got[0]
 
 
 @pytest.mark.parametrize("batch_size", [None, 7])

@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 
 from .args import layer_sizes, nonnegative, positive, positive_int, whole_number
+from .floats import predict
 
 __all__ = ["make_moons", "build_model", "loss", "step", "ReplayStep", "train", "predict",
            "accuracy", "EpochStats", "add_parser", "run"]
@@ -152,15 +153,18 @@ class ReplayStep:
     points' coordinates and the negated labels, which meet a weight or the
     score before anything else, so they stay leaves of the graph) and
     recorded into a tape; each call loads the batch into those inputs and
-    replays forward, backward and the update. The graph is the one ``loss()``
+    replays forward, backward and the update (``regrad.optim.SGD``: the same
+    ``p.val - lr * p.grad``, in one C loop). The graph is the one ``loss()``
     builds (the same operations in the same order on the same numbers), so
     the losses and weights are those of ``step()``.
     """
 
     def __init__(self, model, alpha=1e-4, params=None):
+        from regrad.optim import SGD
         self.model = model
         self.alpha = alpha
         self.params = model.parameters() if params is None else params
+        self._sgd = SGD(self.params, lr=0.0) if self.params else None
         self._tapes = {}      # batch size -> (tape, inputs, scores)
 
     def _record(self, X, y):
@@ -183,12 +187,12 @@ class ReplayStep:
         tape.load(inputs, [c for point in X for c in point] + [-yi for yi in y])
         value = tape.forward()
         correct = sum((yi > 0) == (s.val > 0) for yi, s in zip(y, scores))
-        params = self.params
-        for p in params:
-            p.grad = 0.0
+        if self._sgd is not None:
+            self._sgd.zero_grad()   # backward adds into 0.0 from None as from 0.0: step()'s bits
         tape.backward()
-        for p in params:
-            p.val -= lr * p.grad
+        if self._sgd is not None:
+            self._sgd.param_groups[0]["lr"] = lr   # unchecked, as the loop was: any sign
+            self._sgd.step()
         return value, correct / len(y)
 
 
@@ -249,34 +253,6 @@ def train(model, X, y, epochs=100, lr=1.0, batch_size=None, alpha=1e-4, seed=Non
         if callback is not None:
             callback(stats)
     return history
-
-
-def _weights(model):
-    """The model's numbers: per layer, a list of (weights, bias, nonlinear)."""
-    return [[([w.val for w in n.w], n.b.val, n.is_nonlinear) for n in layer.neurons]
-            for layer in model.layers]
-
-
-def predict(model, points):
-    """The model's scores at ``points`` computed on plain floats (no graph).
-
-    Same operations in the same order as ``model(x).val``, so the same bits;
-    much faster when no gradient is needed."""
-    layers = _weights(model)
-    scores = []
-    for h in points:
-        for layer in layers:
-            out = []
-            for w, b, nonlinear in layer:
-                a = b
-                for wi, xi in zip(w, h):
-                    a = a + wi * xi
-                if nonlinear and a <= 0.0:
-                    a = 0.0
-                out.append(a)
-            h = out
-        scores.append(h[0])
-    return scores
 
 
 def accuracy(model, X, y):

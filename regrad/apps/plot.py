@@ -8,6 +8,8 @@ import math
 import os
 from xml.sax.saxutils import escape
 
+from .floats import predict, weights
+
 __all__ = ["FORMATS", "have_matplotlib", "picture_path", "decision_grid", "save_moons_picture"]
 
 FORMATS = (".png", ".svg", ".html", ".htm")
@@ -62,7 +64,6 @@ def decision_grid(model, X, nx=120):
     ``rows[j][i]`` the score at ``(xs[i], ys[j])``, cells of equal width and
     height. Uses numpy when it is installed (faster; the same numbers up to
     rounding), plain floats otherwise."""
-    from .moons import _weights, predict
     x0, x1, y0, y1 = _bounds(X)
     h = (x1 - x0) / nx
     ny = max(2, round((y1 - y0) / h))
@@ -75,7 +76,7 @@ def decision_grid(model, X, nx=120):
         return xs, ys, [scores[j * nx:(j + 1) * nx] for j in range(ny)]
     gx, gy = np.meshgrid(np.array(xs), np.array(ys))
     H = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    for layer in _weights(model):
+    for layer in weights(model):
         W = np.array([w for w, _, _ in layer], dtype=float)
         b = np.array([b for _, b, _ in layer], dtype=float)
         H = H @ W.T + b

@@ -144,3 +144,7 @@ def build_mermaid_script(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES)
 def build_dot(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES):
     """The graph under ``root`` as Graphviz DOT text (``dot -Tsvg`` draws it)."""
     return dot_text(collect(root, max_nodes), normalize_orientation(orientation))
+
+
+from ._steps import backward_schedule, draw_backward, backward_steps  # noqa: E402
+__all__ += ["backward_schedule", "draw_backward", "backward_steps"]

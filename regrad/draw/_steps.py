@@ -1,0 +1,511 @@
+"""Backward, step by step: the engine's schedule, and one drawing per step.
+
+``backward_schedule(root)`` runs the pure engine's backward pass
+(``regrad/pure.py``: ``Var.backward`` and ``_count_consumers``) on the
+public ``Var`` API without changing anything: it counts each result's
+consumers, pops results off the same ready stack, calls the same operator
+``backward`` from ``regrad.ops`` and adds the gradients up in the same order,
+so its steps are what ``backward()`` does, bit for bit, on either engine.
+
+``backward_steps(root, "name")`` draws them: one self-contained page
+``name.html`` (inline SVG, no script, nothing fetched) with the graph once per
+step, and with ``svg=True`` one SVG file per step. Each result is numbered by
+the step that processes it (``#3 Mul``); at each step that node is orange, the
+gradient arriving at it is its ``grad`` line, the edges to its inputs are
+orange and carry what it passes to each, and the results already processed
+are faded and dashed (``backward()`` has released them).
+"""
+import os
+import re
+from html import escape
+
+from .. import ops
+from ._graph import collect, format_value, DEFAULT_MAX_NODES
+from ._style import normalize_orientation, text_width, FONT_FAMILY
+from ._svg import render_svg
+
+__all__ = ["Pass", "Step", "backward_schedule", "BackwardSteps", "draw_backward",
+           "backward_steps"]
+
+CURRENT = {"fill": "#FFE0B2", "stroke": "#E65100", "text": "#3E2723"}
+FLOW = "#E65100"          # edges carrying this step's gradients, and their labels
+DONE_OPACITY = "0.45"
+
+
+class Pass:
+    """What a step passes to one input: ``var`` the input, ``grad`` the
+    gradient sent to it (``d root/d node * d node/d input``), ``kind``
+    ``"leaf"`` (added into its ``.grad``), ``"result"`` (added into its
+    gradient slot) or ``"skipped"`` (it does not require grad: the engine
+    drops it), ``total`` the input's gradient after the addition (None when
+    skipped), ``pending`` how many consumers of a result have still to pass
+    (0: it is ready)."""
+
+    __slots__ = ("var", "grad", "kind", "total", "pending")
+
+    def __init__(self, var, grad, kind, total=None, pending=None):
+        self.var = var
+        self.grad = grad
+        self.kind = kind
+        self.total = total
+        self.pending = pending
+
+    def __repr__(self):
+        return f"Pass({self.kind}, grad={self.grad!r}, total={self.total!r})"
+
+
+class Step:
+    """Step ``number`` (from 1) of a backward pass: the result ``node``
+    processed, the gradient ``grad`` that arrived at it (all its consumers
+    have passed theirs), the ``passes`` to its inputs in ``.src`` order, and
+    ``ready``, the stack of results ready to run after the step (the last one
+    runs next)."""
+
+    __slots__ = ("number", "node", "grad", "passes", "ready")
+
+    def __init__(self, number, node, grad, passes, ready):
+        self.number = number
+        self.node = node
+        self.grad = grad
+        self.passes = passes
+        self.ready = ready
+
+    def __repr__(self):
+        return f"Step({self.number}, {self.node.name}, grad={self.grad!r})"
+
+
+def backward_schedule(root, dy=None):
+    """The steps ``root.backward(dy)`` takes, as a list of ``Step``; nothing is
+    changed (no ``.grad``, no release). Raises what ``backward()`` raises: a
+    RuntimeError for a root that does not require grad or a released graph,
+    a TypeError for a ``dy`` that is not a number. A leaf root has no step."""
+    if not getattr(root, "req_grad", False):
+        raise RuntimeError(ops.NO_GRAD_MESSAGE)
+    dy = 1.0 if dy is None else ops.to_float(dy, "dy")
+    if root.op is None:
+        return []
+    pending = _count_consumers(root)
+    leaf_grad = {}                      # id -> a leaf's .grad as the pass goes
+    adjoint = {id(root): dy}            # id -> gradient of a result, dropped as used
+    ready = [root]
+    steps = []
+    while ready:
+        node = ready.pop()
+        g = adjoint.pop(id(node))
+        inputs = node.src
+        grads = node.op.backward(node.val, g, *(x.val for x in inputs))
+        passes = []
+        for x, gx in zip(inputs, grads):
+            if not x.req_grad:
+                passes.append(Pass(x, gx, "skipped"))
+                continue
+            if x.op is None:
+                before = leaf_grad.get(id(x), x.grad)
+                total = leaf_grad[id(x)] = (0.0 if before is None else before) + gx
+                passes.append(Pass(x, gx, "leaf", total))
+                continue
+            total = adjoint[id(x)] = adjoint.get(id(x), 0.0) + gx
+            pending[id(x)] -= 1
+            passes.append(Pass(x, gx, "result", total, pending[id(x)]))
+            if pending[id(x)] == 0:
+                ready.append(x)
+        steps.append(Step(len(steps) + 1, node, g, tuple(passes), tuple(ready)))
+    return steps
+
+
+def _count_consumers(root):
+    """pure._count_consumers on the public API: id -> number of edges into
+    each result requiring grad, breadth first from ``root``."""
+    if root.src is None:
+        raise ops.released_error(root.name)
+    pending = {}
+    seen = [root]
+    for node in seen:
+        for x in node.src:
+            if x.op is not None and x.req_grad:
+                if x.src is None:
+                    raise ops.released_error(x.name)
+                if id(x) not in pending:
+                    pending[id(x)] = 0
+                    seen.append(x)
+                pending[id(x)] += 1
+    return pending
+
+
+# ------------------------------------------------------------------ drawing
+
+def _esc(s):
+    return escape(str(s), quote=True)
+
+
+def _num(x):
+    s = f"{x:.1f}"
+    return s[:-2] if s.endswith(".0") else s
+
+
+_NODE = re.compile(r'<g class="([^"]*)" data-node="n(\d+)"([^>]*)>(.*?)</g>', re.S)
+_EDGE = re.compile(r'<g class="edge" data-src="n(\d+)" data-dst="n(\d+)"([^>]*)>(.*?)</g>',
+                   re.S)
+_TEXTS = re.compile(r"(<text [^>]*>)([^<]*)(</text>)")
+_SVG_OPEN = re.compile(r"<svg [^>]*>")
+
+
+def _label(var, labels, order):
+    """The text naming a node in captions: its label (given, or the Var's own),
+    ``#k Name``, or ``Var``."""
+    name = labels.get(id(var), getattr(var, "label", None))
+    if name is not None:
+        return name
+    k = order.get(id(var))
+    return f"#{k} {var.name}" if k is not None else var.name
+
+
+def _path_middle(d):
+    """A point half way along an edge path made of M, L and C pieces."""
+    nums = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", d)]
+    start = (nums[0], nums[1])
+    pieces = []
+    rest = d.split(" ", 1)[1] if " " in d else ""
+    for cmd in re.findall(r"[LC][^LC]*", rest):
+        vals = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", cmd)]
+        pieces.append((cmd[0], vals))
+    if not pieces:
+        return start
+    p0 = start
+    for cmd, vals in pieces[:len(pieces) // 2]:
+        p0 = (vals[-2], vals[-1])
+    cmd, vals = pieces[len(pieces) // 2]
+    if cmd == "L":
+        return ((p0[0] + vals[0]) / 2, (p0[1] + vals[1]) / 2)
+    (x1, y1, x2, y2, x3, y3) = vals
+    return ((p0[0] + 3 * x1 + 3 * x2 + x3) / 8, (p0[1] + 3 * y1 + 3 * y2 + y3) / 8)
+
+
+class BackwardSteps:
+    """The drawings of a backward pass. ``steps`` the schedule (``Step``
+    list); ``captions[k]`` and ``svgs[k]`` describe and draw the state before
+    the pass (k = 0) and during step k (1..n); ``html()`` one page with all of
+    them; ``save(path)`` writes that page; ``captioned(k)`` a standalone SVG of state k with
+    its caption; ``save_svgs(stem)`` writes them to ``stem-00.svg``, ``stem-01.svg``, ...; ``table()`` the schedule as a
+    Markdown table."""
+
+    def __init__(self, root, steps, captions, svgs, labels, order, dy=1.0):
+        self.root = root
+        self.dy = dy
+        self.steps = steps
+        self.captions = captions
+        self.svgs = svgs
+        self._labels = labels
+        self._order = order
+
+    def name_of(self, var):
+        """How the drawings and captions name ``var``."""
+        return _label(var, self._labels, self._order)
+
+    def __len__(self):
+        return len(self.steps)
+
+    def captioned(self, k):
+        """``svgs[k]`` with ``captions[k]`` written above the graph: a standalone SVG."""
+        return _with_caption(self.svgs[k], self.captions[k])
+
+    def table(self):
+        """The schedule as Markdown: one row per step."""
+        rows = ["| step | node | value | gradient arriving | passes to its inputs |",
+                "|--:|---|--:|--:|---|"]
+        for s in self.steps:
+            rows.append(f"| {s.number} | {self.name_of(s.node)} | {format_value(s.node.val)} | "
+                        f"{format_value(s.grad)} | {_passes_text(self, s)} |")
+        return "\n".join(rows)
+
+    def html(self, title="regrad backward, step by step"):
+        sections = []
+        for k, (caption, svg) in enumerate(zip(self.captions, self.svgs)):
+            head = "Before the pass" if k == 0 else f"Step {k} of {len(self.steps)}"
+            sections.append(f'<section class="step" id="step-{k}"><h2>{head}</h2>\n'
+                            f'<p class="caption">{_esc(caption)}</p>\n'
+                            f'<div class="graph">\n{svg}\n</div></section>')
+        return (
+            "<!DOCTYPE html>\n"
+            '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            "style-src 'unsafe-inline'\">\n"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{_esc(title)}</title>\n<style>\n{_PAGE_CSS}\n</style>\n</head>\n<body>\n"
+            f"<header><h1>{_esc(title)}</h1>\n<p>{_esc(_INTRO)}</p></header>\n"
+            + "\n".join(sections) + "\n</body>\n</html>\n")
+
+    def save(self, path, title=None):
+        """Write the page to ``path`` (``.html`` added if missing); returns the path."""
+        path = os.fspath(path)
+        if not path.lower().endswith(".html"):
+            path += ".html"
+        stem = os.path.basename(path)[:-5]
+        _write(path, self.html(title if title is not None else stem))
+        return path
+
+    def save_svgs(self, stem):
+        """Write one SVG per state, ``stem-00.svg`` (before) to ``stem-NN.svg``,
+        each with its caption on top; returns the paths."""
+        stem = os.fspath(stem)
+        width = max(2, len(str(len(self.steps))))
+        paths = []
+        for k in range(len(self.svgs)):
+            path = f"{stem}-{k:0{width}d}.svg"
+            _write(path, self.captioned(k) + "\n")
+            paths.append(path)
+        return paths
+
+
+_INTRO = ("Each picture is the graph during one step of backward(), in the order the engine "
+          "runs them. Results are numbered by the step that processes them. Orange: the "
+          "result being processed, whose grad line is the gradient that arrived at it; the "
+          "orange edges carry what it passes to each input (its gradient times the "
+          "operator's local derivative). Faded, dashed results are done: backward() has "
+          "released them. A leaf's grad line is its .grad so far.")
+
+_PAGE_CSS = """\
+body{margin:0;padding:14px 18px;background:#fff;color:#263238;
+font-family:Helvetica,Arial,"Liberation Sans",sans-serif}
+header{max-width:60em;font-size:13px;line-height:19px}
+h1{font-size:16px;margin:0 0 6px}
+h2{font-size:14px;margin:18px 0 4px}
+.caption{font-size:13px;line-height:19px;margin:0 0 6px;max-width:60em}
+.graph{overflow:auto}
+.graph svg{display:block}"""
+
+
+def _write(path, text):
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _passes_text(drawing, step):
+    parts = []
+    for p in step.passes:
+        who = drawing.name_of(p.var)
+        if p.kind == "skipped":
+            parts.append(f"{who}: nothing (no grad)")
+        elif p.kind == "leaf":
+            parts.append(f"{who}: {format_value(p.grad)} (.grad {format_value(p.total)})")
+        else:
+            state = "ready" if p.pending == 0 else f"waits for {p.pending} more"
+            parts.append(f"{who}: {format_value(p.grad)} ({state})")
+    return "; ".join(parts)
+
+
+def _caption(drawing, k):
+    if k == 0:
+        root = drawing.root
+        if root.op is None:
+            return (f"The root {drawing.name_of(root)} is a leaf: backward() adds "
+                    f"{format_value(drawing.dy)} to its .grad, and that is all.")
+        return (f"backward() seeds the root {drawing.name_of(root)} with gradient "
+                f"{format_value(drawing.dy)} and pushes it on the ready stack.")
+    s = drawing.steps[k - 1]
+    ready = ", ".join(drawing.name_of(v) for v in reversed(s.ready)) or "empty: done"
+    return (f"{drawing.name_of(s.node)} (value {format_value(s.node.val)}) receives gradient "
+            f"{format_value(s.grad)} and passes {_passes_text(drawing, s)}. "
+            f"Ready stack, next first: {ready}.")
+
+
+def _with_caption(svg, caption):
+    """``svg`` with ``caption`` written above it, wrapped to the drawing's width."""
+    m = _SVG_OPEN.search(svg)
+    width = float(re.search(r'width="([\d.]+)"', m.group(0)).group(1))
+    height = float(re.search(r'height="([\d.]+)"', m.group(0)).group(1))
+    size, line = 12.0, 16.0
+    wrap = max(width - 20.0, 360.0)
+    lines, cur = [], ""
+    for word in caption.split(" "):
+        trial = f"{cur} {word}".strip()
+        if cur and text_width(trial, size) > wrap:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = trial
+    lines.append(cur)
+    top = 10.0 + line * len(lines)
+    new_w = max(width, wrap + 20.0)
+    new_h = height + top
+    head = (m.group(0).replace(f'width="{_num(width)}"', f'width="{_num(new_w)}"', 1)
+            .replace(f'height="{_num(height)}"', f'height="{_num(new_h)}"', 1)
+            .replace(f'viewBox="0 0 {_num(width)} {_num(height)}"',
+                     f'viewBox="0 0 {_num(new_w)} {_num(new_h)}"', 1))
+    text = [f'<rect width="{_num(new_w)}" height="{_num(new_h)}" fill="#FFFFFF"/>',
+            f'<g class="caption" font-size="{_num(size)}" fill="#263238">']
+    for i, t in enumerate(lines):
+        text.append(f'<text x="10" y="{_num(6.0 + line * (i + 1) - 4.0)}">{_esc(t)}</text>')
+    text.append("</g>")
+    body = svg[m.end():].rsplit("</svg>", 1)[0]
+    return (head + "\n" + "\n".join(text) + f'\n<g transform="translate(0,{_num(top)})">'
+            + body + "</g>\n</svg>")
+
+
+def draw_backward(root, orientation="TB", *, dy=None, labels=None,
+                  max_nodes=DEFAULT_MAX_NODES):
+    """Draw the backward pass from ``root``: a ``BackwardSteps``. Draw before
+    ``backward()`` (or after ``backward(retain_graph=True)``). ``labels``
+    maps names to Vars (``{"a": a, "b": b}``) to name leaves in the drawings."""
+    orientation = normalize_orientation(orientation)
+    labels = {id(v): str(k) for k, v in (labels or {}).items()}
+    steps = backward_schedule(root, dy)
+    dy = 1.0 if dy is None else ops.to_float(dy, "dy")
+    graph = collect(root, max_nodes)
+    found = _vars_in_order(root)        # the Vars of graph.nodes, in their order
+    assert len(found) == len(graph.nodes)
+    index = {id(var): i for i, var in enumerate(found)}   # id(Var) -> node index
+    order = {id(s.node): s.number for s in steps}
+
+    # The gradient each node shows in each state: None (none yet) or a float.
+    n = len(graph.nodes)
+    grads = [[None] * n]
+    shown = [None] * n
+    for i, var in enumerate(found):
+        if var.op is None and var.req_grad:
+            shown[i] = var.grad
+    grads[0] = list(shown)
+    if root.op is not None:
+        grads[0][index[id(root)]] = dy
+    adj = list(grads[0])
+    for s in steps:
+        state = list(adj)
+        for p in s.passes:
+            if p.kind != "skipped":
+                state[index[id(p.var)]] = p.total
+        grads.append(state)
+        adj = state
+
+    # Lay out once, with every box wide enough for its widest text, so the
+    # nodes stay put from one step to the next.
+    for i, node in enumerate(graph.nodes):
+        var_label = labels.get(id(found[i]), node.label)
+        k = order.get(id(found[i]))
+        if var_label is not None:
+            node.name = var_label
+            node.label = None           # the name says it already
+        elif k is not None:
+            node.name = f"#{k} {node.name}"
+        values = [state[i] for state in grads if state[i] is not None]
+        if values:
+            node.grad = max(values, key=lambda v: text_width(format_value(v), 12.5))
+        elif node.req_grad:
+            node.grad = 0.0             # room for "grad -" later
+    base = render_svg(graph, orientation).svg
+
+    svgs = []
+    for k in range(len(steps) + 1):
+        current = index[id(steps[k - 1].node)] if k else None
+        done = {index[id(s.node)] for s in steps[:k - 1]} if k else set()
+        flows = {}
+        if k:
+            for p in steps[k - 1].passes:
+                if p.kind != "skipped":
+                    flows.setdefault(index[id(p.var)], []).append(p.grad)
+        svgs.append(_restyle(base, grads[k], current, done, flows))
+    drawing = BackwardSteps(root, steps, [], svgs, labels, order, dy)
+    drawing.captions = [_caption(drawing, k) for k in range(len(steps) + 1)]
+    return drawing
+
+
+def _vars_in_order(root):
+    """The Vars of ``collect(root)``'s graph, in its node order (the same walk)."""
+    seen = {id(root)}
+    out = []
+    stack = [[root, tuple(root.src or ()), 0]]
+    while stack:
+        frame = stack[-1]
+        var, ins, i = frame
+        if i < len(ins):
+            frame[2] = i + 1
+            x = ins[i]
+            if id(x) not in seen:
+                seen.add(id(x))
+                stack.append([x, tuple(x.src or ()), 0])
+        else:
+            stack.pop()
+            out.append(var)
+    return out
+
+
+def _restyle(svg, grads, current, done, flows):
+    """One step's SVG: ``base`` with each node's grad line, the current node
+    in orange, the finished ones faded and dashed, the flowing edges orange
+    and labelled with the gradients they carry."""
+    def node(m):
+        classes, i, attrs, body = m.group(1), int(m.group(2)), m.group(3), m.group(4)
+        g = grads[i]
+        texts = _TEXTS.findall(body)
+        if texts and texts[-1][1].startswith("grad "):
+            new = "grad -" if g is None else f"grad {format_value(g)}"
+            head, _, tail = texts[-1]
+            body = body.replace(head + texts[-1][1] + tail, head + _esc(new) + tail)
+        extra = ""
+        if i == current:
+            classes += " current"
+            body = re.sub(r'fill="#[0-9A-Fa-f]{6}" stroke="#[0-9A-Fa-f]{6}" stroke-width="[\d.]+"',
+                          f'fill="{CURRENT["fill"]}" stroke="{CURRENT["stroke"]}" '
+                          'stroke-width="3"', body, count=1)
+            body = re.sub(r'(<text [^>]*)fill="#[0-9A-Fa-f]{6}"', rf'\1fill="{CURRENT["text"]}"',
+                          body)
+        elif i in done:
+            classes += " done"
+            extra = f' opacity="{DONE_OPACITY}"'
+            if "stroke-dasharray" not in body:
+                body = body.replace("/>", ' stroke-dasharray="5 3"/>', 1)
+        elif i in flows:
+            classes += " receives"
+            body = re.sub(r'stroke="(#[0-9A-Fa-f]{6})" stroke-width="[\d.]+"',
+                          f'stroke="{FLOW}" stroke-width="2.2"', body, count=1)
+        title = "" if g is None else f", gradient {g!r}"
+        body = re.sub(r"<title>([^<]*)</title>",
+                      lambda t: f"<title>{t.group(1).split(' value ')[0]}{_esc(title)}</title>",
+                      body, count=1)
+        return f'<g class="{classes}" data-node="n{i}"{attrs}{extra}>{body}</g>'
+
+    labels = []
+
+    def edge(m):
+        src, dst, attrs, body = int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)
+        if dst == current and src in flows:
+            body = body.replace('stroke="#607D8B" stroke-width="1.4"',
+                                f'stroke="{FLOW}" stroke-width="2.4"')
+            body = body.replace('fill="#607D8B"', f'fill="{FLOW}"')
+            d = re.search(r' d="([^"]+)"', body).group(1)
+            x, y = _path_middle(d)
+            text = " + ".join(format_value(v) for v in flows[src])
+            w = text_width(text, 11.5, True) + 8
+            labels.append(f'<g class="flow" data-src="n{src}" data-dst="n{dst}">'
+                          f'<rect x="{_num(x - w / 2)}" y="{_num(y - 9)}" width="{_num(w)}" '
+                          f'height="17" rx="3" fill="#FFFFFF" stroke="{FLOW}" stroke-width="1"/>'
+                          f'<text x="{_num(x)}" y="{_num(y + 4)}" text-anchor="middle" '
+                          f'font-size="11.5" font-weight="bold" fill="{FLOW}">{_esc(text)}</text>'
+                          "</g>")
+            return f'<g class="edge flowing" data-src="n{src}" data-dst="n{dst}"{attrs}>{body}</g>'
+        return m.group(0)
+
+    svg = _NODE.sub(node, svg)
+    svg = _EDGE.sub(edge, svg)
+    if labels:
+        svg = svg.replace("</svg>", '<g class="flows">' + "".join(labels) + "</g>\n</svg>")
+    return svg
+
+
+def backward_steps(root, name, orientation="TB", *, dy=None, labels=None, svg=False,
+                   max_nodes=DEFAULT_MAX_NODES):
+    """Write ``name.html``: the backward pass from ``root``, one drawing per
+    step in the order ``backward()`` runs them (see ``draw_backward``). With
+    ``svg=True`` also ``name-00.svg``, ``name-01.svg``, ... Returns the paths
+    written, the page first. Draw before ``backward()``, or after
+    ``backward(retain_graph=True)``; nothing is changed."""
+    drawing = draw_backward(root, orientation, dy=dy, labels=labels, max_nodes=max_nodes)
+    path = os.fspath(name)
+    if path.lower().endswith(".html"):
+        path = path[:-5]
+    paths = [drawing.save(path + ".html")]
+    if svg:
+        paths += drawing.save_svgs(path)
+    return paths
