@@ -53,7 +53,9 @@ LDFLAGS="-fsanitize=address" \
     "$python" setup.py -q build_ext --inplace >"$work/build.log" 2>&1 || {
         tail -30 "$work/build.log" >&2; echo "asan.sh: build failed" >&2; exit 2; }
 for so in regrad/*.so; do
-    if ! nm -D "$so" | grep -q __asan_; then
+    # grep reads all of nm's output: with -q it could stop early, and nm's
+    # SIGPIPE would fail the pipeline under pipefail
+    if ! nm -D "$so" | grep __asan_ >/dev/null; then
         echo "asan.sh: $so is not instrumented" >&2
         exit 2
     fi
