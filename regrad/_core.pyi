@@ -1,18 +1,37 @@
 """Type stubs for the compiled engine (``regrad/_core.pyx``); ``regrad.pure``
 has the same API in Python."""
-from typing import Any, Callable, Dict, Optional, SupportsFloat, Tuple, Union
-
-from numbers import Real
+from enum import IntEnum
+from typing import Any, Callable, NoReturn, Optional, SupportsFloat, Tuple, Union, final
 
 from .ops import Op
 
 __all__ = ["Var"]
 
-_Number = Union[Real, float, int, bool, SupportsFloat]
+# the real numbers regrad takes: float, int, bool, numpy's scalars (all have __float__)
+_Number = Union[float, int, SupportsFloat]
 _Operand = Union["Var", _Number]
 
-OP_CODES: Dict[str, int]
+class OpCode(IntEnum):
+    """Each operator's ``code`` in ``regrad.ops``, as compiled."""
+    LEAF = 0
+    ADD = 1
+    SUB = 2
+    MUL = 3
+    DIV = 4
+    NEG = 5
+    POW = 6
+    EXP = 7
+    LOG = 8
+    SQRT = 9
+    SIN = 10
+    COS = 11
+    TANH = 12
+    RELU = 13
+    SIGMOID = 14
+    ABS = 15
+    N_OPS = 16
 
+@final
 class Var:
     def __init__(self, val: _Number, req_grad: bool = False,
                  label: Optional[str] = None) -> None: ...
@@ -48,6 +67,7 @@ class Var:
     def __rtruediv__(self, other: _Operand) -> "Var": ...
     def __neg__(self) -> "Var": ...
     def __pow__(self, power: _Number, modulo: None = None) -> "Var": ...
+    def __rpow__(self, value: Any, mod: None = None, /) -> NoReturn: ...   # a Var exponent: TypeError
     def __abs__(self) -> "Var": ...
     def exp(self) -> "Var": ...
     def log(self) -> "Var": ...
@@ -67,6 +87,6 @@ class Var:
     def __le__(self, other: _Operand) -> bool: ...
     def __gt__(self, other: _Operand) -> bool: ...
     def __ge__(self, other: _Operand) -> bool: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
     def __reduce__(self) -> Tuple[Callable[..., "Var"], Tuple[Any, ...]]: ...

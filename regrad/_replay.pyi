@@ -1,11 +1,12 @@
 """Type stubs for the compiled tape (``regrad/_replay.pyx``); ``regrad.replay``
 has the same API in Python."""
-from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, Optional, Sequence, Tuple, Union, final
 
 from ._core import Var, _Number
 
 __all__ = ["Tape"]
 
+@final
 class Tape:
     def __init__(self, root: Var, retain_graph: bool = False,
                  outputs: Iterable[Var] = ()) -> None: ...
