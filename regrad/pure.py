@@ -42,11 +42,11 @@ class Var:
     def __init__(self, val, req_grad=False, label=None):
         if getattr(self, "_op", None) is not None:
             raise TypeError("Var.__init__ cannot re-initialize an operator's result")
-        val = to_float(val, "Var value")
-        self._label = ops.check_label(label)
+        val, label, req_grad = to_float(val, "Var value"), ops.check_label(label), bool(req_grad)
+        self._label = label
         self._val = val
         self._grad = None
-        self._req_grad = bool(req_grad)
+        self._req_grad = req_grad
         self._op = None    # the operator that made this Var; None for a leaf
         self._src = None   # the tuple of input Vars; None for a leaf or once released
 
