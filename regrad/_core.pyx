@@ -390,7 +390,7 @@ cdef int _set_label(Var node, object label) except -1:
     cdef size_t key = <size_t><void*>node
     if label is None:
         if node._flags & LABELED:
-            del _labels[key]
+            _labels.pop(key, None)
             node._flags &= ~LABELED
     else:
         _labels[key] = label
