@@ -351,25 +351,31 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
     weight = [1 if not ins[i] else 2 for i in range(n)]   # see _Ordering
     up = [[] for _ in range(n)]      # (neighbour on the rank before, port at self)
     down = [[] for _ in range(n)]    # (neighbour on the rank after, port at it)
-    chains = []
+    # Edges from one source share their dummies (a trunk down to the source's
+    # deepest result, branching off where each result is): a leaf used at
+    # every step of a chain of n steps costs n dummies, not n^2 / 2.
+    trunks = {}
+    spans = []              # per edge: how many trunk dummies it runs through
     for s, d, p in edges:
-        chain = [s]
-        for r in range(rank[s] + 1, rank[d]):
+        trunk = trunks.setdefault(s, [])
+        need = rank[d] - rank[s] - 1
+        while len(trunk) < need:
             x = len(lrank)
-            lrank.append(r)
+            lrank.append(rank[s] + 1 + len(trunk))
             across.append(0.0)
             dummy.append(True)
             up.append([])
             down.append([])
             nports.append(1)
             weight.append(weight[s])
-            chain.append(x)
-        chain.append(d)
-        for a, b in zip(chain, chain[1:]):
-            port = p if b == d else 0
-            up[b].append((a, port))
-            down[a].append((b, port))
-        chains.append(chain)
+            prev = trunk[-1] if trunk else s
+            up[x].append((prev, 0))
+            down[prev].append((x, 0))
+            trunk.append(x)
+        last = trunk[need - 1] if need else s
+        up[d].append((last, p))
+        down[last].append((d, p))
+        spans.append(need)
     n_all = len(lrank)
 
     # --- order within ranks
@@ -405,10 +411,24 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
 
     # A leaf used once ("hanging") can sit anywhere beside its consumer: it
     # does not pull on a consumer that has other inputs, and gives way to its
-    # neighbours, so chains stay straight instead of drifting sideways.
+    # neighbours, so chains stay straight instead of drifting sideways. A
+    # trunk that branches (a "bus") is pulled along itself only, and does not
+    # pull the results it feeds, for the same reason.
     hanging = [False] * n_all
     for i in range(n):
         hanging[i] = not ins[i] and len(outs[i]) == 1
+    bus = [dummy[x] and len(down[x]) > 1 for x in range(n_all)]
+    # the neighbours that pull each node, with their weights, computed once
+    pull_up, pull_down = [], []
+    for x in range(n_all):
+        ups = [y for y, _ in up[x]]
+        strong = [y for y in ups if not hanging[y] and not bus[y]]
+        pull_up.append([(y, omega(x, y)) for y in (strong or ups)])
+        downs = [z for z, _ in down[x]]
+        if bus[x]:
+            downs = [z for z in downs if dummy[z]] or downs
+        pull_down.append([(z, omega(x, z)) for z in downs])
+    slack = [1e-3 if hanging[x] else 1.0 for x in range(n_all)]
 
     def pull(r, use_up, use_down):
         layer = layers[r]
@@ -418,21 +438,16 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
         for x in layer:
             tot = wsum = 0.0
             if use_up:
-                ups = up[x]
-                if any(not hanging[y] for y, _ in ups):
-                    ups = [(y, p) for y, p in ups if not hanging[y]]
-                for y, p in ups:
-                    w = omega(x, y)
+                for y, w in pull_up[x]:
                     tot += w * u[y]
                     wsum += w
             if use_down:
-                for z, p in down[x]:
-                    w = omega(x, z)
+                for z, w in pull_down[x]:
                     tot += w * u[z]
                     wsum += w
             if wsum:
                 desired.append(tot / wsum)
-                weight.append(wsum * (1e-3 if hanging[x] else 1.0))
+                weight.append(wsum * slack[x])
             else:
                 desired.append(u[x])
                 weight.append(1e-3 if hanging[x] else 0.25)
@@ -468,19 +483,32 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
     # Edges bend only between the rank bands: they leave a node straight to
     # the bottom of its band, cross a band straight where they pass a rank,
     # and enter the target's band straight, so no curve sweeps over a node.
+    # A trunk is drawn once, by the source's longest edge; its other edges
+    # start where they branch off it.
+    longest = {}
+    for k, (s, d, p) in enumerate(edges):
+        if spans[k] > spans[longest.get(s, k)]:
+            longest[s] = k
+        longest.setdefault(s, k)
     paths = []
-    for (s, d, p), chain in zip(edges, chains):
+    for k, (s, d, p) in enumerate(edges):
         rs, rd = rank[s], rank[d]
-        pts = [(u[s], vr[rs] + sizes[s][1] / 2.0)]
-        if sizes[s][1] < thick[rs]:
-            pts.append((u[s], vr[rs] + thick[rs] / 2.0))
-        for x in chain[1:-1]:
+        trunk = trunks[s]
+        if spans[k] and longest[s] != k:
+            x = trunk[spans[k] - 1]
             r = lrank[x]
-            if thick[r] > 0:
-                pts.append((u[x], vr[r] - thick[r] / 2.0))
-                pts.append((u[x], vr[r] + thick[r] / 2.0))
-            else:
-                pts.append((u[x], vr[r]))
+            pts = [(u[x], vr[r] + thick[r] / 2.0)]
+        else:
+            pts = [(u[s], vr[rs] + sizes[s][1] / 2.0)]
+            if sizes[s][1] < thick[rs]:
+                pts.append((u[s], vr[rs] + thick[rs] / 2.0))
+            for x in trunk[:spans[k]]:
+                r = lrank[x]
+                if thick[r] > 0:
+                    pts.append((u[x], vr[r] - thick[r] / 2.0))
+                    pts.append((u[x], vr[r] + thick[r] / 2.0))
+                else:
+                    pts.append((u[x], vr[r]))
         end = u[d] + port_offset(d, p)
         if sizes[d][1] < thick[rd]:
             pts.append((end, vr[rd] - thick[rd] / 2.0))
