@@ -53,7 +53,14 @@ def _assign_ranks(n, ins, outs):
         if ins[i]:
             rank[i] = 1 + max(rank[j] for j in ins[i])
     # Slide each node within the range its edges allow, toward the side with
-    # more edges (this shortens the edges in total); sinks stay put.
+    # more edges (this shortens the edges in total); sinks stay put. The
+    # edges from one source share a trunk (see layout), so a node's results
+    # weigh 1 together, an input with k results 1/k, and a leaf used once
+    # nothing (it follows its result).
+    pull_in = [0.0] * n
+    for i in range(n):
+        pull_in[i] = 0.0 if not ins[i] and len(outs[i]) == 1 else 1.0 / max(len(outs[i]), 1)
+    balance_of = [sum(pull_in[j] for j in ins[i]) - 1.0 for i in range(n)]
     for _ in range(64):
         changed = False
         for i in range(n - 1, -1, -1):
@@ -61,7 +68,7 @@ def _assign_ranks(n, ins, outs):
                 continue
             hi = min(rank[k] for k in outs[i]) - 1
             lo = 1 + max(rank[j] for j in ins[i]) if ins[i] else None
-            balance = len(ins[i]) - len(outs[i])
+            balance = balance_of[i]
             if balance < 0 or lo is None:
                 new = hi
             elif balance > 0:
