@@ -489,12 +489,15 @@ def _chain(Var, n):
 
 
 def test_too_large_refused_with_size_and_parameter(Var):
-    y = _chain(Var, 300)                       # 601 nodes
-    with pytest.raises(ValueError, match=r"601 nodes.*max_nodes=500"):
+    y = _chain(Var, 1100)                      # 2201 nodes
+    with pytest.raises(ValueError, match=r"2201 nodes.*max_nodes=2000"):
         draw(y)
     for fn in (build_svg, build_dot, build_mermaid_script):
         with pytest.raises(ValueError, match="max_nodes"):
             fn(y)
+    with pytest.raises(ValueError, match=r"601 nodes.*max_nodes=600"):
+        draw(_chain(Var, 300), max_nodes=600)
+    y = _chain(Var, 300)
     assert draw(y, max_nodes=601).node_count == 601
     assert draw(y, "LR", max_nodes=None).edge_count == 600
     with pytest.raises(ValueError, match="max_nodes"):
@@ -586,7 +589,7 @@ def test_page_is_self_contained(Var, tmp_path):
     page_path = draw_to_html(a + a ** 2, tmp_path / "computed_graph_pow")
     page = open(page_path, encoding="utf-8").read()
     assert page.startswith("<!DOCTYPE html>")
-    assert "<title>computed_graph_pow</title>" in page
+    assert "<title>computed_graph_pow (3 nodes)</title>" in page
     assert "<script" not in page.lower()
     assert not re.search(r"(?<![\w-])(src|href)\s*=", page)   # nothing to load
     assert "url(" not in page and "@import" not in page
