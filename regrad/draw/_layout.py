@@ -507,12 +507,19 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
     thick = [0.0] * n_ranks
     for i in range(n):
         thick[rank[i]] = max(thick[rank[i]], float(sizes[i][1]))
+    # Where many edges run between two ranks (a dense layer of a model), the
+    # gap grows, up to three times, so that they fan out instead of merging.
+    gaps = []
+    for r in range(n_ranks - 1):
+        segments = sum(len(down[x]) for x in layers[r])
+        per_node = segments / max(len(layers[r]), len(layers[r + 1]), 1)
+        gaps.append(rank_gap * (1.0 + min(2.0, max(0.0, per_node - 2.0) / 4.0)))
     vr = [0.0] * n_ranks
     for r in range(n_ranks):
         if r == 0:
             vr[r] = thick[0] / 2.0
         else:
-            vr[r] = vr[r - 1] + thick[r - 1] / 2.0 + rank_gap + thick[r] / 2.0
+            vr[r] = vr[r - 1] + thick[r - 1] / 2.0 + gaps[r - 1] + thick[r] / 2.0
     height = (vr[-1] + thick[-1] / 2.0) if n_ranks else 0.0
     centers = [(u[i], vr[rank[i]]) for i in range(n)]
 
