@@ -4,8 +4,11 @@ The steps are the classic ones, each kept small and iterative (no recursion):
 
 1. ranks: every node goes one rank past its deepest input (inputs before
    results); then nodes slide toward the side where they have more edges, so
-   a constant sits just before the operator that uses it instead of at rank 0;
-2. long edges are cut into chains of dummy nodes, one per rank they cross;
+   a constant sits just before the operator that uses it instead of at rank 0
+   (a node's results count once together, since they share a trunk);
+2. long edges are cut into dummy nodes, one per rank they cross; the edges
+   from one node share theirs (a trunk down to its deepest result, branching
+   off at each result), so the dummies grow with the ranks, not with the uses;
 3. order within ranks: a depth-first start that keeps inputs in ``.src``
    order, then sweeps down and up that sort each rank by the median position
    of its neighbours, each followed by adjacent swaps while they remove
@@ -16,6 +19,10 @@ The steps are the classic ones, each kept small and iterative (no recursion):
    neighbours (long edges weigh more, so they run straight; a leaf used once
    gives way, so chains stay straight), and a pool-adjacent-violators
    projection keeps the order and the minimum gaps, exactly.
+
+Every step costs about linear time in the nodes and dummies (sorting aside):
+crossing counts are kept per pair of ranks and redone only where the order
+changed, and the sweeps stop once nothing moves.
 
 Coordinates are abstract: ``u`` runs across a rank, ``v`` along the edges
 (inputs at small ``v``). The renderer turns them into x/y for each orientation.
