@@ -116,7 +116,7 @@ def compact(order, max_nodes):
         g = group.get(acc)
         if g is not None and g["end"] == acc and users[acc] == 1:
             g["terms"].append(t)
-        elif param[acc] and acc not in term:
+        elif param[acc]:
             g = {"bias": acc, "terms": [t], "adds": []}
             chains.append(g)
         elif acc in term:
