@@ -30,7 +30,7 @@ with the graph (10^4 nodes take a few seconds).
 """
 import os
 
-from ._graph import collect, walk, check_size, DEFAULT_MAX_NODES, _check_max_nodes
+from ._graph import collect, walk, DEFAULT_MAX_NODES, _check_max_nodes
 from ._compact import compact
 from ._style import normalize_orientation, ORIENTATIONS
 from ._svg import render_svg, render_page
