@@ -6,8 +6,8 @@ and doc/moons_sample_{full,compact}.png.
 Each example writes its page with ``tools.draw_to_html`` (as the README
 shows), then headless Chromium, with every network fetch refused, takes a
 screenshot of it: of the whole page, or for the moons sample's full view (a
-page that opens fitted to the window) of a window of a fixed size. Needs Debian's ``chromium`` (or ``chromium-browser`` /
-``google-chrome``) on PATH.
+page that opens fitted to the window) of a window of a fixed size. Needs
+Debian's ``chromium`` (or ``chromium-browser`` / ``google-chrome``) on PATH.
 """
 import argparse
 import os
