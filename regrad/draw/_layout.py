@@ -251,20 +251,29 @@ class _Ordering:
         """The crossings among the edges of ``a`` and ``b`` (weighted) with
         ``a`` left of ``b``, and with ``b`` left of ``a``."""
         weight = self.weight
+        up_a, up_b, down_a, down_b = self.up[a], self.up[b], self.down[a], self.down[b]
+        if len(up_a) == len(up_b) == len(down_a) == len(down_b) == 1:
+            # the common case in a large graph: two dummies of long edges
+            pa, pb = pos[up_a[0][0]], pos[up_b[0][0]]
+            w = weight[up_a[0][0]] * weight[up_b[0][0]]
+            ab, ba = (w, 0) if pa > pb else (0, w) if pa < pb else (0, 0)
+            ka, kb = (pos[down_a[0][0]], down_a[0][1]), (pos[down_b[0][0]], down_b[0][1])
+            w = weight[a] * weight[b]
+            return (ab + w, ba) if ka > kb else (ab, ba + w) if ka < kb else (ab, ba)
         ab = ba = 0
-        ub = [(pos[y], weight[y]) for y, _ in self.up[b]]
+        ub = [(pos[y], weight[y]) for y, _ in up_b]
         if ub:
-            for y, _ in self.up[a]:
+            for y, _ in up_a:
                 pa, wa = pos[y], weight[y]
                 for pb, wb in ub:
                     if pa > pb:
                         ab += wa * wb
                     elif pa < pb:
                         ba += wa * wb
-        db = [(pos[z], p) for z, p in self.down[b]]
+        db = [(pos[z], p) for z, p in down_b]
         if db:
             wab = weight[a] * weight[b]
-            for z, p in self.down[a]:
+            for z, p in down_a:
                 ka = (pos[z], p)
                 for kb in db:
                     if ka > kb:
@@ -277,9 +286,14 @@ class _Ordering:
         """Swap neighbours in a rank while that removes crossings; with
         ``equal``, the first pass also swaps pairs that cross as much either
         way (a shake that lets the next sweep leave a plateau)."""
+        # After the first pass, only ranks next to a swap can gain from one:
+        # a pair's crossings depend on its rank and the two beside it only.
+        todo = range(len(layers))
         for k in range(max_passes):
             improved = False
-            for layer in layers:
+            swapped = set()
+            for r in todo:
+                layer = layers[r]
                 for i in range(len(layer) - 1):
                     a, b = layer[i], layer[i + 1]
                     c_ab, c_ba = self.pair_costs(a, b, pos)
@@ -287,8 +301,11 @@ class _Ordering:
                         layer[i], layer[i + 1] = b, a
                         pos[a], pos[b] = i + 1, i
                         improved = improved or c_ab > c_ba
+                        swapped.add(r)
             if not improved:
                 break
+            todo = sorted({q for r in swapped for q in (r - 1, r, r + 1)
+                           if 0 <= q < len(layers)})
 
     def improve(self, layers, pos, max_iter, max_passes):
         """Sweeps down and up, each followed by transpositions, keeping the
