@@ -253,7 +253,7 @@ class _Ordering:
         weight = self.weight
         up_a, up_b, down_a, down_b = self.up[a], self.up[b], self.down[a], self.down[b]
         if len(up_a) == len(up_b) == len(down_a) == len(down_b) == 1:
-            # the common case in a large graph: two dummies of long edges
+            # one edge on each side (mostly dummies of long edges): compare directly
             pa, pb = pos[up_a[0][0]], pos[up_b[0][0]]
             w = weight[up_a[0][0]] * weight[up_b[0][0]]
             ab, ba = (w, 0) if pa > pb else (0, w) if pa < pb else (0, 0)
