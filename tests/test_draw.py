@@ -483,12 +483,15 @@ def _chain(Var, n):
 
 
 def test_too_large_refused_with_size_and_parameter(Var):
-    y = _chain(Var, 300)                       # 601 nodes
-    with pytest.raises(ValueError, match=r"601 nodes.*max_nodes=500"):
+    y = _chain(Var, 1100)                      # 2201 nodes
+    with pytest.raises(ValueError, match=r"2201 nodes.*max_nodes=2000"):
         draw(y)
     for fn in (build_svg, build_dot, build_mermaid_script):
         with pytest.raises(ValueError, match="max_nodes"):
             fn(y)
+    with pytest.raises(ValueError, match=r"601 nodes.*max_nodes=600"):
+        draw(_chain(Var, 300), max_nodes=600)
+    y = _chain(Var, 300)
     assert draw(y, max_nodes=601).node_count == 601
     assert draw(y, "LR", max_nodes=None).edge_count == 600
     with pytest.raises(ValueError, match="max_nodes"):
@@ -504,6 +507,25 @@ def test_deep_graph_no_recursion(Var):
     assert d.crossings == 0
     # a chain stays a column (the constants beside it), not a staircase
     assert d.width < 400
+
+
+@pytest.mark.parametrize("orientation", ["TB", "RL"])
+def test_leaves_feeding_every_step_share_one_line(Var, orientation):
+    # y = y * w + b with the same w and b at every step: their edges to the 8
+    # steps share a trunk beside the chain, which stays a column
+    x, w, b = Var(0.5, req_grad=True), Var(0.999), Var(0.001)
+    y = x
+    for _ in range(8):
+        y = y * w + b
+    d = draw(y, orientation)
+    nodes, edges = check_geometry(d.svg, orientation)
+    assert (len(nodes), len(edges)) == (19, 32)
+    assert (d.width if orientation == "TB" else d.height) < 300
+    # each step's w and b enter on the right (their port): one must cross
+    # the other's line, once a step at most
+    assert d.crossings <= 8
+    if orientation == "TB":
+        assert geometric_crossings(d.svg) <= 8
 
 
 def test_not_a_var():
@@ -580,7 +602,7 @@ def test_page_is_self_contained(Var, tmp_path):
     page_path = draw_to_html(a + a ** 2, tmp_path / "computed_graph_pow")
     page = open(page_path, encoding="utf-8").read()
     assert page.startswith("<!DOCTYPE html>")
-    assert "<title>computed_graph_pow</title>" in page
+    assert "<title>computed_graph_pow (3 nodes)</title>" in page
     assert "<script" not in page.lower()
     assert not re.search(r"(?<![\w-])(src|href)\s*=", page)   # nothing to load
     assert "url(" not in page and "@import" not in page
@@ -720,3 +742,128 @@ def test_step_drawings_name_labelled_vars(Var):
     svg = steps.svgs[0]
     assert ">w1<" in svg and "w1 = " not in svg           # named once, not twice
     assert "v: " in draw_backward(y, labels={"v": w}).table()   # a given name wins
+
+
+# ------------------------------------------------------- the compact view
+
+HAND_WEIGHTS = [0.3, -0.7, 0.5, 0.9, -0.2, 0.4, 0.8, -0.6, 0.1]   # hand_mlp's, in order
+
+
+def test_compact_view_of_an_mlp(Var):
+    x = Var(0.5)
+    y = hand_mlp(Var, [x, x ** 2])
+    d = draw(y, "BT", view="compact")
+    nodes, edges = check_geometry(d.svg, "BT")
+    # x and x ** 2, 3 hidden neurons (weights, bias and relu folded), 1 output neuron
+    assert (d.node_count, d.edge_count) == (6, 3 * 2 + 3) == (len(nodes), len(edges))
+    kinds = sorted(n["kind"] for n in nodes.values())
+    assert kinds == ["const", "const", "neuron", "neuron", "neuron", "neuron"]
+    # the values, worked out here in floats: relu(0 + w0*x + w1*x^2), then w . h
+    w = HAND_WEIGHTS
+    hidden = [max(0.0, 0.0 + w[2 * j] * 0.5 + w[2 * j + 1] * 0.25) for j in range(3)]
+    out = 0.0 + w[6] * hidden[0] + w[7] * hidden[1] + w[8] * hidden[2]
+    neurons = [n for n in nodes.values() if n["kind"] == "neuron"]
+    relus = sorted(n["lines"] for n in neurons if n["lines"][1].startswith("relu"))
+    assert relus == sorted([["neuron", "relu(w\u00b7x + b), 2 in", f"{h:.4f}"] for h in hidden])
+    (top,) = [n for n in neurons if not n["lines"][1].startswith("relu")]
+    assert top["lines"] == ["neuron", "w\u00b7x + b, 3 in", f"{out:.4f}"]
+    assert "root" in top["classes"] and "4 parameters" in top["title"]
+    # every hidden neuron reads both inputs; the output reads the 3 hidden ones
+    names = {k: (n["kind"], n["lines"][-1]) for k, n in nodes.items()}
+    pairs = sorted((names[e["src"]][0], names[e["dst"]][1]) for e in edges)
+    assert [p for p in pairs if p[0] == "const"] == sorted(
+        ("const", f"{h:.4f}") for h in hidden for _ in range(2))
+    assert [p for p in pairs if p[0] == "neuron"] == [("neuron", f"{out:.4f}")] * 3
+
+
+@pytest.mark.parametrize("orientation", ["TB", "LR"])
+def test_compact_view_of_the_moons_model(engine, orientation):
+    nn = pytest.importorskip("tools.nn")
+    import random
+    random.seed(1337)
+    model = nn.MLP(2, [16, 16, 1], engine=engine)
+    x0, x1, t = engine.Var(0.5), engine.Var(-0.3), engine.Var(1.0)
+    y = (1 - t * model([x0, x1])).relu()
+    full = draw(y)                                   # fits the default max_nodes
+    assert full.node_count == 984
+    d = draw(y, orientation, view="compact")
+    nodes, edges = check_geometry(d.svg, orientation)
+    neurons = [n for n in nodes.values() if n["kind"] == "neuron"]
+    assert len(neurons) == 16 + 16 + 1
+    ins = sorted(int(n["lines"][1].split(", ")[1].split()[0]) for n in neurons)
+    assert ins == [2] * 16 + [16] * 17
+    # no parameter is left: all are folded into the neurons
+    assert not any(n["kind"] == "param" for n in nodes.values())
+    # x0, x1, t and the constant 1; Mul (t * score), Sub, Relu
+    assert sorted(n["name"] for n in nodes.values() if n["kind"] != "neuron") == \
+        ["Mul", "Relu", "Sub", "Var", "Var", "Var", "Var"]
+    assert len(edges) == 2 * 16 + 16 * 16 + 16 + 2 + 2 + 1
+    # the root's value is the full graph's
+    assert d.node_count == 40 and "root" in by_name(nodes, "Relu")[0]["classes"]
+    assert by_name(nodes, "Relu")[0]["lines"][-1] == f"{y.val:.4f}"
+
+
+class LabelledVar(FakeVar):
+    def __init__(self, val, label=None, **kwargs):
+        super().__init__(val, **kwargs)
+        self.label = label
+
+
+def labelled_neuron(prefix, inputs, labels=True):
+    """relu(b + w0*x0 + w1*x1 + ...) from Fake Vars, parameters labelled
+    ``prefix.w<k>`` and ``prefix.b`` (when ``labels``)."""
+    def lab(s):
+        return f"{prefix}.{s}" if labels else None
+    acc = LabelledVar(0.1, lab("b"), req_grad=True)
+    for k, x in enumerate(inputs):
+        w = LabelledVar(0.5, lab(f"w{k}"), req_grad=True)
+        m = FakeVar(0.5 * x.val, name="Mul", op=FakeOp("Mul", {}), src=(w, x))
+        acc = FakeVar(acc.val + m.val, name="Add", op=FakeOp("Add", {}), src=(acc, m))
+    return FakeVar(max(acc.val, 0.0), name="Relu", op=FakeOp("Relu", {}), src=(acc,))
+
+
+def test_compact_view_names_neurons_by_their_labels():
+    xs = [FakeVar(1.0), FakeVar(2.0)]
+    h = [labelled_neuron(f"L0.N{j}", xs) for j in range(2)]
+    h.append(labelled_neuron("L0.N2", xs, labels=False))
+    mixed = labelled_neuron("L1.N0", h)
+    mixed.src[0].src[1].src[0].label = "other.w2"       # one weight from elsewhere
+    _, nodes, _ = parse(build_svg(mixed, view="compact"))
+    names = sorted(n["name"] for n in nodes.values() if n["kind"] == "neuron")
+    assert names == ["L0.N0", "L0.N1", "neuron", "neuron"]
+
+
+def test_compact_view_keeps_what_is_not_a_neuron(Var, seed_example):
+    # a parameter used by a neuron and elsewhere stays, with its other use only
+    w = Var(0.5, req_grad=True)
+    b = Var(0.25, req_grad=True)
+    x = Var(2.0)
+    y = (b + w * x).relu() + w * w
+    _, nodes, edges = parse(build_svg(y, view="compact"))
+    assert sorted(n["name"] for n in nodes.values()) == ["Add", "Mul", "Var", "Var", "neuron"]
+    names = {k: n["name"] for k, n in nodes.items()}
+    assert sorted((names[e["src"]], names[e["dst"]]) for e in edges) == [
+        ("Mul", "Add"), ("Var", "Mul"), ("Var", "neuron"), ("neuron", "Add")]
+    # graphs without weighted sums are drawn as in the full view
+    a, b, g = seed_example(Var)
+    assert build_svg(g, view="compact") == build_svg(g)
+    c = Var(3.0)
+    assert build_svg(c * 2.0 + 1.0, view="compact") == build_svg(c * 2.0 + 1.0)
+
+
+def test_compact_view_options_and_exports(Var, tmp_path):
+    x = Var(0.5)
+    y = hand_mlp(Var, [x, x ** 2])
+    with pytest.raises(ValueError, match="view"):
+        draw(y, view="neurons")
+    with pytest.raises(ValueError, match=r"compact view has 6 nodes.*max_nodes=5"):
+        draw(y, view="compact", max_nodes=5)
+    assert draw(y, view="compact", max_nodes=6).node_count == 6
+    mermaid = build_mermaid_script(y, view="compact")
+    assert mermaid.count(":::neuron") == 4 and "classDef neuron" in mermaid
+    assert "classDef neuron" not in build_mermaid_script(y)
+    dot = build_dot(y, view="compact")
+    assert len(re.findall(r"^\s+n\d+ -> n\d+", dot, re.M)) == 9
+    page = open(draw_to_html(y, tmp_path / "mlp", view="compact"), encoding="utf-8").read()
+    assert "<title>mlp (6 nodes)</title>" in page and "neuron: weighted sum" in page
+    assert "neuron: weighted sum" not in draw(y).html()

@@ -11,16 +11,18 @@ where present), so any object with those attributes can be drawn.
 import math
 import numbers
 
-__all__ = ["Node", "Edge", "Graph", "collect", "KINDS", "DEFAULT_MAX_NODES",
-           "format_value", "format_arg"]
+__all__ = ["Node", "Edge", "Graph", "collect", "walk", "check_size", "KINDS",
+           "DEFAULT_MAX_NODES", "format_value", "format_arg"]
 
 #: The node kinds, in legend order: a leaf that requires grad (a parameter or
 #: an input being differentiated), a leaf that does not (a variable or a
-#: constant), and a result made by an operator.
-KINDS = ("param", "const", "op")
+#: constant), a result made by an operator, and (in the compact view only) a
+#: neuron's weighted sum drawn as one node.
+KINDS = ("param", "const", "op", "neuron")
 
-#: Graphs with more nodes than this are refused unless ``max_nodes`` is raised.
-DEFAULT_MAX_NODES = 500
+#: Graphs with more nodes than this are refused unless ``max_nodes`` is raised:
+#: one sample through the moons model, MLP(2, [16, 16, 1]), has about 1,000.
+DEFAULT_MAX_NODES = 2000
 
 
 def format_value(v):
@@ -180,23 +182,31 @@ def _inputs(var):
 def _check_root(root):
     if not hasattr(root, "val") or not hasattr(root, "src"):
         raise TypeError(f"expected a Var to draw, not {type(root).__name__}")
-
-
-def collect(root, max_nodes=DEFAULT_MAX_NODES):
-    """The ``Graph`` of every Var reachable from ``root`` through ``.src``.
-
-    Raises ValueError naming the graph's size when it has more than
-    ``max_nodes`` nodes (``None`` for no limit).
-    """
-    _check_root(root)
     if getattr(root, "op", None) is not None and getattr(root, "src", None) is None:
         raise RuntimeError(
             f"cannot draw this {root.name} result: backward() released its graph, so only "
             "the result itself is left. Draw before backward(), or call "
             "backward(retain_graph=True) to keep the graph.")
+
+
+def _check_max_nodes(max_nodes):
     if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int)
                                   or max_nodes < 1):
         raise ValueError(f"max_nodes must be a positive integer or None, not {max_nodes!r}")
+
+
+def check_size(n, max_nodes, what="graph"):
+    """Raise ValueError naming the size when ``n`` nodes is more than ``max_nodes``."""
+    if max_nodes is not None and n > max_nodes:
+        raise ValueError(
+            f"the {what} has {n} nodes, more than max_nodes={max_nodes}: too large to draw "
+            f"readably. Pass max_nodes={n} (or max_nodes=None) to draw it anyway, or draw "
+            "a smaller part of the graph.")
+
+
+def walk(root):
+    """Every Var reachable from ``root``, inputs before results, root last."""
+    _check_root(root)
     # Iterative depth-first post-order: a node is emitted after all its
     # inputs, inputs visited in .src order. Every Var visited stays referenced
     # by `order` or the stack (and by root), so id() is a stable identity.
@@ -215,12 +225,20 @@ def collect(root, max_nodes=DEFAULT_MAX_NODES):
         else:
             stack.pop()
             order.append(var)
+    return order
+
+
+def collect(root, max_nodes=DEFAULT_MAX_NODES):
+    """The ``Graph`` of every Var reachable from ``root`` through ``.src``.
+
+    Raises ValueError naming the graph's size when it has more than
+    ``max_nodes`` nodes (``None`` for no limit).
+    """
+    _check_root(root)
+    _check_max_nodes(max_nodes)
+    order = walk(root)
     n = len(order)
-    if max_nodes is not None and n > max_nodes:
-        raise ValueError(
-            f"the graph has {n} nodes, more than max_nodes={max_nodes}: too large to draw "
-            f"readably. Pass max_nodes={n} (or max_nodes=None) to draw it anyway, or draw "
-            "a smaller part of the graph.")
+    check_size(n, max_nodes)
     index = {id(v): i for i, v in enumerate(order)}
     nodes = [Node(i, v, i == n - 1) for i, v in enumerate(order)]
     edges = []
