@@ -51,7 +51,7 @@ def get_engine(name=None):
     raise ValueError(f"unknown engine {name!r}: expected 'cython' or 'python'")
 
 
-def compile(root, retain_graph=False, outputs=()):
+def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, block=None):
     """Record the graph under ``root`` (a Var that requires grad) into a
     ``Tape`` that replays it: ``tape.forward()`` recomputes every value from
     the leaves' current ``.val`` and returns the root's, ``tape.backward()``
@@ -66,8 +66,30 @@ def compile(root, retain_graph=False, outputs=()):
     ``forward()`` refreshes (e.g. a model's scores next to its loss).
     A compiled Var gives ``regrad._replay.Tape``, a pure one
     ``regrad.replay.Tape``: the same API. See ``regrad.replay``.
+
+    With ``inputs`` (the leaves that hold one sample's values), the graph is
+    one sample's and the result a ``BatchTape`` that runs it over many
+    samples at once: ``batch.forward(data)`` returns the N outputs,
+    ``batch.backward(dy)`` adds the lanes' summed gradients into the shared
+    parameters' ``.grad``. ``threads`` splits the lanes across threads (the
+    same numbers for any count), ``block`` sets the lanes run together
+    (default: chosen from the graph's size). See ``regrad.lanes``.
     """
     from . import pure
+    if inputs is not None:
+        if outputs:
+            raise ValueError("regrad.compile: outputs are for the replay tape; with "
+                             "inputs, forward() returns every sample's output")
+        if isinstance(root, pure.Var):
+            from .lanes import BatchTape
+        else:
+            try:
+                from ._lanes import BatchTape
+            except ImportError as exc:
+                raise ImportError(f"regrad.compile: the compiled batch tape is not built "
+                                  f"({exc}); rebuild with `pip install -e .`") from exc
+        return BatchTape(root, inputs, retain_graph=retain_graph, threads=threads,
+                         block=block)
     if isinstance(root, pure.Var):
         from .replay import Tape
     else:
