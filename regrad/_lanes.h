@@ -17,23 +17,33 @@
 #include <stdint.h>
 #include <string.h>
 
-/* the op codes of regrad/_core.pxd, and the fused product-then-sum */
+/* the op codes of regrad/_core.pxd, and a chain of products added to a sum */
 enum { LN_ADD = 1, LN_SUB, LN_MUL, LN_DIV, LN_NEG, LN_POW, LN_EXP, LN_LOG, LN_SQRT, LN_SIN,
-       LN_COS, LN_TANH, LN_RELU, LN_SIGMOID, LN_ABS, LN_FMA = 16 };
+       LN_COS, LN_TANH, LN_RELU, LN_SIGMOID, LN_ABS, LN_DOT = 16 };
 
 /* kind bits: which operands are lane slots (else scalar indexes) */
-enum { LN_A = 1, LN_B = 2, LN_C = 4 };
+enum { LN_A = 1, LN_B = 2, LN_C = 4 };   /* LN_C: DOT terms only */
 
 typedef struct {
     int32_t op;
     int32_t kind;
     int32_t out;          /* lane slot of the result */
-    int32_t a, b, c;      /* FMA: out = a + b*c, as Add(a, Mul(b, c)) */
-    int32_t ua, ub, uc;   /* a shared parameter operand: its use (column of the
+    int32_t a, b;         /* operands; DOT: a, and its terms[b .. b+c-1] (see ln_term) */
+    int32_t c;
+    int32_t ua, ub;       /* a shared parameter operand: its use (row of the
                              contributions), in the order backward meets them; else -1 */
-    int32_t pad;
     double p;             /* Pow's exponent */
 } ln_instr;
+
+/* DOT: out = (((a + b0*c0) + b1*c1) + ...), the sums and products of a
+ * neuron (Add(acc, Mul(b, c)) in turn, each intermediate sum used once),
+ * rounded as they were; the intermediate sums keep no values. */
+typedef struct {
+    int32_t kind;         /* LN_B, LN_C bits */
+    int32_t b, c;
+    int32_t ub, uc;
+    int32_t pad;
+} ln_term;
 
 /* Runtime dispatch: an AVX2 clone beside the baseline one where the compiler
  * and the C library support it (no FMA: it would change the bits). */
@@ -81,31 +91,40 @@ static inline int ln_pow_bad(double x, double p, double v) {
 /* Forward over lanes 0..n-1 of a block; returns the number of lane values
  * that the dynamic engine would have refused (0: all good). */
 LN_CLONES
-static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, double* V, const double* S,
-                             Py_ssize_t B, Py_ssize_t n)
+static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
+                             double* V, const double* S, Py_ssize_t B, Py_ssize_t n)
 {
-    Py_ssize_t i, l, bad = 0;
+    Py_ssize_t i, l, k, bad = 0;
     for (i = 0; i < n_ins; i++) {
         const ln_instr* in = prog + i;
         double* o = V + (Py_ssize_t)in->out * B;
+        if (in->op == LN_DOT) {
+            for (k = 0; k < in->c; k++) {
+                const ln_term* t = terms + in->b + k;
+                const double* acc = k ? o : (in->kind & LN_A) ? V + (Py_ssize_t)in->a * B : NULL;
+                const double* xb = V + (Py_ssize_t)t->b * B;
+                const double* xc = V + (Py_ssize_t)t->c * B;
+                double s0 = (k || (in->kind & LN_A)) ? 0.0 : S[in->a];
+                double sb = (t->kind & LN_B) ? 0.0 : S[t->b];
+                double sc = (t->kind & LN_C) ? 0.0 : S[t->c];
+                /* the product rounded, then the sum */
+                switch (t->kind | (acc != NULL ? 8 : 0)) {
+                case 8 | LN_C: LN_LOOP(double m = sb * xc[l]; o[l] = acc[l] + m;) break;
+                case LN_C: LN_LOOP(double m = sb * xc[l]; o[l] = s0 + m;) break;
+                case 8 | LN_B: LN_LOOP(double m = xb[l] * sc; o[l] = acc[l] + m;) break;
+                case LN_B: LN_LOOP(double m = xb[l] * sc; o[l] = s0 + m;) break;
+                case 8 | LN_B | LN_C: LN_LOOP(double m = xb[l] * xc[l]; o[l] = acc[l] + m;) break;
+                default: LN_LOOP(double m = xb[l] * xc[l]; o[l] = s0 + m;) break;
+                }
+            }
+            continue;
+        }
         const double* xa = (in->kind & LN_A) ? V + (Py_ssize_t)in->a * B : NULL;
         const double* xb = (in->kind & LN_B) ? V + (Py_ssize_t)in->b * B : NULL;
-        const double* xc = (in->kind & LN_C) ? V + (Py_ssize_t)in->c * B : NULL;
         double sa = (in->kind & LN_A) ? 0.0 : S[in->a];
         double sb = (in->kind & LN_B) ? 0.0 : S[in->b];
-        double sc = (in->kind & LN_C) ? 0.0 : S[in->c];
         double p = in->p;
         switch (in->op) {
-        case LN_FMA:      /* acc + b*c: the product rounded, then the sum */
-            switch (in->kind) {
-            case LN_A | LN_C: LN_LOOP(double m = sb * xc[l]; o[l] = xa[l] + m;) break;
-            case LN_C: LN_LOOP(double m = sb * xc[l]; o[l] = sa + m;) break;
-            case LN_A | LN_B: LN_LOOP(double m = xb[l] * sc; o[l] = xa[l] + m;) break;
-            case LN_B: LN_LOOP(double m = xb[l] * sc; o[l] = sa + m;) break;
-            case LN_A | LN_B | LN_C: LN_LOOP(double m = xb[l] * xc[l]; o[l] = xa[l] + m;) break;
-            default: LN_LOOP(double m = xb[l] * xc[l]; o[l] = sa + m;) break;
-            }
-            break;
         case LN_ADD: LN_BINARY(x + y) break;
         case LN_SUB: LN_BINARY(x - y) break;
         case LN_MUL: LN_BINARY(x * y) break;
@@ -146,21 +165,21 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, double* V, 
 }
 
 /* Where an operand's gradient goes: its lane adjoints, or (a shared
- * parameter) column u of the contributions C[l * U + u], or nowhere (a constant). */
+ * parameter) row u of the contributions C[u * B + l], or nowhere (a constant). */
 #define LN_SEND(KIND_BIT, G, U_IDX, VALUE)                                               \
     if (in->kind & KIND_BIT) G[l] += (VALUE);                                            \
-    else if (U_IDX >= 0) C[l * U + U_IDX] = (VALUE);
+    else if (U_IDX >= 0) C[B * U_IDX + l] = (VALUE);
 
 #define LN_BINARY_GRAD(GA, GB)                                                           \
     switch (in->kind & 3) {                                                              \
     case 3: LN_LOOP(double g = go[l]; double x = xa[l]; double y = xb[l];               \
                     ga_[l] += (GA); gb_[l] += (GB); LN_USED(x) LN_USED(y)) break;                              \
     case 1: LN_LOOP(double g = go[l]; double x = xa[l]; double y = sb;                  \
-                    ga_[l] += (GA); if (ub >= 0) C[l * U + ub] = (GB); LN_USED(x) LN_USED(y)) break;           \
+                    ga_[l] += (GA); if (ub >= 0) C[B * ub + l] = (GB); LN_USED(x) LN_USED(y)) break;           \
     case 2: LN_LOOP(double g = go[l]; double x = sa; double y = xb[l];                  \
-                    if (ua >= 0) C[l * U + ua] = (GA); gb_[l] += (GB); LN_USED(x) LN_USED(y)) break;           \
+                    if (ua >= 0) C[B * ua + l] = (GA); gb_[l] += (GB); LN_USED(x) LN_USED(y)) break;           \
     default: LN_LOOP(double g = go[l]; double x = sa; double y = sb;                    \
-                     if (ua >= 0) C[l * U + ua] = (GA); if (ub >= 0) C[l * U + ub] = (GB);   \
+                     if (ua >= 0) C[B * ua + l] = (GA); if (ub >= 0) C[B * ub + l] = (GB);   \
                      LN_USED(x) LN_USED(y)) \
              break;                                                                      \
     }
@@ -169,57 +188,69 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, double* V, 
     if (in->kind & LN_A) { LN_LOOP(double g = go[l]; double x = xa[l]; double out = xo[l]; \
                                    ga_[l] += (GA); LN_USED(x) LN_USED(out)) }                                    \
     else if (ua >= 0) { LN_LOOP(double g = go[l]; double x = sa; double out = xo[l];     \
-                                C[l * U + ua] = (GA); LN_USED(x) LN_USED(out)) }
+                                C[B * ua + l] = (GA); LN_USED(x) LN_USED(out)) }
 
 /* Backward over lanes 0..n-1 of a block, the instructions last to first, as
  * the replay tape's sweep: G holds the lane adjoints (zero but the root's
- * seeds), C gets each shared parameter use's contribution per lane. */
+ * seeds); C[u * B + l] gets the contribution of shared parameter use u in lane l. */
 LN_CLONES
-static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const double* V, double* G,
-                        const double* S, Py_ssize_t B, Py_ssize_t n, double* C, Py_ssize_t U)
+static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
+                        const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
+                        double* C)
 {
-    Py_ssize_t i, l;
+    Py_ssize_t i, l, k;
     for (i = n_ins - 1; i >= 0; i--) {
         const ln_instr* in = prog + i;
         const double* go = G + (Py_ssize_t)in->out * B;
+        if (in->op == LN_DOT) {
+            /* the terms last to first, as the sums and products came in the
+               sweep: every intermediate sum's adjoint, and so every product's,
+               is 0.0 + g (its one consumer's gradient added to 0.0); the first
+               sum's other operand gets g itself if the chain has one term */
+            for (k = in->c - 1; k >= 0; k--) {
+                const ln_term* t = terms + in->b + k;
+                const double* xb = V + (Py_ssize_t)t->b * B;
+                const double* xc = V + (Py_ssize_t)t->c * B;
+                double* gb_ = G + (Py_ssize_t)t->b * B;
+                double* gc_ = G + (Py_ssize_t)t->c * B;
+                double sb = (t->kind & LN_B) ? 0.0 : S[t->b];
+                double sc = (t->kind & LN_C) ? 0.0 : S[t->c];
+                Py_ssize_t ub = t->ub, uc = t->uc;
+                if (k == 0) {
+                    double* ga_ = G + (Py_ssize_t)in->a * B;
+                    Py_ssize_t ua = in->ua;
+                    if (in->c == 1) {
+                        if (in->kind & LN_A) { LN_LOOP(ga_[l] += go[l];) }
+                        else if (ua >= 0) { LN_LOOP(C[B * ua + l] = go[l];) }
+                    } else {
+                        if (in->kind & LN_A) { LN_LOOP(ga_[l] += 0.0 + go[l];) }
+                        else if (ua >= 0) { LN_LOOP(C[B * ua + l] = 0.0 + go[l];) }
+                    }
+                }
+                if (t->kind == LN_C && ub >= 0) {    /* w * x: the bulk of a network */
+                    LN_LOOP(double m = 0.0 + go[l]; C[B * ub + l] = m * xc[l]; gc_[l] += m * sb;)
+                } else {
+                    LN_LOOP(double m = 0.0 + go[l];
+                            double bv = (t->kind & LN_B) ? xb[l] : sb;
+                            double cv = (t->kind & LN_C) ? xc[l] : sc;
+                            if (t->kind & LN_B) gb_[l] += m * cv;
+                            else if (ub >= 0) C[B * ub + l] = m * cv;
+                            if (t->kind & LN_C) gc_[l] += m * bv;
+                            else if (uc >= 0) C[B * uc + l] = m * bv;)
+                }
+            }
+            continue;
+        }
         const double* xo = V + (Py_ssize_t)in->out * B;
         const double* xa = (in->kind & LN_A) ? V + (Py_ssize_t)in->a * B : NULL;
         const double* xb = (in->kind & LN_B) ? V + (Py_ssize_t)in->b * B : NULL;
-        const double* xc = (in->kind & LN_C) ? V + (Py_ssize_t)in->c * B : NULL;
         double* ga_ = (in->kind & LN_A) ? G + (Py_ssize_t)in->a * B : NULL;
         double* gb_ = (in->kind & LN_B) ? G + (Py_ssize_t)in->b * B : NULL;
-        double* gc_ = (in->kind & LN_C) ? G + (Py_ssize_t)in->c * B : NULL;
         double sa = (in->kind & LN_A) ? 0.0 : S[in->a];
         double sb = (in->kind & LN_B) ? 0.0 : S[in->b];
-        double sc = (in->kind & LN_C) ? 0.0 : S[in->c];
-        Py_ssize_t ua = in->ua, ub = in->ub, uc = in->uc;
+        Py_ssize_t ua = in->ua, ub = in->ub;
         double p = in->p;
         switch (in->op) {
-        case LN_FMA:
-            /* the sum passes g to acc; the product's adjoint is 0.0 + g (its one
-               consumer), then Mul's gradients: m*c to b, m*b to c */
-            switch (in->kind) {
-            case LN_A | LN_C:
-                LN_LOOP(double g = go[l]; double m = 0.0 + g; ga_[l] += g;
-                        if (ub >= 0) C[l * U + ub] = m * xc[l];
-                        gc_[l] += m * sb;)
-                break;
-            case LN_C:
-                LN_LOOP(double g = go[l]; double m = 0.0 + g;
-                        if (ua >= 0) C[l * U + ua] = g;
-                        if (ub >= 0) C[l * U + ub] = m * xc[l];
-                        gc_[l] += m * sb;)
-                break;
-            default:
-                LN_LOOP(double g = go[l]; double m = 0.0 + g;
-                        double bv = (in->kind & LN_B) ? xb[l] : sb;
-                        double cv = (in->kind & LN_C) ? xc[l] : sc;
-                        LN_SEND(LN_A, ga_, ua, g)
-                        LN_SEND(LN_B, gb_, ub, m * cv)
-                        LN_SEND(LN_C, gc_, uc, m * bv))
-                break;
-            }
-            break;
         case LN_ADD: LN_BINARY_GRAD(g, g) break;
         case LN_SUB: LN_BINARY_GRAD(g, -g) break;
         case LN_MUL: LN_BINARY_GRAD(g * y, g * x) break;
@@ -228,12 +259,12 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const double* V,
             case 3: LN_LOOP(double g = go[l]; double y = xb[l];
                             ga_[l] += g / y; gb_[l] += -g * (xo[l] / y);) break;
             case 1: LN_LOOP(double g = go[l];
-                            ga_[l] += g / sb; if (ub >= 0) C[l * U + ub] = -g * (xo[l] / sb);) break;
+                            ga_[l] += g / sb; if (ub >= 0) C[B * ub + l] = -g * (xo[l] / sb);) break;
             case 2: LN_LOOP(double g = go[l]; double y = xb[l];
-                            if (ua >= 0) C[l * U + ua] = g / y; gb_[l] += -g * (xo[l] / y);) break;
+                            if (ua >= 0) C[B * ua + l] = g / y; gb_[l] += -g * (xo[l] / y);) break;
             default: LN_LOOP(double g = go[l];
-                             if (ua >= 0) C[l * U + ua] = g / sb;
-                             if (ub >= 0) C[l * U + ub] = -g * (xo[l] / sb);) break;
+                             if (ua >= 0) C[B * ua + l] = g / sb;
+                             if (ub >= 0) C[B * ub + l] = -g * (xo[l] / sb);) break;
             }
             break;
         case LN_NEG: LN_UNARY_GRAD(-g) break;
@@ -248,30 +279,40 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const double* V,
         case LN_SIGMOID: LN_UNARY_GRAD(g * (out * (1.0 - out))) break;
         default: LN_UNARY_GRAD(x > 0.0 ? g : (x < 0.0 ? -g : 0.0)) break;   /* ABS */
         }
-        (void)p; (void)xc; (void)gc_; (void)sc; (void)uc;
     }
 }
 
 /* The contributions of lanes n-1 down to 0 added to acc, each lane's uses in
- * order: acc[u] for the use u when every parameter has one use (a loop over
- * the uses that vectorizes), else acc[param[u]]. */
+ * order. When every parameter has one use, acc[u] is the use u's, and eight
+ * uses are summed side by side (eight independent chains of additions, each
+ * reading its contributions in order); else acc[param[u]], one at a time. */
 LN_CLONES
 static void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssize_t U,
-                      Py_ssize_t n)
+                      Py_ssize_t B, Py_ssize_t n)
 {
-    Py_ssize_t l, u;
-    if (param == NULL) {
-        for (l = n - 1; l >= 0; l--) {
-            const double* c = C + l * U;
+    Py_ssize_t l, u = 0;
+    if (param != NULL) {
+        for (l = n - 1; l >= 0; l--)
             for (u = 0; u < U; u++)
-                acc[u] += c[u];
-        }
-    } else {
+                acc[param[u]] += C[u * B + l];
+        return;
+    }
+    for (; u + 8 <= U; u += 8) {
+        const double* c = C + u * B;
+        double a0 = acc[u], a1 = acc[u + 1], a2 = acc[u + 2], a3 = acc[u + 3];
+        double a4 = acc[u + 4], a5 = acc[u + 5], a6 = acc[u + 6], a7 = acc[u + 7];
         for (l = n - 1; l >= 0; l--) {
-            const double* c = C + l * U;
-            for (u = 0; u < U; u++)
-                acc[param[u]] += c[u];
+            a0 += c[l]; a1 += c[B + l]; a2 += c[2 * B + l]; a3 += c[3 * B + l];
+            a4 += c[4 * B + l]; a5 += c[5 * B + l]; a6 += c[6 * B + l]; a7 += c[7 * B + l];
         }
+        acc[u] = a0; acc[u + 1] = a1; acc[u + 2] = a2; acc[u + 3] = a3;
+        acc[u + 4] = a4; acc[u + 5] = a5; acc[u + 6] = a6; acc[u + 7] = a7;
+    }
+    for (; u < U; u++) {
+        double a = acc[u];
+        for (l = n - 1; l >= 0; l--)
+            a += C[u * B + l];
+        acc[u] = a;
     }
 }
 

@@ -30,7 +30,6 @@ from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.ref cimport PyObject
 from libc.stdint cimport int32_t, uint8_t
 from libc.string cimport memset, memcpy
-from libc.stdlib cimport malloc, free
 from libc.math cimport NAN
 
 from regrad._core cimport Var, MUL, ADD, DIV, POW, REQ_GRAD, HAS_GRAD
@@ -51,16 +50,20 @@ cdef extern from "_lanes.h":
         int32_t kind
         int32_t out
         int32_t a, b, c
-        int32_t ua, ub, uc
+        int32_t ua, ub
         double p
-    int LN_FMA, LN_A, LN_B, LN_C
-    Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, double* V, const double* S,
-                          Py_ssize_t B, Py_ssize_t n) nogil
-    void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const double* V, double* G,
-                     const double* S, Py_ssize_t B, Py_ssize_t n, double* C,
-                     Py_ssize_t U) nogil
+    ctypedef struct ln_term:
+        int32_t kind
+        int32_t b, c
+        int32_t ub, uc
+    int LN_DOT, LN_A, LN_B, LN_C
+    Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
+                          double* V, const double* S, Py_ssize_t B, Py_ssize_t n) nogil
+    void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
+                     const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
+                     double* C) nogil
     void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssize_t U,
-                   Py_ssize_t n) nogil
+                   Py_ssize_t B, Py_ssize_t n) nogil
 
 __all__ = ["BatchTape"]
 
@@ -83,6 +86,7 @@ cdef class BatchTape:
 
     # the program
     cdef ln_instr* prog
+    cdef ln_term* terms
     cdef Py_ssize_t n_ins
     cdef Py_ssize_t k             # inputs: lane slots 0..k-1
     cdef Py_ssize_t n_lane        # lane slots
@@ -108,11 +112,17 @@ cdef class BatchTape:
     cdef double* V                # blocks of n_lane * B values
     cdef Py_ssize_t V_blocks      # capacity, in blocks
     cdef Py_ssize_t* bad_block    # per thread: the first block with a bad lane, or -1
+    # backward's work space, kept from call to call
+    cdef double* G                # per thread: the adjoints of a block
+    cdef double* Ctop             # the contributions of a block of the last thread
+    cdef double* Cbig             # the other threads': every lane's, added up after
+    cdef Py_ssize_t Cbig_lanes
     # Python objects
     cdef object _root, _inputs, _scalars, _params, _tape
 
     def __cinit__(self):
         self.prog = NULL
+        self.terms = NULL
         self.sv = NULL
         self.scalar_leaf = NULL
         self.use_param = self.param_of = NULL
@@ -121,10 +131,12 @@ cdef class BatchTape:
         self.t_born = NULL
         self.V = NULL
         self.bad_block = NULL
-        self.N = self.V_blocks = 0
+        self.G = self.Ctop = self.Cbig = NULL
+        self.N = self.V_blocks = self.Cbig_lanes = 0
 
     def __dealloc__(self):
         PyMem_Free(self.prog)
+        PyMem_Free(self.terms)
         PyMem_Free(self.sv)
         PyMem_Free(self.scalar_leaf)
         PyMem_Free(self.use_param)
@@ -136,6 +148,9 @@ cdef class BatchTape:
         PyMem_Free(self.leaf_scalar)
         PyMem_Free(self.V)
         PyMem_Free(self.bad_block)
+        PyMem_Free(self.G)
+        PyMem_Free(self.Ctop)
+        PyMem_Free(self.Cbig)
 
     def __init__(self, Var root not None, inputs, retain_graph=False, threads=1, block=None):
         """Record one sample's graph; use ``regrad.compile(root, inputs=[...])``."""
@@ -156,11 +171,15 @@ cdef class BatchTape:
             block = max(8, min(256, block - block % 8))
         self.B = block
         self.bad_block = <Py_ssize_t*>_alloc(threads, sizeof(Py_ssize_t))
+        self.G = <double*>_alloc(threads * self.n_lane * self.B, sizeof(double))
+        self.Ctop = <double*>_alloc(self.B * self.U, sizeof(double))
 
     cdef int _plan(self, bytes ops, a, b, list born, tuple leaves, Py_ssize_t root_slot,
                    tuple inputs) except -1:
-        cdef Py_ssize_t n = len(ops), L = len(leaves), i, j, s
-        cdef Var x
+        cdef Py_ssize_t n = len(ops), L = len(leaves), i, j
+        cdef Var leaf
+        cdef ln_instr* ins
+        cdef ln_term* term
         self.n, self.n_leaves, self.root_slot = n, L, root_slot
         self.t_op = <uint8_t*>_alloc(n, 1)
         self.t_a = <int32_t*>_alloc(n, sizeof(int32_t))
@@ -183,10 +202,10 @@ cdef class BatchTape:
         shared = []                       # per scalar: a shared parameter?
         for j in range(L):
             if lane[j] < 0:
-                x = <Var>leaves[j]
+                leaf = <Var>leaves[j]
                 scal[j] = len(scalars)
-                scalars.append(x)
-                shared.append(bool(x._flags & REQ_GRAD))
+                scalars.append(leaf)
+                shared.append(bool(leaf._flags & REQ_GRAD))
                 self.leaf_scalar[j] = scal[j]
             else:
                 self.leaf_scalar[j] = -1 - lane[j]
@@ -207,56 +226,91 @@ cdef class BatchTape:
                 i += 2
             else:
                 i += 1
-        n_lane = self.k
-        for i in range(L, n):
-            if not fused[i]:
-                lane[i] = n_lane
-                n_lane += 1
-        self.n_lane = n_lane
-        self.root_lane = lane[root_slot]
-        # the instructions, in tape order
-        prog = []                         # (op, (operand slots...), p)
+        # the instructions, in tape order: [op, out slot, operands, p]; a fused
+        # product and its sum are a DOT of one term, and a DOT whose result is
+        # used only as the next one's first operand absorbs it
+        prog = []
         for i in range(L, n):
             if fused[i]:
                 continue
             if i > L and fused[i - 1]:
-                prog.append((LN_FMA, i, (a[i], a[i - 1], b[i - 1]), 0.0))
+                if (prog and prog[len(prog) - 1][0] == LN_DOT and prog[len(prog) - 1][1] == a[i]
+                        and uses[a[i]] == 1):
+                    prog[len(prog) - 1][1] = i
+                    prog[len(prog) - 1][2].append((a[i - 1], b[i - 1]))
+                else:
+                    prog.append([LN_DOT, i, [a[i], (a[i - 1], b[i - 1])], 0.0])
             elif ops[i] <= DIV:
-                prog.append((ops[i], i, (a[i], b[i]), 0.0))
+                prog.append([ops[i], i, [a[i], b[i]], 0.0])
             elif ops[i] == POW:
-                prog.append((ops[i], i, (a[i],), (<Var>leaves[b[i]])._val))
+                prog.append([ops[i], i, [a[i]], (<Var>leaves[b[i]])._val])
             else:
-                prog.append((ops[i], i, (a[i],), 0.0))
+                prog.append([ops[i], i, [a[i]], 0.0])
+        n_lane = self.k
+        for entry in prog:
+            lane[entry[1]] = n_lane
+            n_lane += 1
+        self.n_lane = n_lane
+        self.root_lane = lane[root_slot]
+
+        def is_param(s):
+            return lane[s] < 0 and shared[scal[s]]
+
         # shared parameter uses, numbered in the order backward meets them
         use_param = []
-        use_of = {}                       # (instruction, operand) -> use
+        def use(s):
+            if not is_param(s):
+                return -1
+            use_param.append(scal[s])
+            return len(use_param) - 1
+
+        def field(s):
+            return lane[s] if lane[s] >= 0 else scal[s]
+
+        uses_of = [None] * len(prog)
         for t in range(len(prog) - 1, -1, -1):
-            for o, s in enumerate(prog[t][2]):
-                if lane[s] < 0 and shared[scal[s]]:
-                    use_of[t, o] = len(use_param)
-                    use_param.append(scal[s])
+            op, out, operands, p = prog[t]
+            if op == LN_DOT:              # terms last to first; the first with the start
+                term_uses = [None] * (len(operands) - 1)
+                for k in range(len(operands) - 2, -1, -1):
+                    start = use(operands[0]) if k == 0 else -1
+                    term_uses[k] = (use(operands[k + 1][0]), use(operands[k + 1][1]))
+                uses_of[t] = (start, term_uses)
+            else:
+                uses_of[t] = [use(x) for x in operands]
         self.U = len(use_param)
         self.n_ins = len(prog)
+        n_terms = sum(len(entry[2]) - 1 for entry in prog if entry[0] == LN_DOT)
         self.prog = <ln_instr*>_alloc(self.n_ins, sizeof(ln_instr))
+        self.terms = <ln_term*>_alloc(n_terms, sizeof(ln_term))
         memset(self.prog, 0, self.n_ins * sizeof(ln_instr))
+        memset(self.terms, 0, n_terms * sizeof(ln_term))
+        n_terms = 0
         for t, (op, out, operands, p) in enumerate(prog):
-            self.prog[t].op = op
-            self.prog[t].out = lane[out]
-            self.prog[t].p = p
-            kind = 0
-            fields = []
-            for o, s in enumerate(operands):
-                if lane[s] >= 0:
-                    kind |= 1 << o
-                    fields.append(lane[s])
-                else:
-                    fields.append(scal[s])
-            fields += [0] * (3 - len(fields))
-            self.prog[t].kind = kind
-            self.prog[t].a, self.prog[t].b, self.prog[t].c = fields
-            self.prog[t].ua = use_of.get((t, 0), -1)
-            self.prog[t].ub = use_of.get((t, 1), -1)
-            self.prog[t].uc = use_of.get((t, 2), -1)
+            ins = &self.prog[t]
+            ins.op = op
+            ins.out = lane[out]
+            ins.p = p
+            ins.kind = LN_A if lane[operands[0]] >= 0 else 0
+            ins.a = field(operands[0])
+            ins.ub = -1
+            if op == LN_DOT:
+                ins.ua = uses_of[t][0]
+                ins.b = n_terms
+                ins.c = len(operands) - 1
+                for k, (x, y) in enumerate(operands[1:]):
+                    term = &self.terms[n_terms]
+                    term.kind = (LN_B if lane[x] >= 0 else 0) | (LN_C if lane[y] >= 0 else 0)
+                    term.b = field(x)
+                    term.c = field(y)
+                    term.ub, term.uc = uses_of[t][1][k]
+                    n_terms += 1
+            else:
+                ins.ua = uses_of[t][0]
+                if len(operands) == 2:
+                    ins.kind |= LN_B if lane[operands[1]] >= 0 else 0
+                    ins.b = field(operands[1])
+                    ins.ub = uses_of[t][1]
         # scalars and the accumulators of the shared gradients
         self._scalars = tuple(scalars)
         self.n_scalar = len(scalars)
@@ -357,7 +411,7 @@ cdef class BatchTape:
             for l in range(n):
                 for j in range(k):
                     V[j * B + l] = rows[(base + l) * k + j]
-            if ln_forward(self.prog, self.n_ins, V, self.sv, B, n):
+            if ln_forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
                 self.bad_block[t] = blk
                 return
             memcpy(out + base, V + self.root_lane * B, n * sizeof(double))
@@ -466,21 +520,23 @@ cdef class BatchTape:
     cdef int _backward(self, double seed, const double* seeds, double* acc, double* ig,
                        Py_ssize_t N) except -1:
         cdef Py_ssize_t nb = (N + self.B - 1) // self.B, T = min(self.n_threads, nb)
-        cdef Py_ssize_t lo, U = self.U
-        cdef double* C = NULL
+        cdef Py_ssize_t lo, blk, U = self.U
         cdef double seed_box = seed
         # the threads but the last one (which runs the last lanes, added first)
         # keep their lanes' contributions: added after, lane by lane downwards
         lo = ((T - 1) * nb // T) * self.B
-        if T > 1:
-            C = <double*>_alloc(lo * U, sizeof(double))
-        try:
-            _run(self, T, 1, seeds, acc, N, &seed_box, ig, C)
-            if T > 1:
-                with nogil:
-                    ln_reduce(acc, self.use_param, C, U, lo)
-        finally:
-            PyMem_Free(C)
+        if lo > self.Cbig_lanes:
+            PyMem_Free(self.Cbig)
+            self.Cbig = NULL
+            self.Cbig_lanes = 0
+            self.Cbig = <double*>_alloc(lo * U, sizeof(double))
+            self.Cbig_lanes = lo
+        _run(self, T, 1, seeds, acc, N, &seed_box, ig, self.Cbig)
+        with nogil:               # their blocks are full: the short one is the last
+            blk = lo // self.B - 1
+            while blk >= 0:
+                ln_reduce(acc, self.use_param, self.Cbig + blk * self.B * U, U, self.B, self.B)
+                blk -= 1
         return 0
 
     cdef int _backward_blocks(self, Py_ssize_t t, Py_ssize_t T, double seed,
@@ -495,14 +551,9 @@ cdef class BatchTape:
         cdef double* g
         lo = t * nb // T
         hi = (t + 1) * nb // T
-        G = <double*>malloc(self.n_lane * B * sizeof(double))
+        G = self.G + t * self.n_lane * B
         if t == T - 1:
-            Cown = <double*>malloc((B * U if U else 1) * sizeof(double))
-        if G == NULL or (t == T - 1 and Cown == NULL):
-            free(G)
-            free(Cown)
-            with gil:
-                raise MemoryError("regrad: no memory for the batch tape")
+            Cown = self.Ctop
         blk = hi - 1
         while blk >= lo:
             base = blk * B
@@ -516,16 +567,14 @@ cdef class BatchTape:
                 for l in range(n):
                     g[l] = seed
             C = Cown if Cown != NULL else Cbig + base * U
-            ln_backward(self.prog, self.n_ins, V, G, self.sv, B, n, C, U)
+            ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, C)
             if Cown != NULL:
-                ln_reduce(acc, self.use_param, C, U, n)
+                ln_reduce(acc, self.use_param, C, U, B, n)
             if ig != NULL:
                 for l in range(n):
                     for j in range(k):
                         ig[(base + l) * k + j] = G[j * B + l]
             blk -= 1
-        free(G)
-        free(Cown)
         return 0
 
     # ------------------------------------------------------------ describing
