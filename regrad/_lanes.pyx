@@ -68,7 +68,7 @@ cdef extern from "_lanes.h":
 __all__ = ["BatchTape"]
 
 # the working set of a block (values, adjoints, contributions) kept to about this
-cdef Py_ssize_t BLOCK_BYTES = 256 * 1024
+cdef Py_ssize_t BLOCK_BYTES = 512 * 1024
 
 
 cdef inline void* _alloc(Py_ssize_t count, size_t size) except NULL:
