@@ -71,15 +71,13 @@ def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, blo
     one sample's and the result a ``BatchTape`` that runs it over many
     samples at once: ``batch.forward(data)`` returns the N outputs,
     ``batch.backward(dy)`` adds the lanes' summed gradients into the shared
-    parameters' ``.grad``. ``threads`` splits the lanes across threads (the
+    parameters' ``.grad``; ``outputs`` (results of the graph) keep their values
+    too, in ``batch.output_values``. ``threads`` splits the lanes across threads (the
     same numbers for any count), ``block`` sets the lanes run together
     (default: chosen from the graph's size). See ``regrad.lanes``.
     """
     from . import pure
     if inputs is not None:
-        if outputs:
-            raise ValueError("regrad.compile: outputs are for the replay tape; with "
-                             "inputs, forward() returns every sample's output")
         if isinstance(root, pure.Var):
             from .lanes import BatchTape
         else:
@@ -88,8 +86,8 @@ def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, blo
             except ImportError as exc:
                 raise ImportError(f"regrad.compile: the compiled batch tape is not built "
                                   f"({exc}); rebuild with `pip install -e .`") from exc
-        return BatchTape(root, inputs, retain_graph=retain_graph, threads=threads,
-                         block=block)
+        return BatchTape(root, inputs, retain_graph=retain_graph, outputs=outputs,
+                         threads=threads, block=block)
     if isinstance(root, pure.Var):
         from .replay import Tape
     else:

@@ -118,7 +118,7 @@ cdef class BatchTape:
     cdef double* Cbig             # the other threads': every lane's, added up after
     cdef Py_ssize_t Cbig_lanes
     # Python objects
-    cdef object _root, _inputs, _scalars, _params, _tape
+    cdef object _root, _inputs, _scalars, _params, _tape, _outputs, _out_lanes
 
     def __cinit__(self):
         self.prog = NULL
@@ -152,17 +152,20 @@ cdef class BatchTape:
         PyMem_Free(self.Ctop)
         PyMem_Free(self.Cbig)
 
-    def __init__(self, Var root not None, inputs, retain_graph=False, threads=1, block=None):
+    def __init__(self, Var root not None, inputs, retain_graph=False, outputs=(), threads=1,
+                 block=None):
         """Record one sample's graph; use ``regrad.compile(root, inputs=[...])``."""
         if self.prog != NULL:
             raise RuntimeError("a BatchTape is recorded once")
         threads, block = _ref.check_options(threads, block)
         inputs = _ref.check_inputs(root, inputs, Var)
-        tape = _Tape(root, retain_graph=retain_graph)
-        ops, a_bytes, b_bytes, v_bytes, born, leaves, root_slot = tape._arrays()
+        outputs = _ref.check_outputs(outputs, Var)
+        tape = _Tape(root, retain_graph=retain_graph, outputs=outputs)
+        ops, a_bytes, b_bytes, v_bytes, born, leaves, root_slot, out_slots = tape._arrays()
         self._plan(ops, array("i", a_bytes), array("i", b_bytes), born, leaves, root_slot,
-                   inputs)
+                   inputs, out_slots)
         self._root = root
+        self._outputs = outputs
         self._inputs = inputs
         self._tape = tape                  # holds the leaves
         self.n_threads = threads
@@ -175,7 +178,7 @@ cdef class BatchTape:
         self.Ctop = <double*>_alloc(self.B * self.U, sizeof(double))
 
     cdef int _plan(self, bytes ops, a, b, list born, tuple leaves, Py_ssize_t root_slot,
-                   tuple inputs) except -1:
+                   tuple inputs, list out_slots) except -1:
         cdef Py_ssize_t n = len(ops), L = len(leaves), i, j
         cdef Var leaf
         cdef ln_instr* ins
@@ -217,6 +220,8 @@ cdef class BatchTape:
             uses[a[i]] += 1
             if ops[i] <= DIV:
                 uses[b[i]] += 1
+        for i in out_slots:               # an output keeps its values: never fused
+            uses[i] += 1
         fused = [False] * n               # a product run inside the next slot's sum
         i = L
         while i < n - 1:
@@ -252,6 +257,7 @@ cdef class BatchTape:
             n_lane += 1
         self.n_lane = n_lane
         self.root_lane = lane[root_slot]
+        self._out_lanes = [lane[i] for i in out_slots]
 
         def is_param(s):
             return lane[s] < 0 and shared[scal[s]]
@@ -587,6 +593,29 @@ cdef class BatchTape:
     def inputs(self):
         """The input leaves, in the order of a row of data."""
         return self._inputs
+
+    @property
+    def outputs(self):
+        """The results besides the root whose lane values ``output_values`` holds."""
+        return self._outputs
+
+    @property
+    def output_values(self):
+        """Per output, its N values of the last forward, as ``array('d')``."""
+        if self.N == 0:
+            raise RuntimeError(_ref.NO_VALUES_MESSAGE)
+        cdef Py_ssize_t blk, base, s
+        cdef double* dst
+        result = []
+        for s in self._out_lanes:
+            values = array("d", bytes(8 * self.N))
+            dst = <double*><size_t>values.buffer_info()[0]
+            for blk in range((self.N + self.B - 1) // self.B):
+                base = blk * self.B
+                memcpy(dst + base, self.V + (blk * self.n_lane + s) * self.B,
+                       min(self.B, self.N - base) * sizeof(double))
+            result.append(values)
+        return result
 
     @property
     def params(self):

@@ -64,6 +64,20 @@ def check_options(threads, block):
     return _option_int(threads, "threads", False), _option_int(block, "block", True)
 
 
+def check_outputs(outputs, var_type):
+    """The outputs as a tuple of results of ``var_type`` (leaves have no lane
+    values of their own to report)."""
+    outputs = tuple(outputs)
+    for i, o in enumerate(outputs):
+        if not isinstance(o, var_type):
+            raise TypeError(f"regrad.compile: outputs[{i}] must be a "
+                            f"{var_type.__module__}.Var, not {_type_name(o)}")
+        if o.op is None:
+            raise ValueError(f"regrad.compile: outputs[{i}] is a leaf: with inputs, "
+                             "outputs are results of the graph")
+    return outputs
+
+
 def check_inputs(root, inputs, var_type):
     """The inputs as a tuple of leaf Vars of ``var_type``, distinct and all
     reachable from ``root`` as leaves of its graph; raises TypeError or
@@ -216,6 +230,7 @@ def weights_to_floats(dy, n):
     return out
 
 
+NO_VALUES_MESSAGE = "output_values: no successful forward() yet"
 NO_FORWARD_MESSAGE = "backward(): no successful forward() yet: nothing to differentiate"
 
 
@@ -237,13 +252,16 @@ class BatchTape:
     (whose recording it reuses); each lane has its own list of values."""
 
     __slots__ = ("_root", "_leaves", "_ops", "_args", "_born", "_root_slot", "_n",
-                 "_input_slots", "_shared", "_inputs", "_lanes", "_threads", "_block")
+                 "_input_slots", "_shared", "_inputs", "_lanes", "_threads", "_block",
+                 "_outputs", "_output_slots")
 
-    def __init__(self, root, inputs, retain_graph=False, threads=1, block=None):
+    def __init__(self, root, inputs, retain_graph=False, outputs=(), threads=1, block=None):
         from .pure import Var
         self._threads, self._block = check_options(threads, block)
         inputs = check_inputs(root, inputs, Var)
-        tape = Tape(root, retain_graph=retain_graph)
+        outputs = check_outputs(outputs, Var)
+        tape = Tape(root, retain_graph=retain_graph, outputs=outputs)
+        self._outputs, self._output_slots = outputs, tape._output_slots
         self._root = root
         self._leaves = tape._leaves
         self._ops, self._args, self._born = tape._ops, tape._args, tape._born
@@ -365,6 +383,18 @@ class BatchTape:
     def inputs(self):
         """The input leaves, in the order of a row of data."""
         return self._inputs
+
+    @property
+    def outputs(self):
+        """The results besides the root whose lane values ``output_values`` holds."""
+        return self._outputs
+
+    @property
+    def output_values(self):
+        """Per output, its N values of the last forward, as ``array('d')``."""
+        if self._lanes is None:
+            raise RuntimeError(NO_VALUES_MESSAGE)
+        return [array("d", [v[s] for v in self._lanes]) for s in self._output_slots]
 
     @property
     def params(self):

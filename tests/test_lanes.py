@@ -278,7 +278,8 @@ def _compile_cases(E):
         lambda: regrad.compile(root, inputs=[x], threads="2"),
         lambda: regrad.compile(root, inputs=[x], block=0),
         lambda: regrad.compile(root, inputs=[x], block=2.5),
-        lambda: regrad.compile(root, inputs=[x], outputs=[root]),
+        lambda: regrad.compile(root, inputs=[x], outputs=[x]),
+        lambda: regrad.compile(root, inputs=[x], outputs=[(w * y).exp()]),
     ]
 
 
@@ -341,3 +342,27 @@ def test_operator_codes_match_the_lane_kernels():
     for code, n in enumerate(names, start=1):
         if n != "LN_DOT":
             assert ops.OPS_BY_CODE[code].name.upper() == n[3:]
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_outputs_keep_their_lane_values(name):
+    E = regrad.get_engine(name)
+    model = moons.build_model([4], seed=1, engine=E)
+    x0, x1, t = E.Var(0.0), E.Var(0.0), E.Var(0.0)
+    w, b = model.layers[0].neurons[0].w, model.layers[0].neurons[0].b
+    partial = b + w[0] * x0                          # inside a neuron's chain of sums
+    score = model([x0, x1])
+    root = (1 + t * score).relu() + partial * 0.0
+    batch = regrad.compile(root, inputs=[x0, x1, t], outputs=[score, partial])
+    assert batch.outputs == (score, partial)
+    with pytest.raises(RuntimeError, match="no successful forward"):
+        batch.output_values
+    data = rows(21)
+    batch.forward(data)
+    scores, partials = batch.output_values
+    assert list(scores) == [model([E.Var(a), E.Var(c)]).val for a, c, _ in data]
+    assert list(partials) == [(b + w[0] * E.Var(a)).val for a, _, _ in data]
+    with pytest.raises(ValueError, match="is a leaf"):
+        regrad.compile(root, inputs=[x0, x1, t], outputs=[w[0]])
+    with pytest.raises(TypeError, match="outputs"):
+        regrad.compile((1 + t * model([x0, x1])).relu(), inputs=[x0, x1, t], outputs=[1.0])
