@@ -366,3 +366,42 @@ def test_outputs_keep_their_lane_values(name):
         regrad.compile(root, inputs=[x0, x1, t], outputs=[w[0]])
     with pytest.raises(TypeError, match="outputs"):
         regrad.compile((1 + t * model([x0, x1])).relu(), inputs=[x0, x1, t], outputs=[1.0])
+
+
+# ------------------------------------------------------------ the moons job
+
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_training_in_lanes_gives_the_dynamic_losses_to_the_bit(engine, batch_size):
+    n, epochs = (40, 6) if engine.__name__.endswith("_core") else (20, 3)
+    X, y = moons.make_moons(n, noise=0.1, seed=3)
+    runs = []
+    for path in ("dynamic", "lanes"):
+        model = moons.build_model([5, 4], seed=3, engine=engine)
+        history = moons.train(model, X, y, epochs=epochs, batch_size=batch_size, seed=1,
+                              path=path, threads=2 if batch_size else 1)
+        runs.append(([(s.loss, s.accuracy) for s in history],
+                     [p.val for p in model.parameters()]))
+    assert runs[0] == runs[1]
+
+
+def test_training_in_lanes_without_l2():
+    X, y = moons.make_moons(30, noise=0.1, seed=4)
+    runs = []
+    for path in ("dynamic", "lanes"):
+        model = moons.build_model([6], seed=4, engine=regrad.get_engine("cython"))
+        runs.append([s.loss for s in moons.train(model, X, y, epochs=5, alpha=0, path=path)])
+    assert runs[0] == runs[1]
+    with pytest.raises(ValueError, match="path"):
+        moons.train(model, X, y, epochs=1, path="jit")
+
+
+def test_the_job_runs_in_lanes_by_default(capsys):
+    from regrad.apps.main import main
+    args = ["moons", "--epochs", "4", "--samples", "24", "--hidden", "4", "--no-picture"]
+    outs = []
+    for extra in ([], ["--path", "dynamic"], ["--threads", "2"], ["--no-replay"]):
+        assert main(args + extra) == 0
+        outs.append(capsys.readouterr().out)
+    assert "lanes" in outs[0] and "lanes" not in outs[1]
+    epochs = [[line for line in out.splitlines() if line.startswith("epoch")] for out in outs]
+    assert epochs[0] == epochs[1] == epochs[2] == epochs[3] and len(epochs[0]) == 4

@@ -15,11 +15,13 @@ the parameters), runs ``backward()`` and moves every parameter by
 ``-lr * grad``: that is ``step()``. With the defaults the graph has about
 65,000 nodes.
 
-``train(..., replay=True)`` (the job's default, ``--replay``) builds that
-graph once per batch size, with input Vars in place of the points and labels,
-records it with ``regrad.compile`` and replays it at every step (see
-``regrad.replay``): the same operations on the same numbers, so the same
-losses, without rebuilding the graph in Python.
+``train(..., path="lanes")`` (the job's default) records one point's loss
+graph on input Vars with ``regrad.compile(..., inputs=...)`` and runs it over
+every batch at once (see ``regrad.lanes``); ``path="replay"`` (``replay=True``)
+builds the whole step's graph once per batch size and replays it (see
+``regrad.replay``). Both run the same operations on the same numbers and add
+the gradients up in the same order: the same losses as the dynamic engine,
+to the bit, without rebuilding the graph in Python.
 """
 import argparse
 import math
@@ -32,11 +34,12 @@ from dataclasses import dataclass
 
 from .args import layer_sizes, nonnegative, positive, positive_int, whole_number
 
-__all__ = ["make_moons", "build_model", "loss", "step", "ReplayStep", "train", "predict",
-           "accuracy", "EpochStats", "add_parser", "run"]
+__all__ = ["make_moons", "build_model", "loss", "step", "ReplayStep", "LanesStep", "train",
+           "predict", "accuracy", "EpochStats", "add_parser", "run"]
 
 DEFAULTS = dict(samples=100, noise=0.1, seed=1337, hidden=(16, 16), epochs=100,
-                lr=1.0, alpha=1e-4, batch_size=None, replay=True)
+                lr=1.0, alpha=1e-4, batch_size=None, path="lanes", threads=1)
+PATHS = ("lanes", "replay", "dynamic")
 
 
 # ---------------------------------------------------------------------- data
@@ -192,6 +195,63 @@ class ReplayStep:
         return value, correct / len(y)
 
 
+class LanesStep:
+    """``step()`` through lanes (``regrad.compile(..., inputs=...)``).
+
+    One point's loss ``relu(1 + (-y) * score)`` is recorded on three input
+    Vars (the coordinates and the negated label, which meet a weight or the
+    score first) with the score as an output, and run over each batch, of any
+    size, at once; the L2 term is a replay tape of its own. The losses, the
+    gradients and so the weights are those of ``step()``, to the bit: the
+    step's total is added up from the lanes' losses as ``loss()`` adds them,
+    the L2 term's gradients come first (the dynamic backward reaches it
+    first), then the lanes', seeded with ``1/N`` as the mean passes it, from
+    the last point to the first (see ``regrad.lanes``).
+    """
+
+    def __init__(self, model, alpha=1e-4, params=None, threads=1):
+        import regrad
+        self.params = model.parameters() if params is None else params
+        Var = type(self.params[0]) if self.params else regrad.Var
+        x0, x1, neg_y = Var(0.0), Var(0.0), Var(0.0)
+        score = model([x0, x1])
+        self.batch = regrad.compile((1 + neg_y * score).relu(), inputs=[x0, x1, neg_y],
+                                    outputs=[score], threads=threads)
+        self.reg = (regrad.compile(alpha * sum((p * p for p in self.params)))
+                    if alpha else None)
+        self._data = None     # (X, y, rows): the full batch is converted once
+
+    def _rows(self, X, y):
+        from array import array
+        if self._data is not None and self._data[0] is X and self._data[1] is y:
+            return self._data[2]
+        rows = array("d", [v for (x0, x1), yi in zip(X, y) for v in (x0, x1, -yi)])
+        self._data = (X, y, rows)
+        return rows
+
+    def __call__(self, X, y, lr):
+        """One SGD step on ``(X, y)``; returns ``(loss value, accuracy)`` before
+        the update, as ``step()`` does."""
+        batch = self.batch
+        losses = batch.forward(self._rows(X, y))
+        n = len(losses)
+        data_loss = 0
+        for value in losses:          # sum() of floats may compensate (3.12+): add in turn
+            data_loss = data_loss + value
+        total = data_loss * (1.0 / n)
+        params = self.params
+        for p in params:
+            p.grad = 0.0
+        if self.reg is not None:
+            total = total + self.reg.forward()
+            self.reg.backward()
+        batch.backward(1.0 / n)
+        for p in params:
+            p.val -= lr * p.grad
+        correct = sum((yi > 0) == (s > 0) for yi, s in zip(y, batch.output_values[0]))
+        return total, correct / n
+
+
 @dataclass
 class EpochStats:
     """What ``train()`` reports after each epoch."""
@@ -203,7 +263,7 @@ class EpochStats:
 
 
 def train(model, X, y, epochs=100, lr=1.0, batch_size=None, alpha=1e-4, seed=None,
-          callback=None, replay=False):
+          callback=None, replay=False, path=None, threads=1):
     """Train ``model`` by SGD; returns a list of ``EpochStats``, one per epoch.
 
     Epoch ``k`` uses the learning rate ``lr * (1 - 0.9*k/epochs)`` (1.0 down
@@ -211,9 +271,12 @@ def train(model, X, y, epochs=100, lr=1.0, batch_size=None, alpha=1e-4, seed=Non
     number of points) makes one full-batch step per epoch, the seed's recipe;
     otherwise each epoch shuffles the points (``random.Random(seed)``) and
     steps once per mini-batch. ``callback(stats)`` is called after each epoch.
-    ``replay=True`` makes every step through ``ReplayStep`` (a tape per batch
-    size: the full batch, or the mini-batches and a shorter last one) instead
-    of ``step()``: the same losses, faster.
+    ``path`` chooses how a step runs: ``"dynamic"`` (``step()``, building the
+    graph), ``"replay"`` (``ReplayStep``: a tape per batch size, the full
+    batch or the mini-batches and a shorter last one) or ``"lanes"``
+    (``LanesStep``: one point's graph over each batch, ``threads`` threads);
+    the same losses, the last two faster. ``None``: ``"replay"`` if ``replay``
+    else ``"dynamic"``.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, not {epochs}")
@@ -223,9 +286,14 @@ def train(model, X, y, epochs=100, lr=1.0, batch_size=None, alpha=1e-4, seed=Non
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     rng = random.Random(seed)
     params = model.parameters()
-    if replay:
-        replayer = ReplayStep(model, alpha, params)
-        do_step = lambda Xb, yb, rate: replayer(Xb, yb, rate)   # noqa: E731
+    if path is None:
+        path = "replay" if replay else "dynamic"
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {', '.join(PATHS)}, not {path!r}")
+    if path == "lanes":
+        do_step = LanesStep(model, alpha, params, threads=threads)
+    elif path == "replay":
+        do_step = ReplayStep(model, alpha, params)
     else:
         do_step = lambda Xb, yb, rate: step(model, Xb, yb, rate, alpha, params)   # noqa: E731
     history = []
@@ -288,6 +356,7 @@ def accuracy(model, X, y):
 
 _ENGINE_NAMES = {"compiled": "cython", "cython": "cython", "pure": "python", "python": "python"}
 _ENGINE_SHOWN = {"cython": "compiled", "python": "pure"}
+_PATH_SHOWN = {"lanes": ", lanes", "replay": ", static-graph replay", "dynamic": ""}
 
 
 def _engine_name(text):
@@ -330,10 +399,18 @@ def add_parser(subparsers):
                         "(default: %(default)s)")
     p.add_argument("--alpha", type=nonnegative, default=d["alpha"], metavar="A",
                    help="weight of the L2 penalty alpha*sum(p*p) (default: %(default)s)")
-    p.add_argument("--replay", action=argparse.BooleanOptionalAction, default=d["replay"],
-                   help="record the graph once (per batch size) and replay it at every "
-                        "step instead of rebuilding it: the same losses, faster "
-                        "(default: on)")
+    p.add_argument("--path", choices=PATHS, default=d["path"],
+                   help="how a step runs: lanes (one point's graph recorded once and run "
+                        "over the batch), replay (the step's graph recorded once per batch "
+                        "size and replayed) or dynamic (the graph rebuilt every step); the "
+                        "same losses (default: %(default)s)")
+    p.add_argument("--replay", dest="path", action="store_const", const="replay",
+                   help="the same as --path replay")
+    p.add_argument("--no-replay", dest="path", action="store_const", const="dynamic",
+                   help="the same as --path dynamic")
+    p.add_argument("--threads", type=positive_int, default=d["threads"], metavar="N",
+                   help="threads sharing the lanes of a batch (--path lanes; the same "
+                        "numbers for any count; default: %(default)s)")
     p.add_argument("--engine", type=_engine_name, default=None, metavar="{compiled,pure}",
                    help="compiled (Cython) or pure (Python) engine (default: the one "
                         "`import regrad` picks: compiled unless REGRAD_PURE_PYTHON=1)")
@@ -429,15 +506,15 @@ def run(args):
              else f"batches of {args.batch_size}")
     print(f"two moons: {args.samples} points (noise {args.noise:g}, seed {args.seed}); "
           f"MLP(2, [{sizes}]), {len(model.parameters())} parameters; {args.epochs} epochs, "
-          f"{batch}, lr {args.lr:g}, {shown_engine} engine"
-          f"{', static-graph replay' if args.replay else ''}", flush=True)
+          f"{batch}, lr {args.lr:g}, {shown_engine} engine{_PATH_SHOWN[args.path]}",
+          flush=True)
 
     progress = Progress(args.epochs)
     start = time.perf_counter()
     try:
         history = train(model, X, y, epochs=args.epochs, lr=args.lr,
                         batch_size=args.batch_size, alpha=args.alpha, seed=args.seed,
-                        callback=progress.update, replay=args.replay)
+                        callback=progress.update, path=args.path, threads=args.threads)
     finally:
         progress.close()
     elapsed = time.perf_counter() - start
