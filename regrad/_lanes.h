@@ -166,20 +166,24 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
 
 /* Where an operand's gradient goes: its lane adjoints, or (a shared
  * parameter) row u of the contributions C[u * B + l], or nowhere (a constant). */
+/* The row of use u: in C (every use of the block, added up by ln_reduce), or
+ * "direct": one of 16 rows in L1 added into acc as soon as written (ln_flush) */
+#define LN_ROW(u) (direct ? C + B * ((u) & 15) : C + B * (u))
+
 #define LN_SEND(KIND_BIT, G, U_IDX, VALUE)                                               \
     if (in->kind & KIND_BIT) G[l] += (VALUE);                                            \
-    else if (U_IDX >= 0) C[B * U_IDX + l] = (VALUE);
+    else if (U_IDX >= 0) LN_ROW(U_IDX)[l] = (VALUE);
 
 #define LN_BINARY_GRAD(GA, GB)                                                           \
     switch (in->kind & 3) {                                                              \
     case 3: LN_LOOP(double g = go[l]; double x = xa[l]; double y = xb[l];               \
                     ga_[l] += (GA); gb_[l] += (GB); LN_USED(x) LN_USED(y)) break;                              \
     case 1: LN_LOOP(double g = go[l]; double x = xa[l]; double y = sb;                  \
-                    ga_[l] += (GA); if (ub >= 0) C[B * ub + l] = (GB); LN_USED(x) LN_USED(y)) break;           \
+                    ga_[l] += (GA); if (ub >= 0) LN_ROW(ub)[l] = (GB); LN_USED(x) LN_USED(y)) break;           \
     case 2: LN_LOOP(double g = go[l]; double x = sa; double y = xb[l];                  \
-                    if (ua >= 0) C[B * ua + l] = (GA); gb_[l] += (GB); LN_USED(x) LN_USED(y)) break;           \
+                    if (ua >= 0) LN_ROW(ua)[l] = (GA); gb_[l] += (GB); LN_USED(x) LN_USED(y)) break;           \
     default: LN_LOOP(double g = go[l]; double x = sa; double y = sb;                    \
-                     if (ua >= 0) C[B * ua + l] = (GA); if (ub >= 0) C[B * ub + l] = (GB);   \
+                     if (ua >= 0) LN_ROW(ua)[l] = (GA); if (ub >= 0) LN_ROW(ub)[l] = (GB);   \
                      LN_USED(x) LN_USED(y)) \
              break;                                                                      \
     }
@@ -188,17 +192,45 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
     if (in->kind & LN_A) { LN_LOOP(double g = go[l]; double x = xa[l]; double out = xo[l]; \
                                    ga_[l] += (GA); LN_USED(x) LN_USED(out)) }                                    \
     else if (ua >= 0) { LN_LOOP(double g = go[l]; double x = sa; double out = xo[l];     \
-                                C[B * ua + l] = (GA); LN_USED(x) LN_USED(out)) }
+                                LN_ROW(ua)[l] = (GA); LN_USED(x) LN_USED(out)) }
+
+/* rows[j] (of the uses us[j], j < m) of lanes n-1 down to 0 added into acc:
+ * four uses side by side, four independent chains of additions */
+static inline void ln_flush(double* acc, const double* C, Py_ssize_t B, Py_ssize_t n,
+                            const Py_ssize_t* us, int m)
+{
+    Py_ssize_t l;
+    int j = 0;
+    for (; j + 4 <= m; j += 4) {
+        const double *r0 = C + B * (us[j] & 15), *r1 = C + B * (us[j + 1] & 15);
+        const double *r2 = C + B * (us[j + 2] & 15), *r3 = C + B * (us[j + 3] & 15);
+        double a0 = acc[us[j]], a1 = acc[us[j + 1]], a2 = acc[us[j + 2]], a3 = acc[us[j + 3]];
+        for (l = n - 1; l >= 0; l--) {
+            a0 += r0[l]; a1 += r1[l]; a2 += r2[l]; a3 += r3[l];
+        }
+        acc[us[j]] = a0; acc[us[j + 1]] = a1; acc[us[j + 2]] = a2; acc[us[j + 3]] = a3;
+    }
+    for (; j < m; j++) {
+        const double* r = C + B * (us[j] & 15);
+        double a = acc[us[j]];
+        for (l = n - 1; l >= 0; l--)
+            a += r[l];
+        acc[us[j]] = a;
+    }
+}
 
 /* Backward over lanes 0..n-1 of a block, the instructions last to first, as
  * the replay tape's sweep: G holds the lane adjoints (zero but the root's
- * seeds); C[u * B + l] gets the contribution of shared parameter use u in lane l. */
+ * seeds). The contribution of shared parameter use u in lane l goes to
+ * C[u * B + l]; or, with acc (each parameter has one use and these are the
+ * last lanes not yet added), into acc[u] directly, lane n-1 first. */
 LN_CLONES
 static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                         const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
-                        double* C)
+                        double* C, double* acc)
 {
-    Py_ssize_t i, l, k;
+    Py_ssize_t i, l, k, us[10];
+    int m, direct = acc != NULL;
     for (i = n_ins - 1; i >= 0; i--) {
         const ln_instr* in = prog + i;
         const double* go = G + (Py_ssize_t)in->out * B;
@@ -207,6 +239,7 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
                sweep: every intermediate sum's adjoint, and so every product's,
                is 0.0 + g (its one consumer's gradient added to 0.0); the first
                sum's other operand gets g itself if the chain has one term */
+            m = 0;
             for (k = in->c - 1; k >= 0; k--) {
                 const ln_term* t = terms + in->b + k;
                 const double* xb = V + (Py_ssize_t)t->b * B;
@@ -221,22 +254,34 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
                     Py_ssize_t ua = in->ua;
                     if (in->c == 1) {
                         if (in->kind & LN_A) { LN_LOOP(ga_[l] += go[l];) }
-                        else if (ua >= 0) { LN_LOOP(C[B * ua + l] = go[l];) }
+                        else if (ua >= 0) { LN_LOOP(LN_ROW(ua)[l] = go[l];) }
                     } else {
                         if (in->kind & LN_A) { LN_LOOP(ga_[l] += 0.0 + go[l];) }
-                        else if (ua >= 0) { LN_LOOP(C[B * ua + l] = 0.0 + go[l];) }
+                        else if (ua >= 0) { LN_LOOP(LN_ROW(ua)[l] = 0.0 + go[l];) }
                     }
+                    if (ua >= 0)
+                        us[m++] = ua;
                 }
                 if (t->kind == LN_C && ub >= 0) {    /* w * x: the bulk of a network */
-                    LN_LOOP(double m = 0.0 + go[l]; C[B * ub + l] = m * xc[l]; gc_[l] += m * sb;)
+                    double* r = LN_ROW(ub);
+                    LN_LOOP(double g = 0.0 + go[l]; r[l] = g * xc[l]; gc_[l] += g * sb;)
                 } else {
-                    LN_LOOP(double m = 0.0 + go[l];
+                    LN_LOOP(double g = 0.0 + go[l];
                             double bv = (t->kind & LN_B) ? xb[l] : sb;
                             double cv = (t->kind & LN_C) ? xc[l] : sc;
-                            if (t->kind & LN_B) gb_[l] += m * cv;
-                            else if (ub >= 0) C[B * ub + l] = m * cv;
-                            if (t->kind & LN_C) gc_[l] += m * bv;
-                            else if (uc >= 0) C[B * uc + l] = m * bv;)
+                            if (t->kind & LN_B) gb_[l] += g * cv;
+                            else if (ub >= 0) LN_ROW(ub)[l] = g * cv;
+                            if (t->kind & LN_C) gc_[l] += g * bv;
+                            else if (uc >= 0) LN_ROW(uc)[l] = g * bv;)
+                }
+                if (ub >= 0)
+                    us[m++] = ub;
+                if (uc >= 0)
+                    us[m++] = uc;
+                if (m >= 8 || k == 0) {
+                    if (direct)
+                        ln_flush(acc, C, B, n, us, m);
+                    m = 0;
                 }
             }
             continue;
@@ -259,12 +304,12 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
             case 3: LN_LOOP(double g = go[l]; double y = xb[l];
                             ga_[l] += g / y; gb_[l] += -g * (xo[l] / y);) break;
             case 1: LN_LOOP(double g = go[l];
-                            ga_[l] += g / sb; if (ub >= 0) C[B * ub + l] = -g * (xo[l] / sb);) break;
+                            ga_[l] += g / sb; if (ub >= 0) LN_ROW(ub)[l] = -g * (xo[l] / sb);) break;
             case 2: LN_LOOP(double g = go[l]; double y = xb[l];
-                            if (ua >= 0) C[B * ua + l] = g / y; gb_[l] += -g * (xo[l] / y);) break;
+                            if (ua >= 0) LN_ROW(ua)[l] = g / y; gb_[l] += -g * (xo[l] / y);) break;
             default: LN_LOOP(double g = go[l];
-                             if (ua >= 0) C[B * ua + l] = g / sb;
-                             if (ub >= 0) C[B * ub + l] = -g * (xo[l] / sb);) break;
+                             if (ua >= 0) LN_ROW(ua)[l] = g / sb;
+                             if (ub >= 0) LN_ROW(ub)[l] = -g * (xo[l] / sb);) break;
             }
             break;
         case LN_NEG: LN_UNARY_GRAD(-g) break;
@@ -278,6 +323,14 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
         case LN_RELU: LN_UNARY_GRAD(x <= 0.0 ? 0.0 : g) break;
         case LN_SIGMOID: LN_UNARY_GRAD(g * (out * (1.0 - out))) break;
         default: LN_UNARY_GRAD(x > 0.0 ? g : (x < 0.0 ? -g : 0.0)) break;   /* ABS */
+        }
+        if (direct && (ua >= 0 || ub >= 0)) {
+            m = 0;
+            if (ua >= 0)
+                us[m++] = ua;
+            if (ub >= 0)
+                us[m++] = ub;
+            ln_flush(acc, C, B, n, us, m);
         }
     }
 }

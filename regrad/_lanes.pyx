@@ -61,7 +61,7 @@ cdef extern from "_lanes.h":
                           double* V, const double* S, Py_ssize_t B, Py_ssize_t n) nogil
     void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                      const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
-                     double* C) nogil
+                     double* C, double* acc) nogil
     void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssize_t U,
                    Py_ssize_t B, Py_ssize_t n) nogil
 
@@ -175,7 +175,7 @@ cdef class BatchTape:
         self.B = block
         self.bad_block = <Py_ssize_t*>_alloc(threads, sizeof(Py_ssize_t))
         self.G = <double*>_alloc(threads * self.n_lane * self.B, sizeof(double))
-        self.Ctop = <double*>_alloc(self.B * self.U, sizeof(double))
+        self.Ctop = <double*>_alloc(self.B * max(self.U, 16), sizeof(double))
 
     cdef int _plan(self, bytes ops, a, b, list born, tuple leaves, Py_ssize_t root_slot,
                    tuple inputs, list out_slots) except -1:
@@ -572,10 +572,14 @@ cdef class BatchTape:
             else:
                 for l in range(n):
                     g[l] = seed
-            C = Cown if Cown != NULL else Cbig + base * U
-            ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, C)
-            if Cown != NULL:
-                ln_reduce(acc, self.use_param, C, U, B, n)
+            if Cown == NULL:              # kept, added up once the last lanes are in acc
+                ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n,
+                            Cbig + base * U, NULL)
+            elif self.use_param == NULL:  # straight into acc, lane by lane downwards
+                ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, Cown, acc)
+            else:
+                ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, Cown, NULL)
+                ln_reduce(acc, self.use_param, Cown, U, B, n)
             if ig != NULL:
                 for l in range(n):
                     for j in range(k):

@@ -136,8 +136,10 @@ def test_a_parameter_used_many_times_a_sample(name):
 
     data = [(0.1 * i - 1,) for i in range(19)]
     want = dynamic(E, sample, [w, v], data, 0.5, input_grads=True)
-    got = lanes(E, sample, [w, v], (E.Var(0.0),), data, 0.5, input_grads=True)
-    assert got == want
+    for block, threads in [(None, 1), (4, 2), (1, 3)]:
+        got = lanes(E, sample, [w, v], (E.Var(0.0),), data, 0.5, input_grads=True,
+                    block=block, threads=threads)
+        assert got == want
 
 
 def test_the_gradients_are_pytorchs():
@@ -167,11 +169,11 @@ def test_blocks_and_threads_give_the_same_bits(n):
     data = np.array(rows(n, seed=n))
     dy = np.linspace(-1, 1, n)
     E = regrad.get_engine("python")
-    sample, params, inputs = mlp_sample(E, hidden=(3,))
+    sample, params, inputs = mlp_sample(E, hidden=(9, 3))     # neurons of 2 and 9 terms
     want = lanes(E, sample, params, inputs, data, dy, input_grads=True)
     E = regrad.get_engine("cython")
     for block, threads in [(16, 1), (16, 2), (1, 1), (1, 2), (None, 2), (7, 3)]:
-        sample, params, inputs = mlp_sample(E, hidden=(3,))
+        sample, params, inputs = mlp_sample(E, hidden=(9, 3))
         got = lanes(E, sample, params, inputs, data, dy, input_grads=True,
                     block=block, threads=threads)
         assert got == want, (block, threads)
