@@ -369,4 +369,23 @@ static void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssi
     }
 }
 
+/* Threads add their blocks' contributions in turn, the last block first. */
+#if defined(__unix__) || defined(__APPLE__)
+#include <sched.h>
+#define LN_YIELD() sched_yield()
+#else
+#define LN_YIELD() ((void)0)
+#endif
+
+static inline void ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine)
+{
+    while (__atomic_load_n(turn, __ATOMIC_ACQUIRE) != mine)
+        LN_YIELD();
+}
+
+static inline void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next)
+{
+    __atomic_store_n(turn, next, __ATOMIC_RELEASE);
+}
+
 #endif

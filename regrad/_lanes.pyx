@@ -62,6 +62,8 @@ cdef extern from "_lanes.h":
     void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                      const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
                      double* C, double* acc) nogil
+    void ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine) nogil
+    void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next) nogil
     void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssize_t U,
                    Py_ssize_t B, Py_ssize_t n) nogil
 
@@ -114,9 +116,8 @@ cdef class BatchTape:
     cdef Py_ssize_t* bad_block    # per thread: the first block with a bad lane, or -1
     # backward's work space, kept from call to call
     cdef double* G                # per thread: the adjoints of a block
-    cdef double* Ctop             # the contributions of a block of the last thread
-    cdef double* Cbig             # the other threads': every lane's, added up after
-    cdef Py_ssize_t Cbig_lanes
+    cdef double* C                # per thread: a block's contributions (see ln_backward)
+    cdef Py_ssize_t turn          # the block whose contributions are added next
     # Python objects
     cdef object _root, _inputs, _scalars, _params, _tape, _outputs, _out_lanes
 
@@ -131,8 +132,8 @@ cdef class BatchTape:
         self.t_born = NULL
         self.V = NULL
         self.bad_block = NULL
-        self.G = self.Ctop = self.Cbig = NULL
-        self.N = self.V_blocks = self.Cbig_lanes = 0
+        self.G = self.C = NULL
+        self.N = self.V_blocks = 0
 
     def __dealloc__(self):
         PyMem_Free(self.prog)
@@ -149,8 +150,7 @@ cdef class BatchTape:
         PyMem_Free(self.V)
         PyMem_Free(self.bad_block)
         PyMem_Free(self.G)
-        PyMem_Free(self.Ctop)
-        PyMem_Free(self.Cbig)
+        PyMem_Free(self.C)
 
     def __init__(self, Var root not None, inputs, retain_graph=False, outputs=(), threads=1,
                  block=None):
@@ -175,7 +175,7 @@ cdef class BatchTape:
         self.B = block
         self.bad_block = <Py_ssize_t*>_alloc(threads, sizeof(Py_ssize_t))
         self.G = <double*>_alloc(threads * self.n_lane * self.B, sizeof(double))
-        self.Ctop = <double*>_alloc(self.B * max(self.U, 16), sizeof(double))
+        self.C = <double*>_alloc(threads * self.B * max(self.U, 16), sizeof(double))
 
     cdef int _plan(self, bytes ops, a, b, list born, tuple leaves, Py_ssize_t root_slot,
                    tuple inputs, list out_slots) except -1:
@@ -526,42 +526,26 @@ cdef class BatchTape:
     cdef int _backward(self, double seed, const double* seeds, double* acc, double* ig,
                        Py_ssize_t N) except -1:
         cdef Py_ssize_t nb = (N + self.B - 1) // self.B, T = min(self.n_threads, nb)
-        cdef Py_ssize_t lo, blk, U = self.U
         cdef double seed_box = seed
-        # the threads but the last one (which runs the last lanes, added first)
-        # keep their lanes' contributions: added after, lane by lane downwards
-        lo = ((T - 1) * nb // T) * self.B
-        if lo > self.Cbig_lanes:
-            PyMem_Free(self.Cbig)
-            self.Cbig = NULL
-            self.Cbig_lanes = 0
-            self.Cbig = <double*>_alloc(lo * U, sizeof(double))
-            self.Cbig_lanes = lo
-        _run(self, T, 1, seeds, acc, N, &seed_box, ig, self.Cbig)
-        with nogil:               # their blocks are full: the short one is the last
-            blk = lo // self.B - 1
-            while blk >= 0:
-                ln_reduce(acc, self.use_param, self.Cbig + blk * self.B * U, U, self.B, self.B)
-                blk -= 1
+        self.turn = nb - 1
+        _run(self, T, 1, seeds, acc, N, &seed_box, ig, NULL)
         return 0
 
     cdef int _backward_blocks(self, Py_ssize_t t, Py_ssize_t T, double seed,
-                              const double* seeds, double* acc, double* ig, Py_ssize_t N,
-                              double* Cbig) except -1 nogil:
-        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, blk, lo, hi, base, n, l, j
+                              const double* seeds, double* acc, double* ig,
+                              Py_ssize_t N) except -1 nogil:
+        """Thread t's blocks: the last but t, then every T-th one downwards.
+        Each adds its contributions into acc in turn, the last block first;
+        one thread alone adds them straight in (ln_backward's direct way)."""
+        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, blk, base, n, l, j
         cdef Py_ssize_t B = self.B, k = self.k, U = self.U
         cdef double* V
-        cdef double* G
-        cdef double* C
-        cdef double* Cown = NULL
+        cdef double* G = self.G + t * self.n_lane * B
+        cdef double* C = self.C + t * B * max(U, 16)
         cdef double* g
-        lo = t * nb // T
-        hi = (t + 1) * nb // T
-        G = self.G + t * self.n_lane * B
-        if t == T - 1:
-            Cown = self.Ctop
-        blk = hi - 1
-        while blk >= lo:
+        cdef bint direct = T == 1 and self.use_param == NULL
+        blk = nb - 1 - t
+        while blk >= 0:
             base = blk * B
             n = min(B, N - base)
             V = self.V + blk * self.n_lane * B
@@ -572,19 +556,17 @@ cdef class BatchTape:
             else:
                 for l in range(n):
                     g[l] = seed
-            if Cown == NULL:              # kept, added up once the last lanes are in acc
-                ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n,
-                            Cbig + base * U, NULL)
-            elif self.use_param == NULL:  # straight into acc, lane by lane downwards
-                ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, Cown, acc)
-            else:
-                ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, Cown, NULL)
-                ln_reduce(acc, self.use_param, Cown, U, B, n)
+            ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, C,
+                        acc if direct else NULL)
             if ig != NULL:
                 for l in range(n):
                     for j in range(k):
                         ig[(base + l) * k + j] = G[j * B + l]
-            blk -= 1
+            if not direct:
+                ln_wait_turn(&self.turn, blk)
+                ln_reduce(acc, self.use_param, C, U, B, n)
+                ln_pass_turn(&self.turn, blk - 1)
+            blk -= T
         return 0
 
     # ------------------------------------------------------------ describing
@@ -680,7 +662,7 @@ cdef int _work(BatchTape tape, Py_ssize_t t, Py_ssize_t T, int backward, size_t 
     if backward:
         with nogil:
             tape._backward_blocks(t, T, (<double*>seed)[0], <const double*>src, <double*>dst,
-                                  <double*>ig, N, <double*>C)
+                                  <double*>ig, N)
     else:
         with nogil:
             tape._forward_blocks(t, T, <const double*>src, <double*>dst, N)
