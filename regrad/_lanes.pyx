@@ -6,15 +6,18 @@ The graph of one sample, recorded by the replay tape (``regrad._replay``),
 becomes a program of lane instructions: each instruction computes one node
 for a block of lanes (samples) at once, a plain loop over the lanes
 (``regrad/_lanes.h``), so the dispatch on the operator is paid once a block.
-A product whose one consumer is the sum in the next slot (``acc + w*x``)
-runs as one instruction, and keeps no values of its own.
+A neuron's chain of products and sums (``((b + w0*x0) + w1*x1) + ...``)
+runs as one instruction, and keeps no intermediate values.
 
 Memory: values node by node with the lanes of a block contiguous,
 ``V[slot * B + l]``, every block kept from forward to backward; inputs and
-results have lane values, parameters and constants are scalars. Backward
-runs the blocks from the last lane's down; a parameter's gradient is added
-lane by lane from the last lane to the first (see ``regrad.lanes``), so the
-numbers do not depend on the block size or on the threads.
+results have lane values, parameters and constants are scalars. A
+parameter's gradient is added lane by lane from the last lane to the first
+(see ``regrad.lanes``): backward runs the blocks from the last one down, and
+one thread adds a neuron's contributions as soon as they are computed; with
+threads, the blocks are dealt round-robin and each thread adds its block's
+contributions in turn. So the numbers do not depend on the block size or on
+the threads.
 
 Errors: the loops only count the lanes that leave an operator's domain; the
 first such block is then run again lane by lane through the raising kernels
@@ -96,7 +99,7 @@ cdef class BatchTape:
     cdef Py_ssize_t n_scalar      # scalars: the leaves that are not inputs
     cdef double* sv
     cdef PyObject** scalar_leaf   # borrowed from self._scalars
-    cdef Py_ssize_t U             # shared parameter uses (columns of the contributions)
+    cdef Py_ssize_t U             # shared parameter uses (rows of the contributions)
     cdef int32_t* use_param       # use -> scalar, or NULL when each parameter has one use
     cdef int32_t* param_of        # what acc[] holds: per entry its scalar index
     cdef Py_ssize_t n_acc
