@@ -121,6 +121,7 @@ cdef class BatchTape:
     cdef double* G                # per thread: the adjoints of a block
     cdef double* C                # per thread: a block's contributions (see ln_backward)
     cdef Py_ssize_t turn          # the block whose contributions are added next
+    cdef bint busy                # a forward or backward runs (the GIL released)
     # Python objects
     cdef object _root, _inputs, _scalars, _params, _tape, _outputs, _out_lanes
 
@@ -355,10 +356,11 @@ cdef class BatchTape:
         cdef double* owned = NULL
         cdef Py_ssize_t N, i
         cdef bint have_view = False
-        if PyObject_CheckBuffer(data):
-            PyObject_GetBuffer(data, &view, PyBUF_RECORDS_RO)
-            have_view = True
+        self._enter()
         try:
+            if PyObject_CheckBuffer(data):
+                PyObject_GetBuffer(data, &view, PyBUF_RECORDS_RO)
+                have_view = True
             if have_view:
                 N = _ref.buffer_rows(
                     "B" if view.format == NULL else view.format.decode("ascii", "replace"),
@@ -376,9 +378,18 @@ cdef class BatchTape:
                 rows = owned
             return self._forward(rows, N)
         finally:
+            self.busy = False
             if have_view:
                 PyBuffer_Release(&view)
             PyMem_Free(owned)
+
+    cdef int _enter(self) except -1:
+        """Values and work space are the tape's own: one call at a time."""
+        if self.busy:
+            raise RuntimeError("BatchTape: another thread is running this tape's forward() "
+                               "or backward(); use one tape per thread")
+        self.busy = True
+        return 0
 
     cdef object _forward(self, const double* rows, Py_ssize_t N):
         cdef Py_ssize_t i, nb = (N + self.B - 1) // self.B, t, T, first
@@ -395,7 +406,7 @@ cdef class BatchTape:
         result = array("d", bytes(8 * N))
         out = <double*><size_t>result.buffer_info()[0]
         T = min(self.n_threads, nb)
-        _run(self, T, 0, rows, out, N, NULL, NULL, NULL)
+        _run(self, T, 0, rows, out, N, NULL, NULL)
         first = -1
         for t in range(T):
             if self.bad_block[t] >= 0 and (first < 0 or self.bad_block[t] < first):
@@ -468,6 +479,13 @@ cdef class BatchTape:
         buffer). With ``input_grads=True``, return each lane's gradient with
         respect to the inputs, ``dy_i * d(out_i)/d(input)``, as ``array('d')`` of
         N rows of k values; otherwise None."""
+        self._enter()
+        try:
+            return self._backward_call(dy, input_grads)
+        finally:
+            self.busy = False
+
+    cdef object _backward_call(self, dy, input_grads):
         if self.N == 0:
             raise RuntimeError(_ref.NO_FORWARD_MESSAGE)
         cdef Py_ssize_t N = self.N, i, m
@@ -531,7 +549,7 @@ cdef class BatchTape:
         cdef Py_ssize_t nb = (N + self.B - 1) // self.B, T = min(self.n_threads, nb)
         cdef double seed_box = seed
         self.turn = nb - 1
-        _run(self, T, 1, seeds, acc, N, &seed_box, ig, NULL)
+        _run(self, T, 1, seeds, acc, N, &seed_box, ig)
         return 0
 
     cdef int _backward_blocks(self, Py_ssize_t t, Py_ssize_t T, double seed,
@@ -591,6 +609,8 @@ cdef class BatchTape:
     @property
     def output_values(self):
         """Per output, its N values of the last forward, as ``array('d')``."""
+        self._enter()                 # not while a forward writes the values
+        self.busy = False
         if self.N == 0:
             raise RuntimeError(_ref.NO_VALUES_MESSAGE)
         cdef Py_ssize_t blk, base, s
@@ -633,19 +653,18 @@ cdef class BatchTape:
 
 
 cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, double* dst,
-              Py_ssize_t N, double* seed, double* ig, double* C) except -1:
+              Py_ssize_t N, double* seed, double* ig) except -1:
     """Run thread ``t``'s share of the blocks for t = 0..T-1: T-1 threads and
     this one, each with the GIL released."""
     cdef size_t a = <size_t>src, b = <size_t>dst, s = <size_t>seed, g = <size_t>ig
-    cdef size_t c = <size_t>C
     if T == 1:
-        _work(tape, 0, 1, backward, a, b, N, s, g, c)
+        _work(tape, 0, 1, backward, a, b, N, s, g)
         return 0
     errors = []
 
     def work(t):
         try:
-            _work(tape, t, T, backward, a, b, N, s, g, c)
+            _work(tape, t, T, backward, a, b, N, s, g)
         except BaseException as e:
             errors.append(e)
 
@@ -661,7 +680,7 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
 
 
 cdef int _work(BatchTape tape, Py_ssize_t t, Py_ssize_t T, int backward, size_t src,
-               size_t dst, Py_ssize_t N, size_t seed, size_t ig, size_t C) except -1:
+               size_t dst, Py_ssize_t N, size_t seed, size_t ig) except -1:
     if backward:
         with nogil:
             tape._backward_blocks(t, T, (<double*>seed)[0], <const double*>src, <double*>dst,

@@ -407,3 +407,31 @@ def test_the_job_runs_in_lanes_by_default(capsys):
     assert "lanes" in outs[0] and "lanes" not in outs[1]
     epochs = [[line for line in out.splitlines() if line.startswith("epoch")] for out in outs]
     assert epochs[0] == epochs[1] == epochs[2] == epochs[3] and len(epochs[0]) == 4
+
+
+def test_one_tape_used_from_two_threads_refuses_rather_than_races():
+    """forward() and backward() release the GIL: a second caller gets an error,
+    never values half written by the first (or a crash)."""
+    import threading
+    E = regrad.get_engine("cython")
+    sample, params, inputs = mlp_sample(E, hidden=(8,))
+    batch = regrad.compile(sample(*inputs), inputs=list(inputs), threads=2)
+    data = np.array(rows(20_000, seed=9))
+    want = list(batch.forward(data))
+    outcomes = []
+
+    def run():
+        for _ in range(5):
+            try:
+                outcomes.append(list(batch.forward(data)) == want)
+                batch.backward(1e-3)
+                outcomes.append(True)
+            except RuntimeError as e:
+                outcomes.append("another thread" in str(e) or "no successful forward" in str(e))
+
+    workers = [threading.Thread(target=run) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert outcomes and all(outcomes)
