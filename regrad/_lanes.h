@@ -47,7 +47,7 @@ typedef struct {
 
 /* Runtime dispatch: an AVX2 clone beside the baseline one where the compiler
  * and the C library support it (no FMA: it would change the bits). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) \
     && !defined(REGRAD_NO_CLONES)
 #define LN_CLONES __attribute__((target_clones("avx2", "default")))
 #else

@@ -43,7 +43,7 @@ else
     tar --exclude=build --exclude='*.so' --exclude='*.c' --exclude=__pycache__ \
         --exclude=.hypothesis -cf - . | tar -xf - -C "$work"
 fi
-rm -f "$work"/regrad/*.so "$work"/regrad/_core.c "$work"/regrad/_replay.c
+rm -f "$work"/regrad/*.so "$work"/regrad/_core.c "$work"/regrad/_replay.c "$work"/regrad/_lanes.c
 
 # ------------------------------------------------------------------ the build
 cd "$work"
@@ -53,7 +53,7 @@ LDFLAGS="-fsanitize=address" \
     "$python" setup.py -q build_ext --inplace >"$work/build.log" 2>&1 || {
         tail -30 "$work/build.log" >&2; echo "asan.sh: build failed" >&2; exit 2; }
 for so in regrad/*.so; do
-    if ! nm -D "$so" | grep -q __asan_; then
+    if ! nm -D "$so" | grep __asan_ >/dev/null; then   # not -q: nm must not die of SIGPIPE
         echo "asan.sh: $so is not instrumented" >&2
         exit 2
     fi
