@@ -139,14 +139,16 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
         case LN_NEG: LN_UNARY(-x) break;
         case LN_POW:
             if (in->kind & LN_A) {
-                LN_LOOP(double x = xa[l]; double v = pow(x, p); bad += ln_pow_bad(x, p, v); o[l] = v;)
+                LN_LOOP(double x = xa[l]; double v = pow(x, p);
+                        bad += ln_pow_bad(x, p, v); o[l] = v;)
             } else {
                 LN_LOOP(double v = pow(sa, p); bad += ln_pow_bad(sa, p, v); o[l] = v;)
             }
             break;
         case LN_EXP:
             if (in->kind & LN_A) {
-                LN_LOOP(double x = xa[l]; double v = exp(x); bad += (isinf(v) && !isinf(x)); o[l] = v;)
+                LN_LOOP(double x = xa[l]; double v = exp(x);
+                        bad += (isinf(v) && !isinf(x)); o[l] = v;)
             } else {
                 LN_LOOP(double v = exp(sa); bad += (isinf(v) && !isinf(sa)); o[l] = v;)
             }
@@ -174,25 +176,30 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
     if (in->kind & KIND_BIT) G[l] += (VALUE);                                            \
     else if (U_IDX >= 0) LN_ROW(U_IDX)[l] = (VALUE);
 
-#define LN_BINARY_GRAD(GA, GB)                                                           \
-    switch (in->kind & 3) {                                                              \
-    case 3: LN_LOOP(double g = go[l]; double x = xa[l]; double y = xb[l];               \
-                    ga_[l] += (GA); gb_[l] += (GB); LN_USED(x) LN_USED(y)) break;                              \
-    case 1: LN_LOOP(double g = go[l]; double x = xa[l]; double y = sb;                  \
-                    ga_[l] += (GA); if (ub >= 0) LN_ROW(ub)[l] = (GB); LN_USED(x) LN_USED(y)) break;           \
-    case 2: LN_LOOP(double g = go[l]; double x = sa; double y = xb[l];                  \
-                    if (ua >= 0) LN_ROW(ua)[l] = (GA); gb_[l] += (GB); LN_USED(x) LN_USED(y)) break;           \
-    default: LN_LOOP(double g = go[l]; double x = sa; double y = sb;                    \
-                     if (ua >= 0) LN_ROW(ua)[l] = (GA); if (ub >= 0) LN_ROW(ub)[l] = (GB);   \
-                     LN_USED(x) LN_USED(y)) \
-             break;                                                                      \
+#define LN_BINARY_GRAD(GA, GB)                                                      \
+    switch (in->kind & 3) {                                                         \
+    case 3: LN_LOOP(double g = go[l]; double x = xa[l]; double y = xb[l];          \
+                    ga_[l] += (GA); gb_[l] += (GB); LN_USED(x) LN_USED(y)) break;   \
+    case 1: LN_LOOP(double g = go[l]; double x = xa[l]; double y = sb;             \
+                    ga_[l] += (GA); if (ub >= 0) LN_ROW(ub)[l] = (GB);              \
+                    LN_USED(x) LN_USED(y)) break;                                   \
+    case 2: LN_LOOP(double g = go[l]; double x = sa; double y = xb[l];             \
+                    if (ua >= 0) LN_ROW(ua)[l] = (GA); gb_[l] += (GB);              \
+                    LN_USED(x) LN_USED(y)) break;                                   \
+    default: LN_LOOP(double g = go[l]; double x = sa; double y = sb;               \
+                     if (ua >= 0) LN_ROW(ua)[l] = (GA);                             \
+                     if (ub >= 0) LN_ROW(ub)[l] = (GB);                             \
+                     LN_USED(x) LN_USED(y)) break;                                  \
     }
 
-#define LN_UNARY_GRAD(GA)                                                                \
-    if (in->kind & LN_A) { LN_LOOP(double g = go[l]; double x = xa[l]; double out = xo[l]; \
-                                   ga_[l] += (GA); LN_USED(x) LN_USED(out)) }                                    \
-    else if (ua >= 0) { LN_LOOP(double g = go[l]; double x = sa; double out = xo[l];     \
-                                LN_ROW(ua)[l] = (GA); LN_USED(x) LN_USED(out)) }
+#define LN_UNARY_GRAD(GA)                                                           \
+    if (in->kind & LN_A) {                                                          \
+        LN_LOOP(double g = go[l]; double x = xa[l]; double out = xo[l];            \
+                ga_[l] += (GA); LN_USED(x) LN_USED(out))                            \
+    } else if (ua >= 0) {                                                           \
+        LN_LOOP(double g = go[l]; double x = sa; double out = xo[l];               \
+                LN_ROW(ua)[l] = (GA); LN_USED(x) LN_USED(out))                      \
+    }
 
 /* rows[j] (of the uses us[j], j < m) of lanes n-1 down to 0 added into acc:
  * four uses side by side, four independent chains of additions */
@@ -304,7 +311,8 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
             case 3: LN_LOOP(double g = go[l]; double y = xb[l];
                             ga_[l] += g / y; gb_[l] += -g * (xo[l] / y);) break;
             case 1: LN_LOOP(double g = go[l];
-                            ga_[l] += g / sb; if (ub >= 0) LN_ROW(ub)[l] = -g * (xo[l] / sb);) break;
+                            ga_[l] += g / sb;
+                            if (ub >= 0) LN_ROW(ub)[l] = -g * (xo[l] / sb);) break;
             case 2: LN_LOOP(double g = go[l]; double y = xb[l];
                             if (ua >= 0) LN_ROW(ua)[l] = g / y; gb_[l] += -g * (xo[l] / y);) break;
             default: LN_LOOP(double g = go[l];

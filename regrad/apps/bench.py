@@ -1252,8 +1252,8 @@ def format_report(rep):
 
 def format_markdown(rep):
     """The step table, the targets and the machine as Markdown (for a README)."""
-    lines = ["| contender | ms/step | min-max over rounds | vs pure | bytes/node | first step, ms |",
-             "|---|--:|--:|--:|--:|--:|"]
+    lines = ["| contender | ms/step | min-max over rounds | vs pure | bytes/node "
+             "| first step, ms |", "|---|--:|--:|--:|--:|--:|"]
     for r in rep.rows:
         if r["missing"]:
             lines.append(f"| {r['label']} | {r['missing']} | | | | |")
