@@ -38,6 +38,7 @@ from libc.math cimport NAN
 from regrad._core cimport Var, MUL, ADD, DIV, POW, REQ_GRAD, HAS_GRAD
 from regrad._kernels cimport binary_value, unary_value
 
+import numbers
 import threading
 from array import array
 
@@ -499,7 +500,7 @@ cdef class BatchTape:
         cdef Var p
         if dy is not None and PyFloat_CheckExact(<PyObject*>dy):
             seed = PyFloat_AS_DOUBLE(dy)
-        elif PyObject_CheckBuffer(dy):
+        elif PyObject_CheckBuffer(dy) and not isinstance(dy, numbers.Real):   # numpy scalars
             PyObject_GetBuffer(dy, &view, PyBUF_RECORDS_RO)
             have_view = True
         try:

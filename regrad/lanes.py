@@ -338,6 +338,8 @@ class BatchTape:
         lanes = self._lanes
         n = len(lanes)
         try:
+            if isinstance(dy, numbers.Real):      # numpy scalars have a buffer too
+                raise TypeError
             view = memoryview(dy)
         except TypeError:
             dys = weights_to_floats(dy, n)

@@ -211,6 +211,11 @@ def test_leaves_are_read_at_each_forward(name):
     w.grad = 10.0
     batch.backward()
     assert w.grad == 10.0 + 2.0 + 1.0            # added to .grad, last lane first
+    for dy in (np.float64(0.5), np.array([0.5, 0.5]), array("d", [0.5, 0.5]), [0.5, 0.5],
+               (0.5, np.float32(0.5)), 0.5, True):
+        w.grad = 0.0
+        batch.backward(dy)
+        assert w.grad == (2.0 + 1.0) * float(dy if np.ndim(dy) == 0 else 0.5)
     assert c.grad is None and x.grad is None
     assert batch.params == (w,) and batch.inputs == (x,)
 
