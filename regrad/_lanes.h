@@ -201,28 +201,39 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
                 LN_ROW(ua)[l] = (GA); LN_USED(x) LN_USED(out))                      \
     }
 
-/* rows[j] (of the uses us[j], j < m) of lanes n-1 down to 0 added into acc:
- * four uses side by side, four independent chains of additions */
-static inline void ln_flush(double* acc, const double* C, Py_ssize_t B, Py_ssize_t n,
-                            const Py_ssize_t* us, int m)
+/* The contributions of the uses us[j] (j < m) in lanes n-1 down to 0 added
+ * into acc: src[j][l] itself, or (prod[j]) (0.0 + go[l]) * src[j][l], the
+ * product of a neuron's term computed here rather than stored; four uses side
+ * by side where they can, four independent chains of additions. */
+static inline void ln_flush(double* acc, const double* go, Py_ssize_t n, const Py_ssize_t* us,
+                            const double* const* src, const int* prod, int m)
 {
     Py_ssize_t l;
     int j = 0;
-    for (; j + 4 <= m; j += 4) {
-        const double *r0 = C + B * (us[j] & 15), *r1 = C + B * (us[j + 1] & 15);
-        const double *r2 = C + B * (us[j + 2] & 15), *r3 = C + B * (us[j + 3] & 15);
-        double a0 = acc[us[j]], a1 = acc[us[j + 1]], a2 = acc[us[j + 2]], a3 = acc[us[j + 3]];
-        for (l = n - 1; l >= 0; l--) {
-            a0 += r0[l]; a1 += r1[l]; a2 += r2[l]; a3 += r3[l];
+    while (j < m) {
+        if (j + 4 <= m && prod[j] && prod[j + 1] && prod[j + 2] && prod[j + 3]) {
+            const double *x0 = src[j], *x1 = src[j + 1], *x2 = src[j + 2], *x3 = src[j + 3];
+            double a0 = acc[us[j]], a1 = acc[us[j + 1]], a2 = acc[us[j + 2]];
+            double a3 = acc[us[j + 3]];
+            for (l = n - 1; l >= 0; l--) {
+                double g = 0.0 + go[l];
+                a0 += g * x0[l]; a1 += g * x1[l]; a2 += g * x2[l]; a3 += g * x3[l];
+            }
+            acc[us[j]] = a0; acc[us[j + 1]] = a1; acc[us[j + 2]] = a2; acc[us[j + 3]] = a3;
+            j += 4;
+        } else {
+            const double* r = src[j];
+            double a = acc[us[j]];
+            if (prod[j]) {
+                for (l = n - 1; l >= 0; l--)
+                    a += (0.0 + go[l]) * r[l];
+            } else {
+                for (l = n - 1; l >= 0; l--)
+                    a += r[l];
+            }
+            acc[us[j]] = a;
+            j++;
         }
-        acc[us[j]] = a0; acc[us[j + 1]] = a1; acc[us[j + 2]] = a2; acc[us[j + 3]] = a3;
-    }
-    for (; j < m; j++) {
-        const double* r = C + B * (us[j] & 15);
-        double a = acc[us[j]];
-        for (l = n - 1; l >= 0; l--)
-            a += r[l];
-        acc[us[j]] = a;
     }
 }
 
@@ -237,7 +248,8 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
                         double* C, double* acc)
 {
     Py_ssize_t i, l, k, us[10];
-    int m, direct = acc != NULL;
+    const double* src[10];
+    int prod[10], m, direct = acc != NULL;
     for (i = n_ins - 1; i >= 0; i--) {
         const ln_instr* in = prog + i;
         const double* go = G + (Py_ssize_t)in->out * B;
@@ -266,10 +278,19 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
                         if (in->kind & LN_A) { LN_LOOP(ga_[l] += 0.0 + go[l];) }
                         else if (ua >= 0) { LN_LOOP(LN_ROW(ua)[l] = 0.0 + go[l];) }
                     }
-                    if (ua >= 0)
+                    if (ua >= 0) {
+                        src[m] = LN_ROW(ua);
+                        prod[m] = 0;
                         us[m++] = ua;
+                    }
                 }
-                if (t->kind == LN_C && ub >= 0) {    /* w * x: the bulk of a network */
+                if (t->kind == LN_C && ub >= 0 && direct) {   /* w * x: most of a network */
+                    LN_LOOP(double g = 0.0 + go[l]; gc_[l] += g * sb;)
+                    src[m] = xc;                 /* w's contributions: in ln_flush */
+                    prod[m] = 1;
+                    us[m++] = ub;
+                    ub = -1;
+                } else if (t->kind == LN_C && ub >= 0) {
                     double* r = LN_ROW(ub);
                     LN_LOOP(double g = 0.0 + go[l]; r[l] = g * xc[l]; gc_[l] += g * sb;)
                 } else {
@@ -281,13 +302,19 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
                             if (t->kind & LN_C) gc_[l] += g * bv;
                             else if (uc >= 0) LN_ROW(uc)[l] = g * bv;)
                 }
-                if (ub >= 0)
+                if (ub >= 0) {
+                    src[m] = LN_ROW(ub);
+                    prod[m] = 0;
                     us[m++] = ub;
-                if (uc >= 0)
+                }
+                if (uc >= 0) {
+                    src[m] = LN_ROW(uc);
+                    prod[m] = 0;
                     us[m++] = uc;
+                }
                 if (m >= 8 || k == 0) {
                     if (direct)
-                        ln_flush(acc, C, B, n, us, m);
+                        ln_flush(acc, go, n, us, src, prod, m);
                     m = 0;
                 }
             }
@@ -334,11 +361,17 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
         }
         if (direct && (ua >= 0 || ub >= 0)) {
             m = 0;
-            if (ua >= 0)
+            if (ua >= 0) {
+                src[m] = LN_ROW(ua);
+                prod[m] = 0;
                 us[m++] = ua;
-            if (ub >= 0)
+            }
+            if (ub >= 0) {
+                src[m] = LN_ROW(ub);
+                prod[m] = 0;
                 us[m++] = ub;
-            ln_flush(acc, C, B, n, us, m);
+            }
+            ln_flush(acc, go, n, us, src, prod, m);
         }
     }
 }
