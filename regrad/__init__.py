@@ -88,6 +88,9 @@ def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, blo
                                   f"({exc}); rebuild with `pip install -e .`") from exc
         return BatchTape(root, inputs, retain_graph=retain_graph, outputs=outputs,
                          threads=threads, block=block)
+    if threads != 1 or block is not None:
+        raise ValueError("regrad.compile: threads and block are for a batch tape: "
+                         "pass inputs=[...] too")
     if isinstance(root, pure.Var):
         from .replay import Tape
     else:

@@ -166,7 +166,7 @@ cdef class BatchTape:
         inputs = _ref.check_inputs(root, inputs, Var)
         outputs = _ref.check_outputs(outputs, Var)
         tape = _Tape(root, retain_graph=retain_graph, outputs=outputs)
-        ops, a_bytes, b_bytes, v_bytes, born, leaves, root_slot, out_slots = tape._arrays()
+        ops, a_bytes, b_bytes, born, leaves, root_slot, out_slots = tape._arrays()
         self._plan(ops, array("i", a_bytes), array("i", b_bytes), born, leaves, root_slot,
                    inputs, out_slots)
         self._root = root

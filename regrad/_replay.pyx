@@ -633,9 +633,8 @@ cdef class Tape:
 
     def _arrays(self):
         """What ``regrad._lanes`` builds from: per slot the op code (fused codes
-        undone), operand slots and value (bytes of uint8, int32, int32, float64),
-        each result's creation number, the leaves, the root's slot and the
-        outputs' slots."""
+        undone) and operand slots (bytes of uint8, int32, int32), each result's
+        creation number, the leaves, the root's slot and the outputs' slots."""
         self._check()
         cdef Py_ssize_t i, n = self.n, R = self.n - self.n_leaves
         ops = bytearray((<char*>self.op)[:n])
@@ -645,7 +644,7 @@ cdef class Tape:
             elif ops[i] == ADD_AFTER_MUL:
                 ops[i] = ADD
         return (bytes(ops), (<char*>self.a)[:n * 4], (<char*>self.b)[:n * 4],
-                (<char*>self.val)[:n * 8], [self.born[i] for i in range(R)],
+                [self.born[i] for i in range(R)],
                 tuple(<object>self.leaf[i] for i in range(self.n_leaves)), self.root_slot,
                 [self.out_slot[i] for i in range(self.n_out)])
 

@@ -286,6 +286,8 @@ def _compile_cases(E):
         lambda: regrad.compile(root, inputs=[x], block=0),
         lambda: regrad.compile(root, inputs=[x], block=2.5),
         lambda: regrad.compile(root, inputs=[x], outputs=[x]),
+        lambda: regrad.compile(root, threads=2),
+        lambda: regrad.compile(root, block=8),
         lambda: regrad.compile(root, inputs=[x], outputs=[(w * y).exp()]),
     ]
 
