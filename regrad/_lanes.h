@@ -168,9 +168,8 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
 
 /* Where an operand's gradient goes: its lane adjoints, or (a shared
  * parameter) row u of the contributions C[u * B + l], or nowhere (a constant). */
-/* The row of use u: in C (every use of the block, added up by ln_reduce), or
- * "direct": one of 16 rows in L1 added into acc as soon as written (ln_flush) */
-#define LN_ROW(u) (direct ? C + B * ((u) & 15) : C + B * (u))
+/* The row of use u in C */
+#define LN_ROW(u) (C + B * (u))
 
 #define LN_SEND(KIND_BIT, G, U_IDX, VALUE)                                               \
     if (in->kind & KIND_BIT) G[l] += (VALUE);                                            \
@@ -237,19 +236,22 @@ static inline void ln_flush(double* acc, const double* go, Py_ssize_t n, const P
     }
 }
 
+/* How ln_backward hands over the contribution of shared parameter use u in
+ * lane l: LN_STORE, into C[u * B + l] (for ln_reduce); LN_DEFER (every
+ * parameter has one use), a neuron's weights' not at all (ln_flush_block
+ * computes them from V and G, which keep what they need), the others into
+ * C[u * B + l] too. */
+enum { LN_STORE = 0, LN_DEFER = 1 };
+
 /* Backward over lanes 0..n-1 of a block, the instructions last to first, as
  * the replay tape's sweep: G holds the lane adjoints (zero but the root's
- * seeds). The contribution of shared parameter use u in lane l goes to
- * C[u * B + l]; or, with acc (each parameter has one use and these are the
- * last lanes not yet added), into acc[u] directly, lane n-1 first. */
+ * seeds); the contributions to the parameters as ``mode`` says. */
 LN_CLONES
 static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                         const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
-                        double* C, double* acc)
+                        double* C, int mode)
 {
-    Py_ssize_t i, l, k, us[10];
-    const double* src[10];
-    int prod[10], m, direct = acc != NULL;
+    Py_ssize_t i, l, k;
     for (i = n_ins - 1; i >= 0; i--) {
         const ln_instr* in = prog + i;
         const double* go = G + (Py_ssize_t)in->out * B;
@@ -258,7 +260,6 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
                sweep: every intermediate sum's adjoint, and so every product's,
                is 0.0 + g (its one consumer's gradient added to 0.0); the first
                sum's other operand gets g itself if the chain has one term */
-            m = 0;
             for (k = in->c - 1; k >= 0; k--) {
                 const ln_term* t = terms + in->b + k;
                 const double* xb = V + (Py_ssize_t)t->b * B;
@@ -278,18 +279,9 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
                         if (in->kind & LN_A) { LN_LOOP(ga_[l] += 0.0 + go[l];) }
                         else if (ua >= 0) { LN_LOOP(LN_ROW(ua)[l] = 0.0 + go[l];) }
                     }
-                    if (ua >= 0) {
-                        src[m] = LN_ROW(ua);
-                        prod[m] = 0;
-                        us[m++] = ua;
-                    }
                 }
-                if (t->kind == LN_C && ub >= 0 && direct) {   /* w * x: most of a network */
+                if (t->kind == LN_C && ub >= 0 && mode == LN_DEFER) {   /* w * x: most of a net */
                     LN_LOOP(double g = 0.0 + go[l]; gc_[l] += g * sb;)
-                    src[m] = xc;                 /* w's contributions: in ln_flush */
-                    prod[m] = 1;
-                    us[m++] = ub;
-                    ub = -1;
                 } else if (t->kind == LN_C && ub >= 0) {
                     double* r = LN_ROW(ub);
                     LN_LOOP(double g = 0.0 + go[l]; r[l] = g * xc[l]; gc_[l] += g * sb;)
@@ -301,21 +293,6 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
                             else if (ub >= 0) LN_ROW(ub)[l] = g * cv;
                             if (t->kind & LN_C) gc_[l] += g * bv;
                             else if (uc >= 0) LN_ROW(uc)[l] = g * bv;)
-                }
-                if (ub >= 0) {
-                    src[m] = LN_ROW(ub);
-                    prod[m] = 0;
-                    us[m++] = ub;
-                }
-                if (uc >= 0) {
-                    src[m] = LN_ROW(uc);
-                    prod[m] = 0;
-                    us[m++] = uc;
-                }
-                if (m >= 8 || k == 0) {
-                    if (direct)
-                        ln_flush(acc, go, n, us, src, prod, m);
-                    m = 0;
                 }
             }
             continue;
@@ -359,20 +336,67 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
         case LN_SIGMOID: LN_UNARY_GRAD(g * (out * (1.0 - out))) break;
         default: LN_UNARY_GRAD(x > 0.0 ? g : (x < 0.0 ? -g : 0.0)) break;   /* ABS */
         }
-        if (direct && (ua >= 0 || ub >= 0)) {
-            m = 0;
-            if (ua >= 0) {
-                src[m] = LN_ROW(ua);
+    }
+}
+
+/* After ln_backward(LN_DEFER) of the same block: every contribution added
+ * into acc, lane n-1 first (the lanes after these are in already), in groups
+ * of a neuron's uses. */
+LN_CLONES
+static void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
+                           const double* V, const double* G, Py_ssize_t B, Py_ssize_t n,
+                           const double* C, double* acc)
+{
+    Py_ssize_t i, k, us[10];
+    const double* src[10];
+    int prod[10], m;
+    for (i = n_ins - 1; i >= 0; i--) {
+        const ln_instr* in = prog + i;
+        m = 0;
+        if (in->op == LN_DOT) {
+            const double* go = G + (Py_ssize_t)in->out * B;
+            if (!(in->kind & LN_A) && in->ua >= 0) {
+                src[m] = C + B * in->ua;
                 prod[m] = 0;
-                us[m++] = ua;
+                us[m++] = in->ua;
             }
-            if (ub >= 0) {
-                src[m] = LN_ROW(ub);
-                prod[m] = 0;
-                us[m++] = ub;
+            for (k = in->c - 1; k >= 0; k--) {
+                const ln_term* t = terms + in->b + k;
+                if (t->kind == LN_C && t->ub >= 0) {
+                    src[m] = V + (Py_ssize_t)t->c * B;
+                    prod[m] = 1;
+                    us[m++] = t->ub;
+                } else {
+                    if (t->ub >= 0) {
+                        src[m] = C + B * t->ub;
+                        prod[m] = 0;
+                        us[m++] = t->ub;
+                    }
+                    if (t->uc >= 0) {
+                        src[m] = C + B * t->uc;
+                        prod[m] = 0;
+                        us[m++] = t->uc;
+                    }
+                }
+                if (m >= 8 || k == 0) {
+                    ln_flush(acc, go, n, us, src, prod, m);
+                    m = 0;
+                }
             }
-            ln_flush(acc, go, n, us, src, prod, m);
+            continue;
         }
+        if (in->ua >= 0) {
+            src[m] = C + B * in->ua;
+            prod[m] = 0;
+            us[m++] = in->ua;
+        }
+        if (in->ub >= 0) {
+            src[m] = C + B * in->ub;
+            prod[m] = 0;
+            us[m++] = in->ub;
+        }
+        if (m)
+            ln_flush(acc, NULL, n, us, src, prod, m);
     }
 }
 

@@ -65,7 +65,11 @@ cdef extern from "_lanes.h":
                           double* V, const double* S, Py_ssize_t B, Py_ssize_t n) nogil
     void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                      const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
-                     double* C, double* acc) nogil
+                     double* C, int mode) nogil
+    void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
+                        const double* V, const double* G, Py_ssize_t B, Py_ssize_t n,
+                        const double* C, double* acc) nogil
+    int LN_STORE, LN_DEFER
     void ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine) nogil
     void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next) nogil
     void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssize_t U,
@@ -557,15 +561,15 @@ cdef class BatchTape:
                               const double* seeds, double* acc, double* ig,
                               Py_ssize_t N) except -1 nogil:
         """Thread t's blocks: the last but t, then every T-th one downwards.
-        Each adds its contributions into acc in turn, the last block first;
-        one thread alone adds them straight in (ln_backward's direct way)."""
+        Each block's contributions are added into acc in turn, the last
+        block's first, while its adjoints are still in G (ln_flush_block)."""
         cdef Py_ssize_t nb = (N + self.B - 1) // self.B, blk, base, n, l, j
         cdef Py_ssize_t B = self.B, k = self.k, U = self.U
         cdef double* V
         cdef double* G = self.G + t * self.n_lane * B
         cdef double* C = self.C + t * B * max(U, 16)
         cdef double* g
-        cdef bint direct = T == 1 and self.use_param == NULL
+        cdef int mode = LN_STORE if self.use_param != NULL else LN_DEFER
         blk = nb - 1 - t
         while blk >= 0:
             base = blk * B
@@ -578,16 +582,17 @@ cdef class BatchTape:
             else:
                 for l in range(n):
                     g[l] = seed
-            ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, C,
-                        acc if direct else NULL)
+            ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, C, mode)
             if ig != NULL:
                 for l in range(n):
                     for j in range(k):
                         ig[(base + l) * k + j] = G[j * B + l]
-            if not direct:
-                ln_wait_turn(&self.turn, blk)
+            ln_wait_turn(&self.turn, blk)     # G and C hold what is still to add: in turn
+            if mode == LN_DEFER:
+                ln_flush_block(self.prog, self.n_ins, self.terms, V, G, B, n, C, acc)
+            else:
                 ln_reduce(acc, self.use_param, C, U, B, n)
-                ln_pass_turn(&self.turn, blk - 1)
+            ln_pass_turn(&self.turn, blk - 1)
             blk -= T
         return 0
 
