@@ -13,11 +13,11 @@ Memory: values node by node with the lanes of a block contiguous,
 ``V[slot * B + l]``, every block kept from forward to backward; inputs and
 results have lane values, parameters and constants are scalars. A
 parameter's gradient is added lane by lane from the last lane to the first
-(see ``regrad.lanes``): backward runs the blocks from the last one down, and
-one thread adds a neuron's contributions as soon as they are computed; with
-threads, the blocks are dealt round-robin and each thread adds its block's
-contributions in turn. So the numbers do not depend on the block size or on
-the threads.
+(see ``regrad.lanes``): backward runs the blocks from the last one down
+(with threads, dealt round-robin), and once a block's sweep is done its
+contributions are added in turn, the last block's first, computed then from
+the values and adjoints the block keeps. So the numbers do not depend on the
+block size or on the threads.
 
 Errors: the loops only count the lanes that leave an operator's domain; the
 first such block is then run again lane by lane through the raising kernels
