@@ -13,11 +13,14 @@ parameters) are shared by all lanes and receive the sum of the lanes'
 gradients; the other leaves are constants. Which leaves are parameters is
 fixed when the tape is made.
 
-**Inputs must be leaves of the recorded graph.** The dynamic engine folds an
-operation whose inputs all lack ``req_grad`` into a constant (``2 * x`` keeps
-no link to ``x``), so an input must meet something that requires grad before
-any other operation (``w * x``, not ``2 * x``); otherwise ``compile`` raises
-``ValueError`` naming it.
+**Inputs must be recorded.** The dynamic engine folds an operation whose
+inputs all lack ``req_grad`` into a constant (``2 * x`` keeps no link to
+``x``). So make the input Vars with ``req_grad=True`` (they stay per-sample
+values: their gradients are the per-lane ``input_grads``, never ``.grad``);
+or, with inputs that do not require grad, let every use of an input meet a
+parameter first (``w * x``, not ``2 * x`` nor ``x * y``). ``compile`` raises
+``ValueError`` naming an input that is not in the graph at all, but cannot
+see a use that was folded while another use was recorded.
 
 **Same numbers as the dynamic engine.** A lane runs the replay tape's schedule
 (``regrad.replay``) with the same operator kernels, so each lane's values are
@@ -118,9 +121,10 @@ def check_inputs(root, inputs, var_type):
         for i, x in enumerate(inputs):
             if id(x) not in leaves:
                 raise ValueError(
-                    f"regrad.compile: inputs[{i}] is not a leaf of the root's graph: an "
-                    "input must meet a Var that requires grad before any other operation "
-                    "(w * x, not 2 * x), or the engine folds it into a constant")
+                    f"regrad.compile: inputs[{i}] is not a leaf of the root's graph: the "
+                    "engine folds an operation on Vars that do not require grad into a "
+                    "constant; make the inputs with req_grad=True, or let each meet a "
+                    "parameter first (w * x, not 2 * x)")
     return inputs
 
 

@@ -442,3 +442,41 @@ def test_one_tape_used_from_two_threads_refuses_rather_than_races():
     for w in workers:
         w.join()
     assert outcomes and all(outcomes)
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_chains_of_products_in_every_operand_order(name):
+    """Sums of products whose parameter is the first or the second factor, or
+    neither (two lanes, or a constant), starting from a parameter, a constant
+    or a lane; one thread and several. The inputs require grad, so that
+    ``x * y`` and ``c * x`` are recorded (not folded into constants)."""
+    E = regrad.get_engine(name)
+    w = [E.Var(v, req_grad=True) for v in (0.5, -1.5, 2.0, 0.25)]
+    c = E.Var(3.0)
+
+    def sample(x, y):
+        a = w[0] + x * w[1] + w[2] * y + x * y + c * x       # starts from a parameter
+        b = c + y * w[3] + w[0] * a                           # from a constant
+        d = x + a * w[1] + b * a                              # from a lane
+        return d * b + (2.0 + w[2] * d).relu()
+
+    data = [(0.1 * i - 1.2, 0.3 - 0.05 * i) for i in range(41)]
+    want = dynamic(E, sample, w, data, 0.5, input_grads=True)
+    for block, threads in [(None, 1), (8, 2), (3, 3)]:
+        inputs = (E.Var(0.0, req_grad=True), E.Var(0.0, req_grad=True))
+        got = lanes(E, sample, w, inputs, data, 0.5, input_grads=True,
+                    block=block, threads=threads)
+        assert got == want, (block, threads)
+        assert all(x.grad is None for x in inputs)       # inputs are lanes, not parameters
+
+
+def test_inputs_that_require_grad_are_recorded_wherever_they_go(engine):
+    w = engine.Var(1.5, req_grad=True)
+    x = engine.Var(0.0)
+    with pytest.raises(ValueError, match="req_grad=True"):
+        regrad.compile(2 * x + w, inputs=[x])
+    x = engine.Var(0.0, req_grad=True)
+    batch = regrad.compile(2 * x + w * (x * x), inputs=[x])
+    assert list(batch.forward([1.0, -2.0, 0.5])) == [2 * v + 1.5 * (v * v)
+                                                    for v in (1.0, -2.0, 0.5)]
+    assert batch.params == (w,)
