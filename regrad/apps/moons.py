@@ -31,6 +31,8 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
+from functools import reduce
+from operator import add, eq
 
 from .args import layer_sizes, nonnegative, positive, positive_int, whole_number
 
@@ -222,23 +224,23 @@ class LanesStep:
         self._data = None     # (X, y, rows): the full batch is converted once
 
     def _rows(self, X, y):
+        """The batch as rows (x0, x1, -y), and its labels' signs."""
         from array import array
         if self._data is not None and self._data[0] is X and self._data[1] is y:
             return self._data[2]
         rows = array("d", [v for (x0, x1), yi in zip(X, y) for v in (x0, x1, -yi)])
-        self._data = (X, y, rows)
-        return rows
+        self._data = (X, y, (rows, [yi > 0 for yi in y]))
+        return self._data[2]
 
     def __call__(self, X, y, lr):
         """One SGD step on ``(X, y)``; returns ``(loss value, accuracy)`` before
         the update, as ``step()`` does."""
         batch = self.batch
-        losses = batch.forward(self._rows(X, y))
+        rows, positive = self._rows(X, y)
+        losses = batch.forward(rows)
         n = len(losses)
-        data_loss = 0
-        for value in losses:          # sum() of floats may compensate (3.12+): add in turn
-            data_loss = data_loss + value
-        total = data_loss * (1.0 / n)
+        # added in turn, as loss() adds the Vars (sum() of floats may compensate: 3.12+)
+        total = reduce(add, losses, 0) * (1.0 / n)
         params = self.params
         for p in params:
             p.grad = 0.0
@@ -248,7 +250,7 @@ class LanesStep:
         batch.backward(1.0 / n)
         for p in params:
             p.val -= lr * p.grad
-        correct = sum((yi > 0) == (s > 0) for yi, s in zip(y, batch.output_values[0]))
+        correct = sum(map(eq, positive, map((0.0).__lt__, batch.output_values[0])))
         return total, correct / n
 
 
