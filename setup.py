@@ -16,7 +16,10 @@ else:
     from Cython.Build import cythonize
     ext_modules = cythonize(
         [Extension(f"regrad.{name}", [f"regrad/{name}.pyx"], extra_compile_args=_NO_FMA)
-         for name in ("_core", "_replay", "_optim")],
+         for name in ("_core", "_replay", "_optim")]
+        # -O3 vectorizes the lane loops
+        + [Extension("regrad._lanes", ["regrad/_lanes.pyx"], depends=["regrad/_lanes.h"],
+                     extra_compile_args=["-O3"] + _NO_FMA)],
         language_level=3)
 
 setup(ext_modules=ext_modules)

@@ -561,6 +561,25 @@ cdef class Tape:
         finally:
             PyMem_Free(data)
 
+    def _arrays(self):
+        """What ``regrad._lanes`` builds from: per slot the op code (fused codes
+        undone) and operand slots (bytes of uint8, int32, int32), each result's
+        creation number, the leaves, the root's slot, the outputs' slots and
+        each Pow slot's exponent."""
+        self._check()
+        cdef Py_ssize_t i, n = self.n, R = self.n - self.n_leaves
+        ops = bytearray((<char*>self.op)[:n])
+        for i in range(n):
+            if ops[i] == MUL_THEN_ADD:
+                ops[i] = MUL
+            elif ops[i] == ADD_AFTER_MUL:
+                ops[i] = ADD
+        return (bytes(ops), (<char*>self.a)[:n * 4], (<char*>self.b)[:n * 4],
+                [self.born[i] for i in range(R)],
+                tuple(<object>self.leaf[i] for i in range(self.n_leaves)), self.root_slot,
+                [self.out_slot[i] for i in range(self.n_out)],
+                {i: self.val[self.b[i]] for i in range(self.n_leaves, n) if self.op[i] == POW})
+
     # ------------------------------------------------------------ describing
     @property
     def root(self):

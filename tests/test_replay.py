@@ -167,7 +167,7 @@ def test_train_through_replay_gives_the_dynamic_losses(engine, batch_size):
 
 def test_moons_job_replay_option(capsys):
     args = ["moons", "--epochs", "4", "--samples", "24", "--hidden", "4", "--no-picture"]
-    assert moons_main(args) == 0
+    assert moons_main(args + ["--replay"]) == 0
     with_replay = capsys.readouterr().out
     assert moons_main(args + ["--no-replay"]) == 0
     without = capsys.readouterr().out
