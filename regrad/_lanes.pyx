@@ -38,11 +38,11 @@ from libc.math cimport NAN
 from regrad._core cimport Var, MUL, ADD, DIV, POW, REQ_GRAD, HAS_GRAD
 from regrad._kernels cimport binary_value, unary_value
 
-import numbers
 import threading
 from array import array
 
-from . import lanes as _ref      # the checks and messages, shared with the pure tape
+from . import _messages as _ref   # the checks and messages, shared with the pure tape
+from .ops import is_real as _is_real
 from ._replay import Tape as _Tape
 
 cdef extern from "Python.h":
@@ -504,7 +504,7 @@ cdef class BatchTape:
         cdef Var p
         if dy is not None and PyFloat_CheckExact(<PyObject*>dy):
             seed = PyFloat_AS_DOUBLE(dy)
-        elif PyObject_CheckBuffer(dy) and not isinstance(dy, numbers.Real):   # numpy scalars
+        elif PyObject_CheckBuffer(dy) and not _is_real(dy):   # numpy scalars
             PyObject_GetBuffer(dy, &view, PyBUF_RECORDS_RO)
             have_view = True
         try:

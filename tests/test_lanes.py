@@ -480,3 +480,17 @@ def test_inputs_that_require_grad_are_recorded_wherever_they_go(engine):
     assert list(batch.forward([1.0, -2.0, 0.5])) == [2 * v + 1.5 * (v * v)
                                                     for v in (1.0, -2.0, 0.5)]
     assert batch.params == (w,)
+
+
+def test_numpy_scalars_and_bools_are_numbers_like_bool(engine):
+    np = pytest.importorskip("numpy")
+    E = engine
+    w = E.Var(0.5, req_grad=True)
+    x = E.Var(0.0)
+    batch = regrad.compile(w * x, inputs=[x])
+    out = batch.forward([[np.float64(2.0)], [np.True_], [True]])
+    assert list(out) == [1.0, 0.5, 0.5]
+    for dy in (np.True_, np.float64(1.0), True, [np.True_, 1, np.float64(1.0)]):
+        w.grad = None
+        batch.backward(dy)
+        assert w.grad == 2.0 + 1.0 + 1.0

@@ -378,7 +378,7 @@ class RegradReplay(RegradEngine):
 class RegradLanes(RegradEngine):
     """One point's loss recorded once with ``regrad.compile(..., inputs=...)``
     and run over the 100 points at once (``regrad.apps.moons.LanesStep``: the
-    L2 term a replay tape, zero_grad, the SGD update in Python)."""
+    L2 term a replay tape, the update by ``regrad.optim.SGD``)."""
     key = "lanes"
     label = "regrad lanes (one point's graph)"
     engine_name = "cython"
