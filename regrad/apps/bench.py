@@ -62,6 +62,7 @@ import tracemalloc
 import types
 from operator import mul
 
+from . import history
 from .args import layer_sizes, names_from, nonnegative, positive_int
 
 __all__ = ["WORKLOAD", "TARGETS", "CONTENDERS", "SCALING_SHAPES", "SCALING_SIZES",
@@ -1541,6 +1542,13 @@ def add_parser(subparsers):
                    help="also write the results as JSON to PATH")
     p.add_argument("--markdown", action="store_true",
                    help="also print the tables as Markdown (for the README)")
+    p.add_argument("--record", nargs="?", const=history.DEFAULT_PATH, default=None,
+                   metavar="PATH", help="append this run to a history file (default: "
+                   f"{history.DEFAULT_PATH})")
+    p.add_argument("--history", nargs="?", const=history.DEFAULT_PATH, default=None,
+                   metavar="PATH", help="run nothing: draw steps per second over the runs "
+                   f"recorded in PATH (default: {history.DEFAULT_PATH}) into --out "
+                   "(default bench_history.svg) and print them")
     p.set_defaults(run=run)
     return p
 
@@ -1554,6 +1562,8 @@ def run(args):
     import json
 
     from . import plot
+    if args.history is not None:
+        return _draw_history(args)
     keys = [k for k in (args.only or CONTENDER_KEYS) if k not in args.skip]
     if not keys:
         _fail("no contender left to run (--only and --skip exclude them all)")
@@ -1588,4 +1598,32 @@ def run(args):
         except OSError as exc:
             _fail(f"cannot write {args.json}: {exc.strerror or exc}")
         print(f"json: {os.path.abspath(args.json)}")
+    if args.record:
+        try:
+            history.append(args.record, history.entry(rep.as_dict()))
+        except OSError as exc:
+            _fail(f"cannot append to {args.record}: {exc.strerror or exc}")
+        print(f"recorded in {os.path.abspath(args.record)}")
+    return 0
+
+
+def _draw_history(args):
+    try:
+        runs = history.load(args.history)
+    except OSError as exc:
+        _fail(f"cannot read {args.history}: {exc.strerror or exc}")
+    except ValueError as exc:
+        _fail(str(exc))
+    if not runs:
+        _fail(f"{args.history} holds no run yet: record one with --record")
+    print(history.table(runs))
+    out = args.out or "bench_history.svg"
+    if not out.lower().endswith(".svg"):
+        _fail(f"--out {out!r}: the history is drawn as .svg")
+    try:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(history.svg(runs))
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc.strerror or exc}")
+    print(f"picture: {os.path.abspath(out)}")
     return 0

@@ -1,0 +1,74 @@
+"""The comparison report's history: entries, the file, the table, the picture
+and the command line (``--record``, ``--history``)."""
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from regrad.apps import history
+from regrad.apps.main import main
+
+
+def report(pure_ms, torch_ms, lanes_ms, missing="jax"):
+    rows = [dict(key="pure", ms=pure_ms), dict(key="torch-batched", ms=torch_ms),
+            dict(key="lanes", ms=lanes_ms), dict(key=missing, ms=None, missing="absent")]
+    return dict(rows=rows, machine=["cpu", "python"], settings=dict(cpu_share=0.9))
+
+
+def test_an_entry_keeps_times_and_the_ratios_within_its_run():
+    e = history.entry(report(400.0, 0.5, 0.1), commit="abc1234")
+    assert e["commit"] == "abc1234" and e["machine"] == ["cpu", "python"]
+    assert set(e["rows"]) == {"pure", "torch-batched", "lanes"}     # not the missing one
+    lanes = e["rows"]["lanes"]
+    assert lanes["ms"] == 0.1 and lanes["vs_pure"] == 400.0 / 0.1 and lanes["vs_torch"] == 5.0
+    assert history.entry(dict(report(1.0, 1.0, 1.0), rows=[dict(key="lanes", ms=2.0)]),
+                         commit="x")["rows"]["lanes"] == dict(ms=2.0, vs_pure=None, vs_torch=None)
+
+
+def test_the_file_round_trips_and_names_a_bad_line(tmp_path):
+    path = tmp_path / "h.jsonl"
+    for k, c in enumerate(("aaa", "bbb")):
+        history.append(path, history.entry(report(400.0, 0.5, 0.1 * (k + 1)), commit=c))
+    runs = history.load(path)
+    assert [r["commit"] for r in runs] == ["aaa", "bbb"]
+    assert runs[1]["rows"]["lanes"]["ms"] == 0.2
+    text = history.table(runs).splitlines()
+    assert text[0].split() == ["contender", "aaa", "bbb"]
+    assert "lanes" in text[1] and text[1].split()[1:] == ["10,000", "5,000"]
+    with open(path, "a") as f:
+        f.write("{not json\n")
+    with pytest.raises(ValueError, match="line 3"):
+        history.load(path)
+
+
+def test_the_picture_has_a_line_and_a_legend_per_contender(tmp_path):
+    runs = [history.entry(report(400.0, 0.5, 0.1 * (k + 1)), commit=f"c{k}") for k in range(3)]
+    root = ET.fromstring(history.svg(runs))
+    ns = "{http://www.w3.org/2000/svg}"
+    lines = root.findall(f"{ns}polyline")
+    assert len(lines) == 3
+    lanes = [p for p in lines][0]    # contenders in name order: lanes, pure, torch-batched
+    ys = [float(p.split(",")[1]) for p in lanes.get("points").split()]
+    assert ys[0] < ys[1] < ys[2]     # slower each run: fewer steps per second, lower
+    labels = [t.text for t in root.findall(f"{ns}text")]
+    assert {"lanes", "pure", "torch-batched", "c0", "c1", "c2"} <= set(labels)
+
+
+def test_the_command_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--history", "missing.jsonl"])
+    assert "cannot read missing.jsonl" in str(exc.value.code)
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--history", "empty.jsonl"])
+    assert "no run yet" in str(exc.value.code)
+    assert main(["bench", "--only", "floats", "--rounds", "1", "--min-time", "0",
+                 "--no-scaling", "--no-picture", "--record", "h.jsonl"]) == 0
+    (run,) = history.load(tmp_path / "h.jsonl")
+    assert set(run["rows"]) == {"floats"} and run["rows"]["floats"]["ms"] > 0
+    capsys.readouterr()
+    assert main(["bench", "--history", "h.jsonl", "--out", "h.svg"]) == 0
+    out = capsys.readouterr().out
+    assert "floats" in out and (tmp_path / "h.svg").read_text().startswith("<svg")
+    json.dumps(run)                  # plain JSON, nothing else
