@@ -2,6 +2,7 @@
 a graph node's C layout and its flags."""
 cimport cython
 from cpython.ref cimport PyObject
+from libc.string cimport memcpy
 
 # The op codes: each operator's ``code`` in regrad.ops, which is the table;
 # ``regrad._core`` refuses to import if the two disagree.
@@ -28,20 +29,51 @@ cpdef enum OpCode:
 # at import. Pow reads one; its exponent sits in the node's second link.
 cdef unsigned char ARITY[N_OPS]
 
-# Node flags
+# Node flags (8 is kept for a leaf's label)
 cdef enum:
     REQ_GRAD = 1    # this Var requires grad
     HAS_GRAD = 2    # a leaf whose .grad has been set (else .grad is None)
     RELEASED = 4    # a result whose graph a backward() has freed
+    IN_PASS = 16    # a result whose _mark is its entry in a pass (see _graph.pxd)
+
+# A result's creation number has 48 bits (_born_hi, _mark): it wraps after
+# 2**48 results, so two are compared modulo 2**48 (see born_before).
+cdef enum:
+    BORN_BITS = 48
 
 
 @cython.final
 cdef class Var:
+    # 48 bytes with the object header: see the layout in _core.pyx
     cdef double _val
-    cdef double _grad       # a leaf's gradient; a result's gradient during backward
-    cdef PyObject* _a       # first input (owned reference), NULL for a leaf
-    cdef PyObject* _b       # second input; for Pow the constant exponent
+    cdef PyObject* _a       # first input (owned reference); a leaf: its gradient (leaf_grad)
+    cdef PyObject* _b       # second input; for Pow the constant exponent; NULL for a leaf
     cdef unsigned char _op
     cdef unsigned char _flags
-    cdef unsigned int _pending   # during backward: consumers yet to pass their gradient
-    cdef unsigned long long _born   # a result requiring grad: when it was made (see _node)
+    cdef unsigned short _born_hi  # a result requiring grad: its creation number's bits 32-47,
+    cdef unsigned int _mark       # and bits 0-31, except during a pass (IN_PASS); a leaf: 0,
+                                  # or its slot + 1 while a tape records
+
+
+cdef inline double leaf_grad(PyObject* leaf) noexcept:
+    """A leaf's gradient, kept in the first input's place (a leaf has none)."""
+    cdef double g
+    memcpy(&g, &(<Var>leaf)._a, sizeof(double))
+    return g
+
+
+cdef inline void set_leaf_grad(PyObject* leaf, double g) noexcept:
+    memcpy(&(<Var>leaf)._a, &g, sizeof(double))
+
+
+cdef inline unsigned long long born_of(PyObject* node, unsigned int low) noexcept:
+    """A result's creation number, ``low`` being its bits 0-31."""
+    return (<unsigned long long>(<Var>node)._born_hi << 32) | low
+
+
+cdef inline bint born_before(unsigned long long a, unsigned long long b) noexcept:
+    """Result number ``a`` was made before number ``b`` (modulo 2**48: right
+    for results made less than 2**47 results apart)."""
+    cdef unsigned long long one = 1
+    cdef unsigned long long d = (b - a) & ((one << BORN_BITS) - 1)
+    return d != 0 and d < (one << (BORN_BITS - 1))

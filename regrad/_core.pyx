@@ -2,10 +2,21 @@
 # cython: initializedcheck=False, infer_types=False
 """The compiled engine: the same ``Var`` API as ``regrad.pure``, in C.
 
-A node is a C struct behind a Python object header: value, gradient slot,
-two parent pointers, op code, flags, pending count and creation number, 56
-bytes requested, a 64-byte pymalloc block. Parents are raw ``PyObject*``
-whose references this module manages itself, so that:
+A node is a C struct behind a Python object header, 48 bytes in all:
+
+    offset  0  refcount, type        the object header
+           16  _val                  the value
+           24  _a                    first input; a leaf: its gradient
+           32  _b                    second input; Pow: the exponent; a leaf: NULL
+           40  _op, _flags, _born_hi, _mark
+                                     a result requiring grad: its creation number
+                                     (48 bits), or during a pass its entry there
+
+A result's gradient and pending count live in the pass's entries only while a
+backward runs (``_graph.pxd``): they are needed nowhere else. Nodes live in
+slabs (``_pool.h``), one after another in the order they are made; a freed
+graph's cells go to the next one. Parents are raw ``PyObject*`` whose
+references this module manages itself, so that:
 
 - the backward pass reads only C fields (no Python call per node);
 - freeing a long chain is iterative (``_free_parents``), never recursive;
@@ -21,13 +32,14 @@ from cpython.object cimport PyTypeObject, destructor
 from cpython.long cimport PyLong_AsDouble
 from cpython.ref cimport PyObject, Py_INCREF
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
-from regrad._graph cimport NodeVec, count_consumers, Py_REFCNT, Py_DECREF
+from regrad._graph cimport (Pass, Entry, count_consumers, entry_of, pass_leave, pass_end,
+                            Py_REFCNT, Py_DECREF)
 
 from . import ops as _ops
 
-__all__ = ["Var"]
+__all__ = ["Var", "release_memory", "set_pool_limit"]
 
 
 def _check_op_table():
@@ -49,9 +61,6 @@ cdef object _OP_BY_CODE = _ops.OPS_BY_CODE
 cdef object _Pow = _ops.Pow
 
 
-# Up to 65,536 freed nodes (4 MiB) are kept for reuse: about one moons step's
-# graph, so the next step takes its nodes back without the allocator.
-@cython.freelist(65536)
 cdef class Var:
     """A scalar in a computation graph (see ``regrad.pure.Var`` for the
     reference implementation of the same API)."""
@@ -61,7 +70,7 @@ cdef class Var:
         if self._op != LEAF:
             raise TypeError("Var.__init__ cannot re-initialize an operator's result")
         self._val = _to_double(val, "Var value")
-        self._grad = 0.0
+        set_leaf_grad(<PyObject*>self, 0.0)
         self._flags = REQ_GRAD if req_grad else 0
 
     # ------------------------------------------------------------ attributes
@@ -82,7 +91,7 @@ cdef class Var:
         """The accumulated gradient of a leaf; None before any backward reaches
         it, and always None for results (regrad keeps no intermediate grads)."""
         if self._op == LEAF and self._flags & HAS_GRAD:
-            return self._grad
+            return leaf_grad(<PyObject*>self)
         return None
 
     @grad.deleter
@@ -93,12 +102,12 @@ cdef class Var:
     def grad(self, value):
         if value is None:
             if self._op == LEAF:
-                self._grad = 0.0
+                set_leaf_grad(<PyObject*>self, 0.0)
                 self._flags &= ~HAS_GRAD
             return
         if self._op != LEAF:
             raise RuntimeError(f"{self.name} result: only leaves keep a gradient")
-        self._grad = _to_double(value, "grad")
+        set_leaf_grad(<PyObject*>self, _to_double(value, "grad"))
         self._flags |= HAS_GRAD
 
     @property
@@ -135,7 +144,7 @@ cdef class Var:
     @property
     def src(self):
         """The tuple of input Vars; None for a leaf or a released result."""
-        if self._a == NULL:
+        if self._op == LEAF or self._a == NULL:
             return None
         if self._op == POW or self._b == NULL:
             return (<object>self._a,)
@@ -225,7 +234,7 @@ cdef class Var:
             raise RuntimeError(_ops.NO_GRAD_MESSAGE)
         cdef double seed = 1.0 if dy is None else _to_double(dy, "dy")
         if self._op == LEAF:
-            self._grad += seed
+            set_leaf_grad(<PyObject*>self, leaf_grad(<PyObject*>self) + seed)
             self._flags |= HAS_GRAD
             return
         _backward(self, seed, not retain_graph)
@@ -259,7 +268,7 @@ cdef Var _number_as_var(object x):
 
 # Results requiring grad are numbered as they are made: the order the program
 # ran them in, which a replay needs to raise, of two failing nodes, the one the
-# program meets first (see ``_replay.pyx``). 2**64 never wraps.
+# program meets first (see ``_replay.pyx``). 48 bits, compared modulo 2**48.
 cdef unsigned long long _births = 0
 
 
@@ -272,7 +281,8 @@ cdef inline Var _node(int op, double val, Var a, Var b):
         out._op = op
         out._flags = REQ_GRAD
         _births += 1
-        out._born = _births
+        out._born_hi = <unsigned short>(_births >> 32)
+        out._mark = <unsigned int>_births
         Py_INCREF(a)
         out._a = <PyObject*>a
         if b is not None:
@@ -301,7 +311,8 @@ cdef inline Var _unary(int op, Var a):
 #
 # Backward is PyTorch's dependency-counting schedule, in two passes:
 # 1. from the root, count for every result requiring grad how many edges lead
-#    to it from results under the root (its ``_pending`` consumers);
+#    to it from results under the root (its pending consumers, in its entry:
+#    see ``_graph.pxd``, where its gradient is summed too);
 # 2. a stack of ready results, starting with the root: pop one, pass its
 #    gradient to its inputs; an input whose last consumer has passed becomes
 #    ready. Every node is read twice in all, and no sort is needed.
@@ -311,53 +322,56 @@ cdef inline Var _unary(int op, Var a):
 # right after its own turn: memory returns as backward goes, never recursively.
 # ``regrad.pure`` runs the same schedule, so both add gradients in one order.
 
-cdef inline void _pass_to(NodeVec* ready, PyObject* x, double g, bint release) noexcept:
+cdef inline void _pass_to(Pass* seen, PyObject** ready, Py_ssize_t* n_ready, PyObject* x,
+                          double g, bint release) noexcept:
     """Add ``g`` to input ``x``'s gradient: a leaf's ``.grad``, or a result's
-    gradient slot, which makes the result ready once its last consumer passed.
+    entry, which makes the result ready once its last consumer passed.
     (``(<Var>ptr).field`` reads the C struct with no reference counting; in-place
     operators on such casts would take a reference, so none are used.)"""
+    cdef Entry* e
     if x == NULL:
         return
     if (<Var>x)._flags & REQ_GRAD:
-        (<Var>x)._grad = (<Var>x)._grad + g
         if (<Var>x)._op == LEAF:
+            set_leaf_grad(x, leaf_grad(x) + g)
             (<Var>x)._flags = (<Var>x)._flags | HAS_GRAD
         else:
-            (<Var>x)._pending = (<Var>x)._pending - 1
-            if (<Var>x)._pending == 0:
-                # capacity was reserved for every result: this cannot fail
-                ready.data[ready.size] = x
-                ready.size += 1
+            e = entry_of(seen, x)
+            e.grad = e.grad + g
+            e.pending -= 1
+            if e.pending == 0:
+                # room was reserved for every result: this cannot fail
+                ready[n_ready[0]] = x
+                n_ready[0] += 1
                 return          # when releasing, the stack now owns this link's reference
     if release:
         Py_DECREF(x)
 
 
 cdef int _backward(Var root, double seed, bint release) except -1:
-    cdef NodeVec seen, ready
+    cdef Pass seen
+    cdef PyObject** ready
+    cdef Py_ssize_t n_ready
+    cdef Entry* e
     cdef PyObject* node
     cdef PyObject* a
     cdef PyObject* b
     cdef double g, x, out, p, ga, gb
     cdef unsigned char op
-    cdef Py_ssize_t i
     count_consumers(root, &seen)   # raises before any gradient is touched
-    ready.data = <PyObject**>PyMem_Malloc(seen.size * sizeof(PyObject*))
-    if ready.data == NULL:
-        for i in range(seen.size):
-            (<Var>seen.data[i])._pending = 0
-        PyMem_Free(seen.data)
+    ready = <PyObject**>PyMem_Malloc(seen.size * sizeof(PyObject*))
+    if ready == NULL:
+        pass_end(&seen)
         raise MemoryError("regrad: no memory for the backward pass")
-    PyMem_Free(seen.data)
-    ready.capacity = seen.size
-    ready.data[0] = <PyObject*>root
-    ready.size = 1
-    root._grad = seed
-    while ready.size:
-        ready.size -= 1
-        node = ready.data[ready.size]
-        g = (<Var>node)._grad
-        (<Var>node)._grad = 0.0
+    ready[0] = <PyObject*>root
+    n_ready = 1
+    seen.data[0].grad = seed
+    while n_ready:
+        n_ready -= 1
+        node = ready[n_ready]
+        e = entry_of(&seen, node)
+        g = e.grad
+        pass_leave(e)
         out = (<Var>node)._val
         op = (<Var>node)._op
         a = (<Var>node)._a
@@ -370,35 +384,94 @@ cdef int _backward(Var root, double seed, bint release) except -1:
         x = (<Var>a)._val
         if ARITY[op] == 2:
             binary_grads(op, g, x, (<Var>b)._val, out, &ga, &gb)
-            _pass_to(&ready, a, ga, release)
-            _pass_to(&ready, b, gb, release)
+            _pass_to(&seen, ready, &n_ready, a, ga, release)
+            _pass_to(&seen, ready, &n_ready, b, gb, release)
         else:
             p = (<Var>b)._val if op == POW else 0.0   # Pow's exponent
-            _pass_to(&ready, a, unary_grad(op, g, x, out, p), release)
+            _pass_to(&seen, ready, &n_ready, a, unary_grad(op, g, x, out, p), release)
         if release and node != <PyObject*>root:
             Py_DECREF(node)     # the reference its last consumer handed over
-    PyMem_Free(ready.data)
+    PyMem_Free(seen.data)
+    PyMem_Free(ready)
     return 0
 
 
-# ------------------------------------------------------------------- freeing
+# ------------------------------------------------------- allocation, freeing
 #
-# A dying node first hands its inputs to _free_parents, then goes the way
-# Cython's own deallocator sends it (the freelist, or the allocator). This is
-# installed as the type's tp_dealloc rather than written as __dealloc__,
-# which Cython wraps in an exception save/restore that costs more than the
-# rest of the deallocation: nothing here can raise or run Python code.
+# Nodes live in slabs (``_pool.h``): made one after another, they sit one
+# after another, and memory freed by one graph goes to the next. A dying node
+# first hands its inputs to _free_parents, then its cell goes back to its
+# slab. This is installed as the type's tp_dealloc rather than written as
+# __dealloc__, which Cython wraps in an exception save/restore that costs more
+# than the rest of the deallocation: nothing here can raise or run Python code.
 
-cdef destructor _cython_dealloc = (<PyTypeObject*>Var).tp_dealloc
+cdef extern from "_pool.h":
+    void rg_init(size_t basicsize)
+    PyObject* rg_alloc() noexcept
+    void rg_free(PyObject* o) noexcept
+    size_t rg_release() noexcept
+    size_t rg_cell, rg_keep_limit, rg_slabs, RG_SLAB_BYTES
+    int rg_passthrough
+    ctypedef struct rg_list:
+        size_t count
+    rg_list rg_partial, rg_empty
+
+cdef extern from "Python.h":
+    PyObject* PyObject_Init(PyObject* o, PyTypeObject* t) noexcept
+    PyObject* PyErr_NoMemory() noexcept
+    # the slots Cython's PyTypeObject leaves out
+    ctypedef PyObject* (*allocfunc)(PyTypeObject*, Py_ssize_t) noexcept
+    ctypedef void (*freefunc)(void*) noexcept
+    ctypedef struct TypeSlots "PyTypeObject":
+        allocfunc tp_alloc
+        freefunc tp_free
+
+
+cdef PyObject* _var_alloc(PyTypeObject* t, Py_ssize_t n) noexcept:
+    cdef PyObject* o = rg_alloc()
+    if o == NULL:
+        return PyErr_NoMemory()
+    memset(o, 0, rg_cell)
+    return PyObject_Init(o, t)
+
+
+cdef void _var_free(void* o) noexcept:
+    rg_free(<PyObject*>o)
 
 
 cdef void _var_dealloc(PyObject* node) noexcept:
-    if (<Var>node)._a != NULL or (<Var>node)._b != NULL:
+    if (<Var>node)._op != LEAF and ((<Var>node)._a != NULL or (<Var>node)._b != NULL):
         _free_parents(node)
-    _cython_dealloc(node)
+    rg_free(node)
 
 
+rg_init((<PyTypeObject*>Var).tp_basicsize)
+(<TypeSlots*>Var).tp_alloc = _var_alloc
+(<TypeSlots*>Var).tp_free = _var_free
 (<PyTypeObject*>Var).tp_dealloc = _var_dealloc
+
+
+def release_memory():
+    """Give the memory kept for reuse back to the system: every slab of
+    nodes with no node alive in it. Returns the number of bytes given back."""
+    return rg_release()
+
+
+def set_pool_limit(nbytes):
+    """Keep at most ``nbytes`` of freed node memory for reuse (64 MiB to
+    begin with); more is given back as it is freed. Returns the old limit."""
+    global rg_keep_limit
+    cdef size_t old = rg_keep_limit
+    if nbytes < 0:
+        raise ValueError(f"set_pool_limit: nbytes must be >= 0, not {nbytes}")
+    rg_keep_limit = nbytes
+    return old
+
+
+def _pool_stats():
+    """The allocator's state, for tests: slabs held, empty, partly used."""
+    return dict(slabs=rg_slabs, empty=rg_empty.count, partial=rg_partial.count,
+                slab_bytes=RG_SLAB_BYTES, cell=rg_cell, passthrough=bool(rg_passthrough))
 
 
 cdef void _free_parents(PyObject* node) noexcept:
@@ -420,7 +493,7 @@ cdef void _free_parents(PyObject* node) noexcept:
     while size:
         size -= 1
         p = stack[size]
-        if Py_REFCNT(p) == 1:
+        if Py_REFCNT(p) == 1 and (<Var>p)._op != LEAF:   # a leaf has no inputs
             if size + 2 > capacity:
                 grown = <PyObject**>PyMem_Malloc(2 * capacity * sizeof(PyObject*))
                 if grown == NULL:     # out of memory: let CPython free it recursively

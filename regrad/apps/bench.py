@@ -36,8 +36,8 @@ time), so that on a shared machine the time spent waiting for a core is not
 counted; the report says how much of a core the timed code got.
 ``gc.collect()`` runs (untimed) before each contender's turn; the cyclic
 garbage collector stays on during the steps. Bytes per node: tracemalloc
-over building the loss graph once (after ``gc.collect()``, with the compiled
-engine's free list drained first so every node is a fresh allocation),
+over building the loss graph once (after ``gc.collect()``; the compiled
+engine reports each node to tracemalloc, taken from its pool or not),
 divided by the number of nodes in the graph (found through ``.src``, deduped,
 counting constants and leaves).
 """
@@ -79,11 +79,6 @@ TARGETS = dict(
 SCALING_SHAPES = ("chain", "sum", "mlp")
 SCALING_SIZES = (10**3, 10**4, 10**5, 10**6)
 SCALING_TARGET_SIZES = (10**4, 10**6)
-
-#: the compiled engine keeps a free list of nodes; tracemalloc cannot see a node
-#: taken from it, so that many fresh nodes are held while bytes are measured
-_DRAIN = 100_000
-
 
 def learning_rate(k, epochs=100):
     """The moons step's learning rate at step ``k``: ``1.0 - 0.9*k/epochs``,
@@ -261,7 +256,8 @@ class Contender:
         return node.src
 
     def drain(self):
-        """Objects to hold while bytes are measured (see ``_DRAIN``)."""
+        """Objects to hold while bytes are measured: none (the compiled
+        engine's allocator reports every node to tracemalloc, reused or not)."""
         return None
 
     def bytes_per_node(self):
@@ -302,10 +298,6 @@ class RegradCompiled(RegradEngine):
     key = "compiled"
     label = "regrad compiled"
     engine_name = "cython"
-
-    def drain(self):
-        Var = self.engine.Var
-        return [Var(0.0) for _ in range(_DRAIN)]
 
 
 class RegradPure(RegradEngine):
