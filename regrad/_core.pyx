@@ -251,7 +251,7 @@ cdef inline double _to_double(object x, str what) except? -1.0:
 
 
 cdef inline Var _const(double val):
-    cdef Var out = Var.__new__(Var)
+    cdef Var out = _new_var()
     out._val = val
     return out
 
@@ -275,7 +275,7 @@ cdef unsigned long long _births = 0
 cdef inline Var _node(int op, double val, Var a, Var b):
     """A result of ``op``; a constant (no inputs kept) unless an input requires grad."""
     global _births
-    cdef Var out = Var.__new__(Var)
+    cdef Var out = _new_var()
     out._val = val
     if (a._flags | b._flags) & REQ_GRAD if b is not None else a._flags & REQ_GRAD:
         out._op = op
@@ -408,6 +408,7 @@ cdef int _backward(Var root, double seed, bint release) except -1:
 cdef extern from "_pool.h":
     void rg_init(size_t basicsize)
     PyObject* rg_alloc() noexcept
+    Var rg_new(PyTypeObject* t)
     void rg_free(PyObject* o) noexcept
     size_t rg_release() noexcept
     size_t rg_cell, rg_keep_limit, rg_slabs, RG_SLAB_BYTES
@@ -419,6 +420,8 @@ cdef extern from "_pool.h":
 cdef extern from "Python.h":
     PyObject* PyObject_Init(PyObject* o, PyTypeObject* t) noexcept
     PyObject* PyErr_NoMemory() noexcept
+    bint PyType_HasFeature(PyTypeObject* t, unsigned long feature)
+    unsigned long Py_TPFLAGS_HEAPTYPE
     # the slots Cython's PyTypeObject leaves out
     ctypedef PyObject* (*allocfunc)(PyTypeObject*, Py_ssize_t) noexcept
     ctypedef void (*freefunc)(void*) noexcept
@@ -435,6 +438,18 @@ cdef PyObject* _var_alloc(PyTypeObject* t, Py_ssize_t n) noexcept:
     return PyObject_Init(o, t)
 
 
+cdef inline Var _new_var():
+    """A zeroed Var, as ``Var.__new__(Var)`` makes it, minus the calls between
+    (a loop or memset over the cell would cost a libc call per node)."""
+    cdef Var out = rg_new(<PyTypeObject*>Var)
+    out._val = 0.0
+    out._a = out._b = NULL
+    out._op = out._flags = 0
+    out._born_hi = 0
+    out._mark = 0
+    return out
+
+
 cdef void _var_free(void* o) noexcept:
     rg_free(<PyObject*>o)
 
@@ -445,6 +460,9 @@ cdef void _var_dealloc(PyObject* node) noexcept:
     rg_free(node)
 
 
+if PyType_HasFeature(<PyTypeObject*>Var, Py_TPFLAGS_HEAPTYPE):
+    # instances of a heap type hold a reference to it, which _var_dealloc does not drop
+    raise ImportError("regrad._core: Var was built as a heap type; rebuild without type specs")
 rg_init((<PyTypeObject*>Var).tp_basicsize)
 (<TypeSlots*>Var).tp_alloc = _var_alloc
 (<TypeSlots*>Var).tp_free = _var_free

@@ -159,6 +159,20 @@ static inline PyObject *rg_alloc(void) {
     return (PyObject *)p;
 }
 
+/* a new object of type t with no call through tp_new, and none to
+ * PyObject_Init in a release build; the caller sets every field */
+static inline PyObject *rg_new(PyTypeObject *t) {
+    PyObject *o = rg_alloc();
+    if (o == NULL) return PyErr_NoMemory();
+#if defined(Py_TRACE_REFS) || defined(Py_REF_DEBUG) || PY_VERSION_HEX >= 0x030C0000
+    return PyObject_Init(o, t);     /* interpreters that track their objects */
+#else
+    Py_SET_TYPE(o, t);              /* a static type: no reference to it */
+    Py_SET_REFCNT(o, 1);
+    return o;
+#endif
+}
+
 /* give back empty slabs beyond the bound, or idle too long; 0 keeps none */
 static size_t rg_trim(size_t keep_bytes) {
     size_t given = 0;
