@@ -1,7 +1,7 @@
 """Declarations shared by the compiled modules: the op codes, the arity table,
 a graph node's C layout and its flags."""
 cimport cython
-from cpython.ref cimport PyObject
+from cpython.ref cimport PyObject, Py_INCREF
 from libc.string cimport memcpy
 
 # The op codes: each operator's ``code`` in regrad.ops, which is the table;
@@ -35,6 +35,8 @@ cdef enum:
     HAS_GRAD = 2    # a leaf whose .grad has been set (else .grad is None)
     RELEASED = 4    # a result whose graph a backward() has freed
     IN_PASS = 16    # a result whose _mark is its entry in a pass (see _graph.pxd)
+    CONST_A = 32    # a result whose _a holds a number operand's value, not an input
+    CONST_B = 64    # the same for _b (Pow: its exponent)
 
 # A result's creation number has 48 bits (_born_hi, _mark): it wraps after
 # 2**48 results, so two are compared modulo 2**48 (see born_before).
@@ -46,8 +48,10 @@ cdef enum:
 cdef class Var:
     # 48 bytes with the object header: see the layout in _core.pyx
     cdef double _val
-    cdef PyObject* _a       # first input (owned reference); a leaf: its gradient (leaf_grad)
-    cdef PyObject* _b       # second input; for Pow the constant exponent; NULL for a leaf
+    cdef PyObject* _a       # first input (owned reference), or a number (CONST_A);
+                            # a leaf: its gradient (leaf_grad)
+    cdef PyObject* _b       # second input, or a number (CONST_B; Pow: the exponent);
+                            # NULL for a leaf
     cdef unsigned char _op
     cdef unsigned char _flags
     cdef unsigned short _born_hi  # a result requiring grad: its creation number's bits 32-47,
@@ -64,6 +68,54 @@ cdef inline double leaf_grad(PyObject* leaf) noexcept:
 
 cdef inline void set_leaf_grad(PyObject* leaf, double g) noexcept:
     memcpy(&(<Var>leaf)._a, &g, sizeof(double))
+
+
+cdef inline double slot_value(PyObject** slot) noexcept:
+    """The number kept in a link's place (CONST_A, CONST_B)."""
+    cdef double v
+    memcpy(&v, slot, sizeof(double))
+    return v
+
+
+cdef inline PyObject* input_a(PyObject* node) noexcept:
+    """A result's first input, NULL if it is a number kept in the node."""
+    return NULL if (<Var>node)._flags & CONST_A else (<Var>node)._a
+
+
+cdef inline PyObject* input_b(PyObject* node) noexcept:
+    return NULL if (<Var>node)._flags & CONST_B else (<Var>node)._b
+
+
+cdef inline double value_a(PyObject* node) noexcept:
+    """The value of a result's first operand, an input or a number."""
+    if (<Var>node)._flags & CONST_A:
+        return slot_value(&(<Var>node)._a)
+    return (<Var>(<Var>node)._a)._val
+
+
+cdef inline double value_b(PyObject* node) noexcept:
+    if (<Var>node)._flags & CONST_B:
+        return slot_value(&(<Var>node)._b)
+    return (<Var>(<Var>node)._b)._val
+
+
+cdef inline int give_numbers_nodes(PyObject* node) except -1:
+    """Numbers kept in a result's input places become constant Vars there,
+    as they were before numbers were kept in nodes: done when the graph is
+    shown (``.src``) or recorded, so that such a Var keeps its identity and
+    a change to its value reaches the next backward, as in the pure engine."""
+    cdef Var c
+    if (<Var>node)._flags & CONST_A:
+        c = Var(value_a(node))
+        Py_INCREF(c)
+        (<Var>node)._a = <PyObject*>c
+        (<Var>node)._flags = (<Var>node)._flags & ~CONST_A
+    if (<Var>node)._flags & CONST_B:
+        c = Var(value_b(node))
+        Py_INCREF(c)
+        (<Var>node)._b = <PyObject*>c
+        (<Var>node)._flags = (<Var>node)._flags & ~CONST_B
+    return 0
 
 
 cdef inline unsigned long long born_of(PyObject* node, unsigned int low) noexcept:

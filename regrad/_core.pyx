@@ -144,9 +144,11 @@ cdef class Var:
     @property
     def src(self):
         """The tuple of input Vars; None for a leaf or a released result."""
-        if self._op == LEAF or self._a == NULL:
+        if self._op == LEAF or self._flags & RELEASED:
             return None
-        if self._op == POW or self._b == NULL:
+        if self._flags & (CONST_A | CONST_B):
+            give_numbers_nodes(<PyObject*>self)
+        if ARITY[self._op] == 1:
             return (<object>self._a,)
         return (<object>self._a, <object>self._b)
 
@@ -155,36 +157,44 @@ cdef class Var:
 
     # ------------------------------------------------------------- operators
     def __add__(self, other):
-        cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if b is None else _binary(ADD, self, b)
+        if type(other) is Var:
+            return _binary(ADD, self, <Var>other)
+        return _with_number(ADD, self, other, CONST_B)
 
     def __radd__(self, other):
-        cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if a is None else _binary(ADD, a, self)
+        if type(other) is Var:
+            return _binary(ADD, <Var>other, self)
+        return _with_number(ADD, self, other, CONST_A)
 
     def __sub__(self, other):
-        cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if b is None else _binary(SUB, self, b)
+        if type(other) is Var:
+            return _binary(SUB, self, <Var>other)
+        return _with_number(SUB, self, other, CONST_B)
 
     def __rsub__(self, other):
-        cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if a is None else _binary(SUB, a, self)
+        if type(other) is Var:
+            return _binary(SUB, <Var>other, self)
+        return _with_number(SUB, self, other, CONST_A)
 
     def __mul__(self, other):
-        cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if b is None else _binary(MUL, self, b)
+        if type(other) is Var:
+            return _binary(MUL, self, <Var>other)
+        return _with_number(MUL, self, other, CONST_B)
 
     def __rmul__(self, other):
-        cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if a is None else _binary(MUL, a, self)
+        if type(other) is Var:
+            return _binary(MUL, <Var>other, self)
+        return _with_number(MUL, self, other, CONST_A)
 
     def __truediv__(self, other):
-        cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if b is None else _binary(DIV, self, b)
+        if type(other) is Var:
+            return _binary(DIV, self, <Var>other)
+        return _with_number(DIV, self, other, CONST_B)
 
     def __rtruediv__(self, other):
-        cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if a is None else _binary(DIV, a, self)
+        if type(other) is Var:
+            return _binary(DIV, <Var>other, self)
+        return _with_number(DIV, self, other, CONST_A)
 
     def __neg__(self):
         return _unary(NEG, self)
@@ -192,7 +202,7 @@ cdef class Var:
     def __pow__(self, power, modulo):
         if modulo is not None or type(power) is Var or not isinstance(power, _Real):
             return NotImplemented   # the exponent must be a plain number
-        return _pow(self, _const(float(power)))
+        return _pow(self, float(power))
 
     def exp(self):
         return _unary(EXP, self)
@@ -256,14 +266,20 @@ cdef inline Var _const(double val):
     return out
 
 
-cdef Var _number_as_var(object x):
-    """A new constant Var for a number operand; None for an unsupported type.
-    (The operators test for a Var operand inline, the common case.)"""
+cdef object _with_number(int op, Var v, object x, int which):
+    """``v op x`` (``which`` is CONST_B) or ``x op v`` (CONST_A) for a number
+    ``x``, which the node keeps in place of an input; NotImplemented for an
+    unsupported type. (The operators test for a Var operand inline.)"""
+    cdef double c
     if type(x) is float:
-        return _const(<double>x)
-    if isinstance(x, _Real):
-        return _const(_ops.to_float(x, "operand"))
-    return None
+        c = <double>x
+    elif isinstance(x, _Real):
+        c = _ops.to_float(x, "operand")
+    else:
+        return NotImplemented
+    if which == CONST_A:
+        return _node_number(op, binary_value(op, c, v._val), v, c, CONST_A)
+    return _node_number(op, binary_value(op, v._val, c), v, c, CONST_B)
 
 
 # Results requiring grad are numbered as they are made: the order the program
@@ -291,16 +307,38 @@ cdef inline Var _node(int op, double val, Var a, Var b):
     return out
 
 
+cdef inline Var _node_number(int op, double val, Var v, double c, int which):
+    """A result of ``op`` on ``v`` and the number ``c``, kept in the node: in
+    the first operand's place (``which`` is CONST_A) or the second's."""
+    global _births
+    cdef Var out = _new_var()
+    out._val = val
+    if v._flags & REQ_GRAD:
+        out._op = op
+        out._flags = REQ_GRAD | which
+        _births += 1
+        out._born_hi = <unsigned short>(_births >> 32)
+        out._mark = <unsigned int>_births
+        Py_INCREF(v)
+        if which == CONST_A:
+            memcpy(&out._a, &c, sizeof(double))
+            out._b = <PyObject*>v
+        else:
+            out._a = <PyObject*>v
+            memcpy(&out._b, &c, sizeof(double))
+    return out
+
+
 cdef inline double _exponent(Var node):
-    return (<Var>node._b)._val
+    return value_b(<PyObject*>node)
 
 
 cdef inline Var _binary(int op, Var a, Var b):
     return _node(op, binary_value(op, a._val, b._val), a, b)
 
 
-cdef Var _pow(Var a, Var exponent):
-    return _node(POW, unary_value(POW, a._val, exponent._val), a, exponent)
+cdef Var _pow(Var a, double exponent):
+    return _node_number(POW, unary_value(POW, a._val, exponent), a, exponent, CONST_B)
 
 
 cdef inline Var _unary(int op, Var a):
@@ -356,7 +394,7 @@ cdef int _backward(Var root, double seed, bint release) except -1:
     cdef PyObject* node
     cdef PyObject* a
     cdef PyObject* b
-    cdef double g, x, out, p, ga, gb
+    cdef double g, x, y, out, ga, gb
     cdef unsigned char op
     count_consumers(root, &seen)   # raises before any gradient is touched
     ready = <PyObject**>PyMem_Malloc(seen.size * sizeof(PyObject*))
@@ -374,21 +412,21 @@ cdef int _backward(Var root, double seed, bint release) except -1:
         pass_leave(e)
         out = (<Var>node)._val
         op = (<Var>node)._op
-        a = (<Var>node)._a
-        b = (<Var>node)._b
+        a = input_a(node)       # NULL for a number kept in the node
+        b = input_b(node)
+        x = value_a(node)
+        y = value_b(node) if ARITY[op] == 2 or op == POW else 0.0   # Pow: its exponent
         if release:   # Pow keeps its exponent: .op still describes the node
             (<Var>node)._a = NULL
             if op != POW:
                 (<Var>node)._b = NULL
             (<Var>node)._flags = (<Var>node)._flags | RELEASED
-        x = (<Var>a)._val
         if ARITY[op] == 2:
-            binary_grads(op, g, x, (<Var>b)._val, out, &ga, &gb)
+            binary_grads(op, g, x, y, out, &ga, &gb)
             _pass_to(&seen, ready, &n_ready, a, ga, release)
             _pass_to(&seen, ready, &n_ready, b, gb, release)
         else:
-            p = (<Var>b)._val if op == POW else 0.0   # Pow's exponent
-            _pass_to(&seen, ready, &n_ready, a, unary_grad(op, g, x, out, p), release)
+            _pass_to(&seen, ready, &n_ready, a, unary_grad(op, g, x, out, y), release)
         if release and node != <PyObject*>root:
             Py_DECREF(node)     # the reference its last consumer handed over
     PyMem_Free(seen.data)
@@ -455,8 +493,8 @@ cdef void _var_free(void* o) noexcept:
 
 
 cdef void _var_dealloc(PyObject* node) noexcept:
-    if (<Var>node)._op != LEAF and ((<Var>node)._a != NULL or (<Var>node)._b != NULL):
-        _free_parents(node)
+    if (<Var>node)._op != LEAF and (input_a(node) != NULL or input_b(node) != NULL):
+        _free_parents(node)     # (a leaf's _a is its gradient)
     rg_free(node)
 
 
@@ -500,10 +538,10 @@ cdef void _free_parents(PyObject* node) noexcept:
     cdef PyObject** grown
     cdef Py_ssize_t size = 0, capacity = 64
     cdef PyObject* p
-    if (<Var>node)._a != NULL:
+    if input_a(node) != NULL:
         stack[size] = (<Var>node)._a
         size += 1
-    if (<Var>node)._b != NULL:
+    if input_b(node) != NULL:
         stack[size] = (<Var>node)._b
         size += 1
     (<Var>node)._a = NULL
@@ -522,10 +560,10 @@ cdef void _free_parents(PyObject* node) noexcept:
                     PyMem_Free(stack)
                 stack = grown
                 capacity *= 2
-            if (<Var>p)._a != NULL:
+            if input_a(p) != NULL:
                 stack[size] = (<Var>p)._a
                 size += 1
-            if (<Var>p)._b != NULL:
+            if input_b(p) != NULL:
                 stack[size] = (<Var>p)._b
                 size += 1
             (<Var>p)._a = NULL

@@ -3,7 +3,7 @@ nodes through their raw parent pointers."""
 from cpython.ref cimport PyObject
 from cpython.mem cimport PyMem_Realloc, PyMem_Free
 
-from regrad._core cimport Var, LEAF, REQ_GRAD, RELEASED, IN_PASS
+from regrad._core cimport Var, LEAF, REQ_GRAD, RELEASED, IN_PASS, input_a, input_b
 
 cdef extern from "Python.h":
     # on raw pointers: parent links are references the compiled modules own
@@ -133,7 +133,7 @@ cdef inline int count_consumers(Var root, Pass* seen) except -1:
             stack.size -= 1
             node = stack.data[stack.size]
             for k in range(2):
-                x = (<Var>node)._a if k == 0 else (<Var>node)._b
+                x = input_a(node) if k == 0 else input_b(node)
                 if is_result_requiring_grad(x):
                     if not (<Var>x)._flags & IN_PASS:
                         if (<Var>x)._flags & RELEASED:

@@ -34,8 +34,8 @@ from libc.string cimport memset, memcpy
 from libc.math cimport NAN
 
 from regrad._core cimport (Var, LEAF, ADD, MUL, POW, RELU, N_OPS, ARITY, REQ_GRAD,
-                           HAS_GRAD, RELEASED, IN_PASS, leaf_grad, set_leaf_grad, born_of,
-                           born_before)
+                           HAS_GRAD, RELEASED, IN_PASS, CONST_A, CONST_B, leaf_grad,
+                           set_leaf_grad, born_of, born_before, give_numbers_nodes)
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
 from regrad._graph cimport (NodeVec, node_vec_push, is_result_requiring_grad, count_consumers,
                             Pass, Entry, entry_of, pass_end, Py_DECREF, Py_XDECREF, Py_REFCNT)
@@ -585,6 +585,8 @@ cdef int _schedule(Var root, Pass* seen, NodeVec* order, NodeVec* leaves) except
         while n_ready:
             n_ready -= 1
             node = ready[n_ready]
+            if (<Var>node)._flags & (CONST_A | CONST_B):
+                give_numbers_nodes(node)   # each gets a leaf slot
             node_vec_push(order, node)
             Py_INCREF(<object>node)
             entry_of(seen, node).pending = <unsigned int>order.size   # k + 1
