@@ -395,7 +395,7 @@ cdef int _backward(Var root, double seed, bint release) except -1:
     cdef PyObject* a
     cdef PyObject* b
     cdef double g, x, y, out, ga, gb
-    cdef unsigned char op
+    cdef unsigned char op, flags
     count_consumers(root, &seen)   # raises before any gradient is touched
     ready = <PyObject**>PyMem_Malloc(seen.size * sizeof(PyObject*))
     if ready == NULL:
@@ -412,15 +412,27 @@ cdef int _backward(Var root, double seed, bint release) except -1:
         pass_leave(e)
         out = (<Var>node)._val
         op = (<Var>node)._op
-        a = input_a(node)       # NULL for a number kept in the node
-        b = input_b(node)
-        x = value_a(node)
-        y = value_b(node) if ARITY[op] == 2 or op == POW else 0.0   # Pow: its exponent
+        flags = (<Var>node)._flags
+        a = (<Var>node)._a
+        b = (<Var>node)._b
+        if flags & CONST_A:     # a number kept in the node: no input to pass to
+            x = slot_value(&(<Var>node)._a)
+            a = NULL
+        else:
+            x = (<Var>a)._val
+        if ARITY[op] == 2 or op == POW:   # Pow: y is its exponent
+            if flags & CONST_B:
+                y = slot_value(&(<Var>node)._b)
+                b = NULL
+            else:
+                y = (<Var>b)._val
+        else:
+            y = 0.0
         if release:   # Pow keeps its exponent: .op still describes the node
             (<Var>node)._a = NULL
             if op != POW:
                 (<Var>node)._b = NULL
-            (<Var>node)._flags = (<Var>node)._flags | RELEASED
+            (<Var>node)._flags = flags | RELEASED
         if ARITY[op] == 2:
             binary_grads(op, g, x, y, out, &ga, &gb)
             _pass_to(&seen, ready, &n_ready, a, ga, release)
