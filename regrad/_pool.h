@@ -32,6 +32,22 @@
 #include <sys/mman.h>
 #endif
 
+/* Under AddressSanitizer a free cell is poisoned, so that a node used after
+ * it was freed is reported even when nodes come from slabs */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RG_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(RG_ASAN)
+#include <sanitizer/asan_interface.h>
+#define RG_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define RG_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define RG_POISON(p, n) ((void)0)
+#define RG_UNPOISON(p, n) ((void)0)
+#endif
+
 #define RG_SLAB_BYTES ((size_t)1 << 16)
 #define RG_HEADER 64               /* the slab header, a cache line */
 #define RG_IDLE_SECONDS 10
@@ -103,6 +119,7 @@ static rg_slab *rg_map(void) {
 
 static void rg_unmap(rg_slab *s) {
     rg_slabs--;
+    RG_UNPOISON(s, RG_SLAB_BYTES);
 #ifdef _WIN32
     _aligned_free(s);
 #else
@@ -130,9 +147,11 @@ static PyObject *rg_alloc_slow(void) {
     rg_current = s;
     if (s->free) {
         p = s->free;
+        RG_UNPOISON(p, rg_cell);
         s->free = *(char **)p;
     } else {
         p = (char *)s + RG_HEADER + (size_t)s->fresh * rg_cell;
+        RG_UNPOISON(p, rg_cell);
         s->fresh++;
     }
     s->live++;
@@ -144,9 +163,11 @@ static inline PyObject *rg_alloc(void) {
     char *p;
     if (s->free) {
         p = s->free;
+        RG_UNPOISON(p, rg_cell);
         s->free = *(char **)p;
     } else if (s->fresh < rg_cap) {
         p = (char *)s + RG_HEADER + (size_t)s->fresh * rg_cell;
+        RG_UNPOISON(p, rg_cell);
         s->fresh++;
     } else {
         p = (char *)rg_alloc_slow();
@@ -209,6 +230,7 @@ static inline void rg_free(PyObject *o) {
     s = (rg_slab *)((uintptr_t)p & ~(uintptr_t)(RG_SLAB_BYTES - 1));
     *(char **)p = s->free;
     s->free = p;
+    RG_POISON(p, rg_cell);
     if (--s->live == 0)
         rg_emptied(s);
     else if (s->list == RG_NONE && s != rg_current)

@@ -65,7 +65,8 @@ done
 # exceptions, which ASan can only intercept if libstdc++ is there from the start
 export LD_PRELOAD="$libasan:$libstdcxx"
 export ASAN_OPTIONS="detect_leaks=0:alloc_dealloc_mismatch=0:halt_on_error=1:abort_on_error=0:log_path=$work/asan"
-export PYTHONMALLOC=malloc
+# ASAN_PYTHONMALLOC=pymalloc keeps the compiled engine's slabs (free cells poisoned)
+export PYTHONMALLOC="${ASAN_PYTHONMALLOC:-malloc}"
 export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}"
 "$python" - <<EOF
 import regrad, regrad._core, regrad._replay
