@@ -6,14 +6,18 @@ A node is a C struct behind a Python object header, 48 bytes in all:
 
     offset  0  refcount, type        the object header
            16  _val                  the value
-           24  _a                    first input; a leaf: its gradient
-           32  _b                    second input; Pow: the exponent; a leaf: NULL
+           24  _a                    first input, or a number operand (CONST_A);
+                                     a leaf: its gradient
+           32  _b                    second input, or a number operand (CONST_B;
+                                     Pow: its exponent); a leaf: NULL
            40  _op, _flags, _born_hi, _mark
                                      a result requiring grad: its creation number
                                      (48 bits), or during a pass its entry there
 
 A result's gradient and pending count live in the pass's entries only while a
-backward runs (``_graph.pxd``): they are needed nowhere else. Nodes live in
+backward runs (``_graph.pxd``): they are needed nowhere else. A number in an
+expression (``x * 0.5``) stays in the result, not in a node of its own, until
+``.src`` or a tape asks for it as a Var (``give_numbers_nodes``). Nodes live in
 slabs (``_pool.h``), one after another in the order they are made; a freed
 graph's cells go to the next one. Parents are raw ``PyObject*`` whose
 references this module manages itself, so that:
@@ -27,8 +31,7 @@ Every formula mirrors ``regrad/ops.py`` (forward and derivative side by side
 there); the tests check both engines against each other bit for bit and
 against PyTorch. Errors are built by ``regrad.ops`` so messages match.
 """
-cimport cython
-from cpython.object cimport PyTypeObject, destructor
+from cpython.object cimport PyTypeObject
 from cpython.long cimport PyLong_AsDouble
 from cpython.ref cimport PyObject, Py_INCREF
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
@@ -258,12 +261,6 @@ cdef inline double _to_double(object x, str what) except? -1.0:
     if type(x) is int:      # as float(x) does it, OverflowError included
         return PyLong_AsDouble(x)
     return _ops.to_float(x, what)
-
-
-cdef inline Var _const(double val):
-    cdef Var out = _new_var()
-    out._val = val
-    return out
 
 
 cdef object _with_number(int op, Var v, object x, int which):
