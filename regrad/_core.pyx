@@ -458,6 +458,7 @@ cdef extern from "_pool.h":
     Var rg_new(PyTypeObject* t)
     void rg_free(PyObject* o) noexcept
     size_t rg_release() noexcept
+    size_t rg_trim(size_t keep_bytes) noexcept
     size_t rg_cell, rg_keep_limit, rg_slabs, RG_SLAB_BYTES
     int rg_passthrough
     ctypedef struct rg_list:
@@ -524,12 +525,14 @@ def release_memory():
 
 def set_pool_limit(nbytes):
     """Keep at most ``nbytes`` of freed node memory for reuse (64 MiB to
-    begin with); more is given back as it is freed. Returns the old limit."""
+    begin with); what is kept beyond it is given back now, and more as it
+    is freed. Returns the old limit."""
     global rg_keep_limit
     cdef size_t old = rg_keep_limit
     if nbytes < 0:
         raise ValueError(f"set_pool_limit: nbytes must be >= 0, not {nbytes}")
     rg_keep_limit = nbytes
+    rg_trim(rg_keep_limit)
     return old
 
 

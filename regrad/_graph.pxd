@@ -72,8 +72,8 @@ cdef inline int pass_enter(Pass* p, PyObject* node) except -1:
     cdef Entry* grown
     if p.size == p.capacity:
         capacity = p.capacity * 2 if p.capacity else 1024
-        if capacity > 0xFFFFFFFF:   # marks are 32 bits: 4 billion results a pass
-            raise MemoryError("regrad: a graph of more than 2**32 results")
+        if capacity > 0xFFFFFFFF:   # marks are 32 bits
+            raise MemoryError("regrad: a graph of more than 2**31 results")
         grown = <Entry*>PyMem_Realloc(p.data, capacity * sizeof(Entry))
         if grown == NULL:
             raise MemoryError("regrad: no memory to walk the graph")

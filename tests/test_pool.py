@@ -93,6 +93,18 @@ def test_a_graph_still_alive_is_not_given_back():
     assert y.val == pytest.approx(chain(10_000).val)
 
 
+def test_a_lower_limit_gives_back_at_once():
+    old = regrad.set_pool_limit(64 << 20)
+    try:
+        y = chain(50_000)
+        del y
+        assert core._pool_stats()["empty"] > 2
+        regrad.set_pool_limit(2 * SLAB)
+        assert core._pool_stats()["empty"] <= 2
+    finally:
+        regrad.set_pool_limit(old)
+
+
 def test_set_pool_limit_refuses_a_negative_size():
     with pytest.raises(ValueError):
         regrad.set_pool_limit(-1)
