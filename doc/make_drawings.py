@@ -1,11 +1,13 @@
-"""Regenerate the README's graph pictures: doc/computed_graph_{pow,sigmoid,mlp,grad}.png.
+"""Regenerate the README's graph pictures: doc/computed_graph_{pow,sigmoid,mlp,grad}.png
+and doc/moons_sample_{full,compact}.png.
 
     python doc/make_drawings.py [--html-dir DIR] [--scale 2]
 
 Each example writes its page with ``tools.draw_to_html`` (as the README
 shows), then headless Chromium, with every network fetch refused, takes a
-screenshot of it. Needs Debian's ``chromium`` (or ``chromium-browser`` /
-``google-chrome``) on PATH.
+screenshot of it: of the whole page, or for the moons sample's full view (a
+page that opens fitted to the window) of a window of a fixed size. Needs
+Debian's ``chromium`` (or ``chromium-browser`` / ``google-chrome``) on PATH.
 """
 import argparse
 import os
@@ -53,11 +55,30 @@ def example_grad():
     return y, "LR"
 
 
+def moons_sample():
+    """One two-moons sample through the seed's model: ``(1 - t * score).relu()``."""
+    from tools.nn import MLP
+    random.seed(1337)
+    model = MLP(2, [16, 16, 1])
+    x0, x1, t = Var(0.5), Var(-0.3), Var(1.0)
+    return (1 - t * model([x0, x1])).relu()
+
+
+def example_moons_full():
+    return moons_sample(), "TB", {"window": (1000, 780), "scale": 1.0}
+
+
+def example_moons_compact():
+    return moons_sample(), "LR", {"view": "compact", "scale": 0.7}
+
+
 EXAMPLES = {
     "computed_graph_pow": example_pow,
     "computed_graph_sigmoid": example_sigmoid,
     "computed_graph_mlp": example_mlp,
     "computed_graph_grad": example_grad,
+    "moons_sample_full": example_moons_full,
+    "moons_sample_compact": example_moons_compact,
 }
 
 HEADER_HEIGHT = 60   # the title line and the legend line (one line each at 600 px or more)
@@ -95,13 +116,16 @@ def main(argv=None):
         sys.exit("chromium not found: apt-get install -y chromium")
     html_dir = args.html_dir or tempfile.mkdtemp(prefix="regrad-drawings-")
     for name, make in EXAMPLES.items():
-        root, orientation = make()
-        page = draw_to_html(root, os.path.join(html_dir, name), orientation)
-        drawing = draw(root, orientation)
+        root, orientation, *rest = make()
+        options = rest[0] if rest else {}
+        view = options.get("view", "full")
+        page = draw_to_html(root, os.path.join(html_dir, name), orientation, view=view)
+        drawing = draw(root, orientation, view=view)
         width = max(600, int(drawing.width) + 2 * PAGE_PAD)
         height = int(drawing.height) + HEADER_HEIGHT + 2 * PAGE_PAD
+        width, height = options.get("window", (width, height))
         png = os.path.join(args.out_dir, name + ".png")
-        screenshot(chromium, page, png, width, height, args.scale)
+        screenshot(chromium, page, png, width, height, options.get("scale", args.scale))
         print(f"{png}: {drawing!r}")
     if not args.html_dir:
         shutil.rmtree(html_dir, ignore_errors=True)

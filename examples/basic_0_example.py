@@ -24,5 +24,5 @@ g.backward()
 print(f'{a.grad:.4f}')  # prints 222.1341, i.e. the numerical value of dg/da
 print(f'{b.grad:.4f}')  # prints 978.7784, i.e. the numerical value of dg/db
 
-y = a + a ** 2
+y = a + a ** 2    # a still holds dg/da from g.backward(): the drawing shows it as a's grad
 print("drawing:", draw_to_html(y, "computed_graph_pow"))

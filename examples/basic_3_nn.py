@@ -16,7 +16,14 @@ from regrad.apps.moons import make_moons
 from regrad.apps.plot import picture_path, save_moons_picture
 from tools.nn import MLP
 
-steps = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+try:
+    steps = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    if steps < 1 or len(sys.argv) > 2:
+        raise ValueError
+except ValueError:
+    print(f"usage: {sys.argv[0]} [STEPS]: STEPS is a whole number >= 1 (default 100), "
+          f"not {' '.join(sys.argv[1:])!r}", file=sys.stderr)
+    sys.exit(2)
 
 random.seed(1337)
 X, y = make_moons(n_samples=100, noise=0.1, seed=1337)  # points (x0, x1), labels -1/+1

@@ -55,7 +55,7 @@ def get_engine(name=None):
     raise ValueError(f"unknown engine {name!r}: expected 'cython' or 'python'")
 
 
-def compile(root, retain_graph=False, outputs=()):
+def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, block=None):
     """Record the graph under ``root`` (a Var that requires grad) into a
     ``Tape`` that replays it: ``tape.forward()`` recomputes every value from
     the leaves' current ``.val`` and returns the root's, ``tape.backward()``
@@ -70,8 +70,31 @@ def compile(root, retain_graph=False, outputs=()):
     ``forward()`` refreshes (e.g. a model's scores next to its loss).
     A compiled Var gives ``regrad._replay.Tape``, a pure one
     ``regrad.replay.Tape``: the same API. See ``regrad.replay``.
+
+    With ``inputs`` (the leaves that hold one sample's values), the graph is
+    one sample's and the result a ``BatchTape`` that runs it over many
+    samples at once: ``batch.forward(data)`` returns the N outputs,
+    ``batch.backward(dy)`` adds the lanes' summed gradients into the shared
+    parameters' ``.grad``; ``outputs`` (results of the graph) keep their values
+    too, in ``batch.output_values``. ``threads`` splits the lanes across threads (the
+    same numbers for any count), ``block`` sets the lanes run together
+    (default: chosen from the graph's size). See ``regrad.lanes``.
     """
     from . import pure
+    if inputs is not None:
+        if isinstance(root, pure.Var):
+            from .lanes import BatchTape
+        else:
+            try:
+                from ._lanes import BatchTape
+            except ImportError as exc:
+                raise ImportError(f"regrad.compile: the compiled batch tape is not built "
+                                  f"({exc}); rebuild with `pip install -e .`") from exc
+        return BatchTape(root, inputs, retain_graph=retain_graph, outputs=outputs,
+                         threads=threads, block=block)
+    if threads != 1 or block is not None:
+        raise ValueError("regrad.compile: threads and block are for a batch tape: "
+                         "pass inputs=[...] too")
     if isinstance(root, pure.Var):
         from .replay import Tape
     else:

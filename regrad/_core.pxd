@@ -29,11 +29,12 @@ cpdef enum OpCode:
 # at import. Pow reads one; its exponent sits in the node's second link.
 cdef unsigned char ARITY[N_OPS]
 
-# Node flags (8 is kept for a leaf's label)
+# Node flags
 cdef enum:
     REQ_GRAD = 1    # this Var requires grad
     HAS_GRAD = 2    # a leaf whose .grad has been set (else .grad is None)
     RELEASED = 4    # a result whose graph a backward() has freed
+    LABELED = 8     # has an entry in _core's label table (dropped when the node dies)
     IN_PASS = 16    # a result whose _mark is its entry in a pass (see _graph.pxd)
     CONST_A = 32    # a result whose _a holds a number operand's value, not an input
     CONST_B = 64    # the same for _b (Pow: its exponent)

@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, infer_types=False
+# cython: embedsignature=True, embedsignature.format=clinic
 """The compiled engine: the same ``Var`` API as ``regrad.pure``, in C.
 
 A node is a C struct behind a Python object header, 48 bytes in all:
@@ -38,9 +39,17 @@ from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.string cimport memcpy, memset
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
 from regrad._graph cimport (Pass, Entry, count_consumers, entry_of, pass_leave, pass_end,
-                            Py_REFCNT, Py_DECREF)
+                            is_result_requiring_grad, Py_REFCNT, Py_DECREF, Py_XDECREF)
 
 from . import ops as _ops
+
+cdef extern from "Python.h":
+    # for the deallocator, which must neither raise nor lose a pending exception
+    PyObject* PyLong_FromVoidPtr(void*)
+    int PyDict_DelItem(PyObject*, PyObject*)
+    void PyErr_Fetch(PyObject**, PyObject**, PyObject**)
+    void PyErr_Restore(PyObject*, PyObject*, PyObject*)
+    void PyErr_Clear()
 
 __all__ = ["Var", "release_memory", "set_pool_limit"]
 
@@ -59,26 +68,44 @@ def _check_op_table():
 
 _check_op_table()
 
-cdef object _Real = __import__("numbers").Real
+cdef object _is_real = _ops.is_real
 cdef object _OP_BY_CODE = _ops.OPS_BY_CODE
 cdef object _Pow = _ops.Pow
 
+# Labels live outside the nodes (most nodes have none, and every byte of a
+# node counts): node address -> label, for the nodes flagged LABELED; the
+# deallocator drops the entry, so an address reused by a new node is clean.
+cdef dict _labels = {}
+_label_table = _labels      # the same dict, visible to the tests
+
 
 cdef class Var:
-    """A scalar in a computation graph (see ``regrad.pure.Var`` for the
-    reference implementation of the same API)."""
+    """Var(val, req_grad=False, label=None)
+--
+
+A scalar in a computation graph: a leaf made from a real number ``val``
+(a parameter with ``req_grad=True``, else a constant), or the result of an
+operator on Vars. ``label`` names it in drawings and in ``repr``.
+(``regrad.pure.Var`` is the reference implementation of the same API.)"""
     # fields: see _core.pxd
 
-    def __init__(self, val, req_grad=False):
+    def __init__(self, val, req_grad=False, label=None):
+        """A leaf: ``val`` a real number, ``req_grad`` whether it is a
+        parameter, ``label`` a str naming it (or None)."""
         if self._op != LEAF:
             raise TypeError("Var.__init__ cannot re-initialize an operator's result")
-        self._val = _to_double(val, "Var value")
+        cdef double value = _to_double(val, "Var value")
+        label = _ops.check_label(label)
+        cdef bint requires = req_grad
+        self._val = value
         set_leaf_grad(<PyObject*>self, 0.0)
-        self._flags = REQ_GRAD if req_grad else 0
+        self._flags = (REQ_GRAD if requires else 0) | (self._flags & LABELED)
+        _set_label(self, label)
 
     # ------------------------------------------------------------ attributes
     @property
     def val(self):
+        """The value, a float; writable (optimizers assign to it)."""
         return self._val
 
     @val.deleter
@@ -115,6 +142,7 @@ cdef class Var:
 
     @property
     def req_grad(self):
+        """Whether gradients flow to this Var; writable on a leaf."""
         return bool(self._flags & REQ_GRAD)
 
     @req_grad.deleter
@@ -132,7 +160,8 @@ cdef class Var:
 
     @property
     def op(self):
-        """The operator (from ``regrad.ops``) that made this Var; None for a leaf."""
+        """The operator (from ``regrad.ops``) that made this Var; None for a leaf.
+        ``x.op.args`` holds its arguments, e.g. ``{"power": 2.0}``."""
         if self._op == LEAF:
             return None
         if self._op == POW:
@@ -155,86 +184,172 @@ cdef class Var:
             return (<object>self._a,)
         return (<object>self._a, <object>self._b)
 
+    @property
+    def label(self):
+        """A name for this Var (a str, or None), shown by drawings and ``repr``; writable."""
+        if self._flags & LABELED:
+            return _labels.get(<size_t><void*>self)
+        return None
+
+    @label.deleter
+    def label(self):
+        raise AttributeError("can't delete attribute 'label'")
+
+    @label.setter
+    def label(self, value):
+        _set_label(self, _ops.check_label(value))
+
+    # ------------------------------------------------- behaving like a number
     def __repr__(self):
+        """``Var(1.5, req_grad=True)``, ``Var(0.25, op=Mul)``: what it is."""
+        return _ops.var_repr(self)
+
+    def __str__(self):
+        """The value, as ``str(x.val)``."""
         return repr(self._val)
+
+    def __format__(self, spec):
+        """Formats the value: ``f"{x:.3f}"``."""
+        return format(self._val, spec)
+
+    def __float__(self):
+        """The value: ``float(x)``, ``math.isfinite(x)``."""
+        return self._val
+
+    def __round__(self, ndigits=None):
+        """Rounds the value, as ``round(x.val, ndigits)``."""
+        return round(self._val, ndigits)
+
+    def __hash__(self):
+        """By identity, as ``==`` is: a Var is a graph node (usable in sets and dicts)."""
+        return <Py_hash_t>(<size_t><void*>self >> 4)
+
+    def __lt__(self, other):
+        """self.val < other (a Var or a real number), a bool."""
+        y = _compared(other)
+        return NotImplemented if y is NotImplemented else bool(self._val < y)
+
+    def __le__(self, other):
+        """self.val <= other (a Var or a real number), a bool."""
+        y = _compared(other)
+        return NotImplemented if y is NotImplemented else bool(self._val <= y)
+
+    def __gt__(self, other):
+        """self.val > other (a Var or a real number), a bool."""
+        y = _compared(other)
+        return NotImplemented if y is NotImplemented else bool(self._val > y)
+
+    def __ge__(self, other):
+        """self.val >= other (a Var or a real number), a bool."""
+        y = _compared(other)
+        return NotImplemented if y is NotImplemented else bool(self._val >= y)
+
+    # -------------------------------------------------------------- copying
+    def __reduce__(self):
+        """Pickling and copying: a leaf as itself; a result with its graph (the
+        leaves as objects, so they stay shared, the results as flat columns,
+        so that no depth of graph makes pickle recurse)."""
+        if self._op == LEAF:
+            return _leaf, (self._val, self.req_grad, self.grad, self.label)
+        return _graph, _flatten(self)
 
     # ------------------------------------------------------------- operators
     def __add__(self, other):
+        """self + other: a Var, or a real number on either side."""
         if type(other) is Var:
             return _binary(ADD, self, <Var>other)
         return _with_number(ADD, self, other, CONST_B)
 
     def __radd__(self, other):
+        """other + self, for a real number other."""
         if type(other) is Var:
             return _binary(ADD, <Var>other, self)
         return _with_number(ADD, self, other, CONST_A)
 
     def __sub__(self, other):
+        """self - other: a Var, or a real number on either side."""
         if type(other) is Var:
             return _binary(SUB, self, <Var>other)
         return _with_number(SUB, self, other, CONST_B)
 
     def __rsub__(self, other):
+        """other - self, for a real number other."""
         if type(other) is Var:
             return _binary(SUB, <Var>other, self)
         return _with_number(SUB, self, other, CONST_A)
 
     def __mul__(self, other):
+        """self * other: a Var, or a real number on either side."""
         if type(other) is Var:
             return _binary(MUL, self, <Var>other)
         return _with_number(MUL, self, other, CONST_B)
 
     def __rmul__(self, other):
+        """other * self, for a real number other."""
         if type(other) is Var:
             return _binary(MUL, <Var>other, self)
         return _with_number(MUL, self, other, CONST_A)
 
     def __truediv__(self, other):
+        """self / other: a Var, or a real number; ZeroDivisionError for 0."""
         if type(other) is Var:
             return _binary(DIV, self, <Var>other)
         return _with_number(DIV, self, other, CONST_B)
 
     def __rtruediv__(self, other):
+        """other / self, for a real number other."""
         if type(other) is Var:
             return _binary(DIV, <Var>other, self)
         return _with_number(DIV, self, other, CONST_A)
 
     def __neg__(self):
+        """-self."""
         return _unary(NEG, self)
 
     def __pow__(self, power, modulo):
-        if modulo is not None or type(power) is Var or not isinstance(power, _Real):
+        """self ** power, for a real number power (a Var exponent is not supported)."""
+        if modulo is not None or type(power) is Var or not _is_real(power):
             return NotImplemented   # the exponent must be a plain number
         return _pow(self, float(power))
 
     def exp(self):
+        """e ** self."""
         return _unary(EXP, self)
 
     def log(self):
+        """The natural logarithm; ValueError for a value <= 0."""
         return _unary(LOG, self)
 
     def sqrt(self):
+        """The square root; ValueError for a negative value."""
         return _unary(SQRT, self)
 
     def sin(self):
+        """The sine; ValueError for an infinite value."""
         return _unary(SIN, self)
 
     def cos(self):
+        """The cosine; ValueError for an infinite value."""
         return _unary(COS, self)
 
     def tanh(self):
+        """The hyperbolic tangent."""
         return _unary(TANH, self)
 
     def relu(self):
+        """max(self, 0); its slope at 0 is 0."""
         return _unary(RELU, self)
 
     def sigmoid(self):
+        """1 / (1 + e ** -self)."""
         return _unary(SIGMOID, self)
 
     def abs(self):
+        """The absolute value; its slope at 0 is 0."""
         return _unary(ABS, self)
 
     def __abs__(self):
+        """abs(self): the same as ``self.abs()``."""
         return _unary(ABS, self)
 
     # -------------------------------------------------------------- backward
@@ -270,13 +385,172 @@ cdef object _with_number(int op, Var v, object x, int which):
     cdef double c
     if type(x) is float:
         c = <double>x
-    elif isinstance(x, _Real):
+    elif type(x) is int:    # as float(x) does it, OverflowError included
+        c = PyLong_AsDouble(x)
+    elif _is_real(x):
         c = _ops.to_float(x, "operand")
     else:
         return NotImplemented
     if which == CONST_A:
         return _node_number(op, binary_value(op, c, v._val), v, c, CONST_A)
     return _node_number(op, binary_value(op, v._val, c), v, c, CONST_B)
+
+
+cdef object _compared(object other):
+    """What a comparison compares the value with: a float, an int or another
+    real number (compared exactly, as Python compares numbers); NotImplemented
+    for anything else."""
+    if type(other) is Var:
+        return (<Var>other)._val
+    if type(other) is float or type(other) is int or _is_real(other):
+        return other
+    return NotImplemented
+
+
+cdef int _set_label(Var node, object label) except -1:
+    cdef size_t key = <size_t><void*>node
+    if label is None:
+        if node._flags & LABELED:
+            _labels.pop(key, None)
+            node._flags &= ~LABELED
+    else:
+        _labels[key] = label
+        node._flags |= LABELED
+    return 0
+
+
+# ------------------------------------------------------------------ pickling
+#
+# Both engines write the same form. A leaf: ``_leaf(val, req_grad, grad,
+# label)``. A result: ``_graph(leaves, ops, vals, inputs, powers, labels)``:
+# the leaves it depends on, as objects (pickle keeps one copy of each, shared
+# with the rest of what is pickled), then every result under it, in creation
+# order (root last), as columns: op names, values, their inputs' indexes into
+# leaves + results (``arity`` of them per result; -1 for a result a backward
+# released), the exponents of the Pows, and {position: label} for the results
+# that have one. Flat columns keep pickle from recursing once per node.
+
+def _leaf(val, req_grad, grad, label):
+    """Rebuild a pickled leaf (see ``Var.__reduce__``)."""
+    cdef Var v = Var(val, req_grad, label)
+    if grad is not None:
+        v.grad = grad
+    return v
+
+
+cdef tuple _flatten(Var root):
+    cdef list stack = [root], results = [], leaves = []
+    cdef dict seen = {root: None}
+    cdef Var node
+    cdef object x
+    cdef PyObject* p
+    cdef int k
+    while stack:
+        node = stack.pop()
+        results.append(node)
+        if node._flags & (CONST_A | CONST_B) and not node._flags & RELEASED:
+            give_numbers_nodes(<PyObject*>node)   # written as constant leaves, as in pure
+        for k in range(2):
+            if k == 1 and node._op == POW:    # the exponent: a number of the record
+                break
+            p = input_a(<PyObject*>node) if k == 0 else input_b(<PyObject*>node)
+            if p == NULL:
+                continue
+            x = <object>p
+            if x in seen:
+                continue
+            seen[x] = None
+            if is_result_requiring_grad(p):
+                stack.append(x)
+            else:
+                leaves.append(x)
+    results.sort(key=_born_of)
+    cdef dict index = {x: i for i, x in enumerate(leaves)}
+    cdef Py_ssize_t i, L = len(leaves)
+    for i in range(len(results)):
+        index[results[i]] = L + i
+    cdef list names = [], vals = [], inputs = [], powers = []
+    cdef dict labels = {}
+    for i in range(len(results)):
+        node = <Var>results[i]
+        names.append(_OP_BY_CODE[node._op].name)
+        vals.append(node._val)
+        if node._op == POW:
+            powers.append(_exponent(node))
+        if node._flags & RELEASED:
+            inputs.append(-1)
+            if ARITY[node._op] == 2:
+                inputs.append(-1)
+        else:
+            inputs.append(index[<object>node._a])
+            if ARITY[node._op] == 2:
+                inputs.append(index[<object>node._b])
+        if node._flags & LABELED:
+            labels[i] = node.label
+    return tuple(leaves), tuple(names), tuple(vals), tuple(inputs), tuple(powers), labels
+
+
+def _born_of(Var x):
+    return born_of(<PyObject*>x, x._mark)
+
+
+def _graph(leaves, op_names, vals, inputs, powers, labels):
+    """Rebuild a pickled result and its graph (see ``Var.__reduce__``); the
+    columns are checked, so no input can build a malformed node."""
+    global _births
+    cdef list nodes = list(leaves)
+    cdef Var out, a, b
+    cdef double exponent
+    cdef int code
+    cdef Py_ssize_t i, j = 0, k = 0, arity
+    for x in nodes:
+        if type(x) is not Var:
+            raise TypeError(f"regrad: cannot rebuild a graph on a {type(x).__name__}")
+    op_names, vals, inputs, powers, labels = (tuple(op_names), tuple(vals), tuple(inputs),
+                                              tuple(powers), dict(labels))
+    if not op_names or len(vals) != len(op_names):
+        raise ValueError("regrad: malformed pickled graph (no results, or not one value each)")
+    for i in range(len(op_names)):
+        name = op_names[i]
+        op = _ops.OPS_BY_NAME.get(name) if type(name) is str else None
+        if op is None:
+            raise ValueError(f"regrad: unknown operator {name!r} in a pickled graph")
+        code = op.code
+        arity = op.arity
+        args = inputs[j:j + arity]
+        j += arity
+        if len(args) != arity or not all(type(n) is int and -1 <= n < len(nodes) for n in args) \
+                or (-1 in args and set(args) != {-1}):
+            raise ValueError("regrad: malformed inputs in a pickled graph")
+        out = _new_var()
+        out._val = _to_double(vals[i], "Var value")
+        out._op = code
+        out._flags = REQ_GRAD
+        if code == POW:
+            if k == len(powers):
+                raise ValueError("regrad: a Pow without its exponent in a pickled graph")
+            exponent = _to_double(powers[k], "power")
+            k += 1
+            memcpy(&out._b, &exponent, sizeof(double))
+            out._flags |= CONST_B
+        _births += 1
+        out._born_hi = <unsigned short>(_births >> 32)
+        out._mark = <unsigned int>_births
+        _set_label(out, _ops.check_label(labels.get(i)))
+        if args[0] == -1:
+            out._flags |= RELEASED
+        else:
+            a = <Var>nodes[args[0]]
+            Py_INCREF(a)
+            out._a = <PyObject*>a
+            if arity == 2:
+                b = <Var>nodes[args[1]]
+                Py_INCREF(b)
+                out._b = <PyObject*>b
+        nodes.append(out)
+    if j != len(inputs) or k != len(powers):
+        raise ValueError("regrad: malformed pickled graph (columns of different lengths)")
+    return nodes[len(nodes) - 1]
 
 
 # Results requiring grad are numbered as they are made: the order the program
@@ -505,7 +779,23 @@ cdef void _var_free(void* o) noexcept:
 cdef void _var_dealloc(PyObject* node) noexcept:
     if (<Var>node)._op != LEAF and (input_a(node) != NULL or input_b(node) != NULL):
         _free_parents(node)     # (a leaf's _a is its gradient)
+    if (<Var>node)._flags & LABELED:
+        _drop_label(node)
     rg_free(node)
+
+
+cdef void _drop_label(PyObject* node) noexcept:
+    """Forget a dying node's label, keeping any exception being raised."""
+    cdef PyObject *kind
+    cdef PyObject *value
+    cdef PyObject *trace
+    cdef PyObject* key
+    PyErr_Fetch(&kind, &value, &trace)
+    key = PyLong_FromVoidPtr(node)
+    if key == NULL or PyDict_DelItem(<PyObject*>_labels, key) < 0:
+        PyErr_Clear()        # out of memory: the entry stays, harmless but for its size
+    Py_XDECREF(key)
+    PyErr_Restore(kind, value, trace)
 
 
 if PyType_HasFeature(<PyTypeObject*>Var, Py_TPFLAGS_HEAPTYPE):

@@ -3,7 +3,8 @@ nodes through their raw parent pointers."""
 from cpython.ref cimport PyObject
 from cpython.mem cimport PyMem_Realloc, PyMem_Free
 
-from regrad._core cimport Var, LEAF, REQ_GRAD, RELEASED, IN_PASS, input_a, input_b
+from regrad._core cimport (Var, LEAF, REQ_GRAD, RELEASED, IN_PASS, input_a, input_b,
+                          born_of, born_before)
 
 cdef extern from "Python.h":
     # on raw pointers: parent links are references the compiled modules own
@@ -119,6 +120,8 @@ cdef inline int count_consumers(Var root, Pass* seen) except -1:
     cdef NodeVec stack
     cdef PyObject* node
     cdef PyObject* x
+    cdef PyObject* released = NULL
+    cdef unsigned long long released_born = 0
     cdef int k
     seen.data = NULL
     seen.size = seen.capacity = 0
@@ -136,11 +139,18 @@ cdef inline int count_consumers(Var root, Pass* seen) except -1:
                 x = input_a(node) if k == 0 else input_b(node)
                 if is_result_requiring_grad(x):
                     if not (<Var>x)._flags & IN_PASS:
-                        if (<Var>x)._flags & RELEASED:
-                            _raise_released(<Var>x)
+                        # a released result has no inputs to visit; of several,
+                        # the error names the one made first, whatever the order
+                        # of the walk (the pure engine's differs)
+                        if (<Var>x)._flags & RELEASED and (released == NULL or born_before(
+                                born_of(x, (<Var>x)._mark), released_born)):
+                            released = x
+                            released_born = born_of(x, (<Var>x)._mark)
                         pass_enter(seen, x)
                         node_vec_push(&stack, x)
                     entry_of(seen, x).pending += 1
+        if released != NULL:
+            _raise_released(<Var>released)
     except BaseException:
         pass_end(seen)
         raise

@@ -109,6 +109,7 @@ cdef inline int binary_grads(int op, double g, double x, double y, double out,
         ga[0] = g / y
         gb[0] = -g * (out / y)
     else:
+        ga[0] = gb[0] = 0.0     # never read: the error propagates
         _no_kernel(op)
     return 0
 

@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, infer_types=False
+# cython: embedsignature=True, embedsignature.format=clinic
 """Static-graph replay for the compiled engine: ``regrad.compile(root)``.
 
 A ``Tape`` records the graph under a root ``Var`` once into flat C arrays
@@ -13,7 +14,9 @@ Slots: the leaves first (parameters, inputs and the constants made from
 Python numbers), ``0 .. n_leaves-1``; then the results in a topological order,
 the root last. That order is the reverse of the dynamic engine's backward
 schedule (dependency counting, see ``_core.pyx``), so a reverse sweep over the
-tape adds up every gradient in the same order as ``root.backward()``.
+tape adds up every gradient in the same order as ``root.backward()``. Past
+those ``n`` slots, one constant slot per ``**`` holds its exponent: a number
+of the operator (as in ``regrad.ops.Pow``), not a leaf, so nothing changes it.
 
 When a forward fails, the tape finds which error the program would raise: of
 the failing nodes, the one made first (``_raise_first_failure``; see the
@@ -28,14 +31,14 @@ from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_Release,
                              PyBuffer_IsContiguous, PyBUF_RECORDS_RO)
 from cpython.float cimport PyFloat_AS_DOUBLE
-from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
 from libc.stdint cimport int32_t, uint8_t, uintptr_t
 from libc.string cimport memset, memcpy
 from libc.math cimport NAN
 
 from regrad._core cimport (Var, LEAF, ADD, MUL, POW, RELU, N_OPS, ARITY, REQ_GRAD,
                            HAS_GRAD, RELEASED, IN_PASS, CONST_A, CONST_B, leaf_grad,
-                           set_leaf_grad, born_of, born_before, give_numbers_nodes)
+                           set_leaf_grad, born_of, born_before, give_numbers_nodes,
+                           input_a, input_b, value_b)
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
 from regrad._graph cimport (NodeVec, node_vec_push, is_result_requiring_grad, count_consumers,
                             Pass, Entry, entry_of, pass_end, Py_DECREF, Py_XDECREF, Py_REFCNT)
@@ -54,7 +57,9 @@ cdef int32_t MAX_NODES = 2147483647
 
 # Two op codes of the tape only: a product whose one consumer is the sum in
 # the next slot (``acc + w*x``, the bulk of a neuron) runs as one step, its
-# value kept in a register. The same kernels, in the same order.
+# value kept in a register. The same kernels, in the same order. On the moons
+# tape this made a step 1.4x faster (144 us instead of 205-216 us, measured
+# with benchmarks/bench_replay.py when it was introduced).
 cdef enum:
     MUL_THEN_ADD = N_OPS        # at the product's slot
     ADD_AFTER_MUL = N_OPS + 1   # at the sum's slot
@@ -72,6 +77,7 @@ cdef inline size_t _hash(PyObject* p) noexcept:
 
 
 @cython.final
+@cython.auto_pickle(False)     # a tape holds raw arrays: record a new one instead
 cdef class Tape:
     """A recorded graph: ``regrad.compile(root)`` makes one (see ``regrad.replay.Tape``
     for the reference implementation of the same API)."""
@@ -81,9 +87,10 @@ cdef class Tape:
     cdef Py_ssize_t root_slot
     cdef uint8_t* op             # per slot: op code (LEAF for a leaf)
     cdef int32_t* a              # per slot: first operand's slot
-    cdef int32_t* b              # per slot: second operand's slot (Pow: the exponent's);
-                                 # 0 for other one-input ops (read, never used)
-    cdef double* val             # per slot: value of the last forward (or the recording)
+    cdef int32_t* b              # per slot: second operand's slot (Pow: its exponent's
+                                 # constant slot); 0 for other one-input ops (read, unused)
+    cdef double* val             # per slot: value of the last forward (or the recording);
+                                 # then the exponents' constant slots
     cdef double* adj             # per slot: adjoint during backward, 0.0 between sweeps
     cdef unsigned long long* born   # per result (slot - n_leaves): its creation number,
                                     # read only once a forward has failed
@@ -97,6 +104,7 @@ cdef class Tape:
     cdef int32_t* out_slot
     cdef Py_ssize_t n_out
     cdef Var _root
+    cdef bint started            # __init__ has begun: a tape records once
 
     def __cinit__(self):
         self.op = NULL
@@ -106,11 +114,16 @@ cdef class Tape:
         self.leaf = self.table = self.out = NULL
         self.table_slot = self.out_slot = self.live = NULL
         self.n = self.n_leaves = self.n_out = self.n_live = 0
+        self.started = False
 
     def __init__(self, Var root not None, retain_graph=False, outputs=()):
         """Record the graph under ``root``; use ``regrad.compile(root, ...)``."""
-        if self.op != NULL:
-            raise RuntimeError("a Tape is recorded once")
+        # set before any user code runs (iterating ``outputs`` may call back
+        # into this tape): a second recording would write into arrays sized
+        # for the first graph
+        if self.started:
+            raise RuntimeError(_msg.RECORDED_ONCE_MESSAGE)
+        self.started = True
         if not root._flags & REQ_GRAD:
             raise RuntimeError(_ops.NO_GRAD_MESSAGE)
         outs = tuple(outputs)
@@ -191,15 +204,19 @@ cdef class Tape:
         return 0
 
     cdef int _fill(self, Var root, Pass* seen, NodeVec* order, NodeVec* leaves) except -1:
-        """The arrays: the leaves in the order met, then the results, root last."""
-        cdef Py_ssize_t i, k, L = leaves.size, R = order.size, n = L + R
+        """The arrays: the leaves in the order met, then the results, root last;
+        past them, the exponents of the Pows (see the module's docstring)."""
+        cdef Py_ssize_t i, k, L = leaves.size, R = order.size, n = L + R, n_pow = 0
         cdef PyObject* node
-        if n > MAX_NODES:
+        for k in range(R):
+            if (<Var>order.data[k])._op == POW:
+                n_pow += 1
+        if n + n_pow > MAX_NODES:     # the exponents' slots count too
             raise ValueError(f"regrad.compile: {n} nodes, more than a tape holds")
         self.op = <uint8_t*>_alloc(n, sizeof(uint8_t))
         self.a = <int32_t*>_alloc(n, sizeof(int32_t))
         self.b = <int32_t*>_alloc(n, sizeof(int32_t))
-        self.val = <double*>_alloc(n, sizeof(double))
+        self.val = <double*>_alloc(n + n_pow, sizeof(double))
         self.adj = <double*>_alloc(n, sizeof(double))
         self.born = <unsigned long long*>_alloc(R, sizeof(unsigned long long))
         memset(self.adj, 0, n * sizeof(double))   # results' adjoints: 0 between sweeps
@@ -209,12 +226,18 @@ cdef class Tape:
             self.op[i] = LEAF
             self.a[i] = self.b[i] = 0
             self.val[i] = (<Var>leaves.data[i])._val
+        n_pow = 0
         for k in range(R):
             node = order.data[k]
             i = n - 1 - k
             self.op[i] = (<Var>node)._op
             self.a[i] = _slot(seen, (<Var>node)._a, n)
-            self.b[i] = _slot(seen, (<Var>node)._b, n) if (<Var>node)._b != NULL else 0
+            if (<Var>node)._op == POW:
+                self.b[i] = <int32_t>(n + n_pow)
+                self.val[n + n_pow] = value_b(node)
+                n_pow += 1
+            else:
+                self.b[i] = _slot(seen, (<Var>node)._b, n) if (<Var>node)._b != NULL else 0
             self.val[i] = (<Var>node)._val
             self.born[i - L] = born_of(node, entry_of(seen, node).born_lo)
         self.root_slot = _slot(seen, <PyObject*>root, n)
@@ -481,24 +504,25 @@ cdef class Tape:
         any shape, read in C order) copied without a Python loop per value.
         Checks everything before setting anything."""
         self._check()
-        cdef object seq
+        # Both sequences are copied into tuples first: converting a value may
+        # run Python code (a ``__float__``) that changes the caller's lists,
+        # and nothing read from them may change under the writes.
+        cdef tuple seq
         try:
-            seq = PySequence_Fast(vars, b"")
+            seq = tuple(vars)
         except TypeError:
             raise TypeError(_msg.vars_sequence_message(vars)) from None
-        cdef Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), i
-        cdef PyObject** items = PySequence_Fast_ITEMS(seq)
+        cdef Py_ssize_t n = len(seq), i
         cdef PyObject* p
         for i in range(n):
-            p = items[i]
+            p = <PyObject*>seq[i]
             if type(<object>p) is not Var:
                 raise TypeError(_msg.vars_type_message(i, <object>p, Var))
             if self._leaf_slot(p) < 0:
                 raise ValueError(_msg.vars_leaf_message(i))
         cdef Py_buffer view
         cdef double* data
-        cdef object xs
-        cdef PyObject** xitems
+        cdef tuple xs
         cdef Py_ssize_t m
         if PyObject_CheckBuffer(values):
             PyObject_GetBuffer(values, &view, PyBUF_RECORDS_RO)
@@ -511,24 +535,23 @@ cdef class Tape:
                 m = view.len // sizeof(double)
                 if m != n:
                     raise ValueError(_msg.length_message(n, m))
-                data = <double*>view.buf
+                data = <double*>view.buf     # held by the view: it cannot move or shrink
                 for i in range(n):
-                    (<Var>items[i])._val = data[i]
+                    (<Var>seq[i])._val = data[i]
             finally:
                 PyBuffer_Release(&view)
             return
         try:
-            xs = PySequence_Fast(values, b"")
+            xs = tuple(values)
         except TypeError:
             raise TypeError(_msg.values_type_message(values)) from None
-        m = PySequence_Fast_GET_SIZE(xs)
+        m = len(xs)
         if m != n:
             raise ValueError(_msg.length_message(n, m))
-        xitems = PySequence_Fast_ITEMS(xs)
         data = <double*>_alloc(n, sizeof(double))
         try:
-            for i in range(n):
-                p = xitems[i]
+            for i in range(n):                 # every conversion, then every write
+                p = <PyObject*>xs[i]
                 if PyFloat_CheckExact(p):
                     data[i] = PyFloat_AS_DOUBLE(<object>p)
                 elif PyLong_CheckExact(p):
@@ -536,9 +559,28 @@ cdef class Tape:
                 else:
                     data[i] = _msg.value_to_float(<object>p, i)
             for i in range(n):
-                (<Var>items[i])._val = data[i]
+                (<Var>seq[i])._val = data[i]
         finally:
             PyMem_Free(data)
+
+    def _arrays(self):
+        """What ``regrad._lanes`` builds from: per slot the op code (fused codes
+        undone) and operand slots (bytes of uint8, int32, int32), each result's
+        creation number, the leaves, the root's slot, the outputs' slots and
+        each Pow slot's exponent."""
+        self._check()
+        cdef Py_ssize_t i, n = self.n, R = self.n - self.n_leaves
+        ops = bytearray((<char*>self.op)[:n])
+        for i in range(n):
+            if ops[i] == MUL_THEN_ADD:
+                ops[i] = MUL
+            elif ops[i] == ADD_AFTER_MUL:
+                ops[i] = ADD
+        return (bytes(ops), (<char*>self.a)[:n * 4], (<char*>self.b)[:n * 4],
+                [self.born[i] for i in range(R)],
+                tuple(<object>self.leaf[i] for i in range(self.n_leaves)), self.root_slot,
+                [self.out_slot[i] for i in range(self.n_out)],
+                {i: self.val[self.b[i]] for i in range(self.n_leaves, n) if self.op[i] == POW})
 
     # ------------------------------------------------------------ describing
     @property
@@ -565,6 +607,7 @@ cdef class Tape:
         return self.n
 
     def __repr__(self):
+        """Its size: nodes, operations, leaves, outputs."""
         return _msg.tape_repr(self.n, self.n_leaves, self.n_out, "cython")
 
 
@@ -585,15 +628,15 @@ cdef int _schedule(Var root, Pass* seen, NodeVec* order, NodeVec* leaves) except
         while n_ready:
             n_ready -= 1
             node = ready[n_ready]
-            if (<Var>node)._flags & (CONST_A | CONST_B):
-                give_numbers_nodes(node)   # each gets a leaf slot
+            if (<Var>node)._flags & (CONST_A | CONST_B) and (<Var>node)._op != POW:
+                give_numbers_nodes(node)   # each gets a leaf slot (an exponent does not)
             node_vec_push(order, node)
             Py_INCREF(<object>node)
             entry_of(seen, node).pending = <unsigned int>order.size   # k + 1
             for j in range(2):
-                x = (<Var>node)._a if j == 0 else (<Var>node)._b
-                if x == NULL:
-                    continue
+                x = input_a(node) if j == 0 else input_b(node)
+                if x == NULL or (j == 1 and (<Var>node)._op == POW):
+                    continue               # Pow's exponent: a constant slot, not a leaf
                 if is_result_requiring_grad(x):
                     e = entry_of(seen, x)
                     e.pending -= 1

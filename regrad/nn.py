@@ -11,8 +11,13 @@ Every class takes a keyword-only ``engine``: ``None`` builds the parameters
 with ``regrad.Var`` (the default engine); an engine module from
 ``regrad.get_engine(...)`` or its name (``"cython"``, ``"python"``) builds them
 with that engine's ``Var``. A model's graph lives in its parameters' engine.
+
+Parameters carry labels that say where they sit, for drawings: ``w0``, ``w1``,
+... and ``b`` in a Neuron, prefixed by ``N3.`` (the neuron's index) in a Layer
+and by ``L0.`` (the layer's index) in an MLP: ``L0.N3.w1``, ``L0.N3.b``.
 """
 import random
+from collections.abc import Iterable
 from operator import mul
 
 import regrad
@@ -49,10 +54,12 @@ class Neuron(Cell):
     ``random.uniform(-1, 1)``, bias 0.
     """
 
-    def __init__(self, n_in, is_nonlinear=True, *, engine=None):
+    def __init__(self, n_in, is_nonlinear=True, *, engine=None, label=None):
         Var = _var_class(engine)
-        self.w = [Var(random.uniform(-1, 1), req_grad=True) for _ in range(n_in)]
-        self.b = Var(0, req_grad=True)
+        prefix = "" if label is None else label + "."
+        self.w = [Var(random.uniform(-1, 1), req_grad=True, label=f"{prefix}w{i}")
+                  for i in range(n_in)]
+        self.b = Var(0, req_grad=True, label=f"{prefix}b")
         self.is_nonlinear = is_nonlinear
 
     def __call__(self, x):
@@ -73,12 +80,14 @@ class Layer(Cell):
     """``n_out`` neurons reading the same ``n_in`` inputs.
 
     ``Layer(n_in, n_out, **kwargs)``: ``kwargs`` go to each ``Neuron``
-    (``is_nonlinear``, ``engine``). Calling it returns a list of ``n_out``
-    Vars, or a single Var when ``n_out == 1``.
+    (``is_nonlinear``, ``engine``); ``label`` prefixes the neurons' labels.
+    Calling it returns a list of ``n_out`` Vars, or a single Var when
+    ``n_out == 1``.
     """
 
-    def __init__(self, n_in, n_out, **kwargs):
-        self.neurons = [Neuron(n_in, **kwargs) for _ in range(n_out)]
+    def __init__(self, n_in, n_out, *, label=None, **kwargs):
+        prefix = "" if label is None else label + "."
+        self.neurons = [Neuron(n_in, label=f"{prefix}N{j}", **kwargs) for j in range(n_out)]
 
     def __call__(self, x):
         out = [n(x) for n in self.neurons]
@@ -101,11 +110,15 @@ class MLP(Cell):
 
     def __init__(self, n_in, sizes, *, engine=None):
         sz = [n_in] + list(sizes)
-        self.layers = [Layer(sz[i], sz[i + 1], is_nonlinear=i != len(sizes) - 1, engine=engine)
+        self.layers = [Layer(sz[i], sz[i + 1], is_nonlinear=i != len(sizes) - 1, engine=engine,
+                             label=f"L{i}")
                        for i in range(len(sizes))]
 
     def __call__(self, x):
         for layer in self.layers:
+            # one value (a layer of one neuron returns a bare Var): a list of one
+            if not isinstance(x, (list, tuple)) and not isinstance(x, Iterable):
+                x = [x]
             x = layer(x)
         return x
 

@@ -20,21 +20,33 @@ they follow IEEE arithmetic (an infinite slope is ``inf``), as PyTorch does.
 """
 import math
 import numbers
+import sys
 
-__all__ = ["Op", "OPS", "OPS_BY_NAME", "OPS_BY_CODE", "Pow", "to_float", "math_error",
-           "released_error", "NO_GRAD_MESSAGE", "ADD", "SUB", "MUL", "DIV", "NEG"]
+__all__ = ["Op", "OPS", "OPS_BY_NAME", "OPS_BY_CODE", "Pow", "to_float", "is_real", "math_error",
+           "released_error", "NO_GRAD_MESSAGE", "var_repr", "check_label",
+           "ADD", "SUB", "MUL", "DIV", "NEG"]
 
 inf = math.inf
 
 
+def is_real(x):
+    """Whether ``x`` is a real number regrad accepts: a ``numbers.Real`` (int,
+    bool, float, Fraction, numpy's numbers) or a ``numpy.bool_``, which numpy
+    does not register as a number although Python's ``bool`` is one."""
+    if isinstance(x, numbers.Real):
+        return True
+    np = sys.modules.get("numpy")    # no numpy imported: x cannot be a numpy.bool_
+    return np is not None and isinstance(x, np.bool_)
+
+
 def to_float(x, what="value"):
-    """Convert a real number (int, bool, float, numpy scalar, Fraction) to float.
+    """Convert a real number (int, bool, float, numpy scalar or bool, Fraction) to float.
 
     Anything else (str, None, complex, list, Var) raises TypeError.
     """
     if type(x) is float:
         return x
-    if isinstance(x, numbers.Real):
+    if is_real(x):
         return float(x)
     raise TypeError(f"{what} must be a real number, not {type(x).__name__}")
 
@@ -62,6 +74,27 @@ def released_error(op_name):
 
 NO_GRAD_MESSAGE = ("backward() on a Var that does not require grad "
                    "(no input of its graph has req_grad=True)")
+
+
+def var_repr(var):
+    """``repr`` of a Var in both engines: ``Var(1.5, req_grad=True)``, ``Var(0.25, op=Mul)``."""
+    parts = [repr(var.val)]
+    if var.op is not None:
+        parts.append(f"op={var.op!r}")
+    elif var.req_grad:
+        parts.append("req_grad=True")
+    if var.label is not None:
+        parts.append(f"label={var.label!r}")
+    return f"Var({', '.join(parts)})"
+
+
+def check_label(label):
+    """A Var's label: a str (kept as an exact str) or None; anything else raises TypeError."""
+    if label is None or type(label) is str:
+        return label
+    if isinstance(label, str):
+        return str.__str__(label)   # a plain copy: no subclass code runs later
+    raise TypeError(f"label must be a str or None, not {type(label).__name__}")
 
 
 # Derivatives follow IEEE arithmetic as C computes it, never raising even when

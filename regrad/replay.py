@@ -51,7 +51,7 @@ from . import ops
 from ._messages import (BUFFER_LAYOUT_MESSAGE, buffer_format_message, length_message,
                         outputs_graph_message, outputs_type_message, tape_repr, type_name,
                         value_to_float, values_type_message, vars_leaf_message,
-                        vars_sequence_message, vars_type_message)
+                        vars_sequence_message, vars_type_message, RECORDED_ONCE_MESSAGE)
 from .ops import to_float
 
 __all__ = ["Tape"]
@@ -68,10 +68,13 @@ class Tape:
     """
 
     __slots__ = ("_root", "_leaves", "_leaf_slot", "_ops", "_args", "_born", "_vals",
-                 "_root_slot", "_outputs", "_output_slots")
+                 "_root_slot", "_outputs", "_output_slots", "_started")
 
     def __init__(self, root, retain_graph=False, outputs=()):
-        from .pure import Var
+        from .pure import Var, _graph_lock
+        if getattr(self, "_started", False):   # also from inside the outputs' iteration
+            raise RuntimeError(RECORDED_ONCE_MESSAGE)
+        self._started = True
         if not isinstance(root, Var):
             raise TypeError(f"regrad.compile: expected a regrad.pure.Var, not {type_name(root)}")
         if not root._req_grad:
@@ -80,7 +83,10 @@ class Tape:
         for i, o in enumerate(outputs):
             if not isinstance(o, Var):
                 raise TypeError(outputs_type_message(i, o, Var))
-        self._root = root
+        with _graph_lock:                 # see regrad.pure: one recording or backward at a time
+            self._record(root, retain_graph, outputs)
+
+    def _record(self, root, retain_graph, outputs):
         if root._op is None:              # a leaf root: a tape of one slot
             order, leaves = [], [root]
         else:
@@ -103,6 +109,7 @@ class Tape:
                 raise ValueError(outputs_graph_message(i))
             self._output_slots.append(slot[id(o)])
         self._outputs = outputs
+        self._root = root
         if not retain_graph:
             for node in order:            # as backward() releases it
                 node._src = None

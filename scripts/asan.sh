@@ -44,7 +44,7 @@ else
     tar --exclude=build --exclude='*.so' --exclude='*.c' --exclude=__pycache__ \
         --exclude=.hypothesis -cf - . | tar -xf - -C "$work"
 fi
-rm -f "$work"/regrad/*.so "$work"/regrad/_core.c "$work"/regrad/_replay.c
+rm -f "$work"/regrad/*.so "$work"/regrad/*.c
 
 # ------------------------------------------------------------------ the build
 cd "$work"
@@ -54,7 +54,9 @@ LDFLAGS="-fsanitize=address" \
     "$python" setup.py -q build_ext --inplace >"$work/build.log" 2>&1 || {
         tail -30 "$work/build.log" >&2; echo "asan.sh: build failed" >&2; exit 2; }
 for so in regrad/*.so; do
-    if ! nm -D "$so" | grep -q __asan_; then
+    # grep reads all of nm's output: with -q it could stop early, and nm's
+    # SIGPIPE would fail the pipeline under pipefail
+    if ! nm -D "$so" | grep __asan_ >/dev/null; then
         echo "asan.sh: $so is not instrumented" >&2
         exit 2
     fi
@@ -69,8 +71,8 @@ export ASAN_OPTIONS="detect_leaks=0:alloc_dealloc_mismatch=0:halt_on_error=1:abo
 export PYTHONMALLOC="${ASAN_PYTHONMALLOC:-malloc}"
 export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}"
 "$python" - <<EOF
-import regrad, regrad._core, regrad._replay
-for m in (regrad, regrad._core, regrad._replay):
+import regrad, regrad._core, regrad._replay, regrad._optim
+for m in (regrad, regrad._core, regrad._replay, regrad._optim):
     assert m.__file__.startswith("$work/"), f"imported {m.__file__}, not the ASan build"
 print("asan.sh: testing", regrad._core.__file__)
 EOF

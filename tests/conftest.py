@@ -2,6 +2,7 @@
 import pytest
 
 import regrad
+import seed
 
 ENGINES = ["cython", "python"]
 
@@ -23,3 +24,9 @@ def engine(request):
 def Var(request):
     """The ``Var`` class of each engine in turn."""
     return _load(request.param).Var
+
+
+@pytest.fixture
+def seed_example():
+    """The function that builds the seed README's example from a ``Var`` class."""
+    return seed.seed_example

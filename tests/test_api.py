@@ -12,40 +12,23 @@ import regrad
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def seed_readme_example(Var):
-    a = Var(-4.0, req_grad=True)
-    b = Var(2.0, req_grad=True)
-    c_5 = Var(5)  # const
-    c = a + b
-    d = a * b + b ** 3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += c_5 * d + (b - a).relu()
-    e = c - d
-    f = e ** 2
-    g = f / 2.0
-    g += 10.0 / f
-    return a, b, g
-
-
-def test_seed_readme_example(Var):
-    a, b, g = seed_readme_example(Var)
+def test_seed_example(Var, seed_example):
+    a, b, g = seed_example(Var)
     assert f"{g.val:.4f}" == "24.7041"
     g.backward()
     assert f"{a.grad:.4f}" == "222.1341"
     assert f"{b.grad:.4f}" == "978.7784"
 
 
-def test_seed_readme_example_against_torch(Var):
+def test_seed_readme_example_against_torch(Var, seed_example):
     torch = pytest.importorskip("torch")
 
     class T:  # the same program on torch tensors
         def __new__(cls, v, req_grad=False):
             return torch.tensor(float(v), dtype=torch.float64, requires_grad=req_grad)
-    ta, tb, tg = seed_readme_example(T)
+    ta, tb, tg = seed_example(T)
     tg.backward()
-    a, b, g = seed_readme_example(Var)
+    a, b, g = seed_example(Var)
     g.backward()
     assert math.isclose(g.val, tg.item(), rel_tol=1e-12)
     assert math.isclose(a.grad, ta.grad.item(), rel_tol=1e-12)
@@ -57,7 +40,7 @@ def test_leaf_attributes(Var):
     assert x.val == 3.0 and type(x.val) is float
     assert x.grad is None and x.req_grad is True
     assert x.name == "Var" and x.op is None and x.src is None
-    assert repr(x) == "3.0"
+    assert repr(x) == "Var(3.0, req_grad=True)" and str(x) == "3.0"
     c = Var(2)
     assert c.req_grad is False
 
@@ -248,10 +231,22 @@ def test_fallback_warns_once_when_the_extension_is_missing():
             "    import regrad\n"
             "print(regrad.BACKEND, len(caught), caught[0].category.__name__)\n"
             "print(caught[0].message)")
-    out = run_python(code, REGRAD_PURE_PYTHON="")
+    out = run_python(code, REGRAD_PURE_PYTHON="", REGRAD_REQUIRE_COMPILED="")
     first, message = out.stdout.splitlines()[:2]
     assert first == "python 1 RuntimeWarning", out.stderr
     assert "compiled engine could not be imported" in message
+
+
+def test_a_required_compiled_engine_that_is_missing_fails_the_import():
+    code = ("import sys\n"
+            "sys.modules['regrad._core'] = None  # as if the extension were not built\n"
+            "try:\n"
+            "    import regrad\n"
+            "except ImportError as exc:\n"
+            "    print('ImportError', exc)\n")
+    out = run_python(code, REGRAD_PURE_PYTHON="", REGRAD_REQUIRE_COMPILED="1")
+    assert out.stdout.startswith("ImportError regrad: the compiled engine could not"), out.stderr
+    assert "REGRAD_REQUIRE_COMPILED" in out.stdout
 
 
 def test_unknown_engine_name():

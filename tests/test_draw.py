@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+import regrad
 import tools
 from tools import (Drawing, build_dot, build_mermaid_script, build_svg, draw,
                    draw_to_html)
@@ -264,27 +265,9 @@ def test_examples_geometry_every_orientation(Var, orientation):
         check_geometry(d.svg, orientation)
 
 
-def seed_graph(Var):
-    """The seed README's first example (with the graph kept for drawing)."""
-    a = Var(-4.0, req_grad=True)
-    b = Var(2.0, req_grad=True)
-    c_5 = Var(5)
-    c = a + b
-    d = a * b + b ** 3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += c_5 * d + (b - a).relu()
-    e = c - d
-    f = e ** 2
-    g = f / 2.0
-    g += 10.0 / f
-    return a, b, g
-
-
 @pytest.mark.parametrize("orientation", ["TB", "BT", "LR", "RL"])
-def test_seed_graph_with_gradients_geometry(Var, orientation):
-    a, b, g = seed_graph(Var)
+def test_seed_graph_with_gradients_geometry(Var, orientation, seed_example):
+    a, b, g = seed_example(Var)
     g.backward(retain_graph=True)
     # nodes of 2, 3 and 4 lines share ranks: edges must still avoid them all
     nodes, edges = check_geometry(build_svg(g, orientation), orientation)
@@ -383,17 +366,28 @@ def test_gradients_shown_after_retain_graph(Var):
     assert "gradient" in page
 
 
-def test_released_graph_is_drawn_and_explained(Var):
+def test_a_released_part_is_drawn_and_explained(Var):
     a = Var(2.0, req_grad=True)
-    y = (a * 3).exp()
-    y.backward()                      # releases the interior
+    h = (a * 3).exp()
+    h.backward()                      # releases h's graph; y uses h afterwards
+    y = h + a
     d = draw(y)
     _, nodes, edges = parse(d.svg)
-    assert len(nodes) == 1 and not edges
-    (root,) = nodes.values()
-    assert root["name"] == "Exp" and "released" in root["classes"] and root["dash"]
+    assert len(nodes) == 3 and len(edges) == 2
+    (released,) = [n for n in nodes.values() if n["name"] == "Exp"]
+    assert "released" in released["classes"] and released["dash"]
     assert "retain_graph=True" in d.html()
-    assert "released" in root["title"]
+    assert "released" in released["title"]
+
+
+def test_drawing_a_released_graph_says_so(Var):
+    a = Var(2.0, req_grad=True)
+    y = (a * 3).exp()
+    y.backward()                      # releases the graph: only y would be left to draw
+    for f in (draw, build_svg, build_dot, build_mermaid_script):
+        with pytest.raises(RuntimeError, match=r"Exp result: backward\(\) released"):
+            f(y)
+    assert draw(a).node_count == 1    # a leaf is a graph of one node
 
 
 # ----------------------------------------------------------- orientation
@@ -489,12 +483,15 @@ def _chain(Var, n):
 
 
 def test_too_large_refused_with_size_and_parameter(Var):
-    y = _chain(Var, 300)                       # 601 nodes
-    with pytest.raises(ValueError, match=r"601 nodes.*max_nodes=500"):
+    y = _chain(Var, 1100)                      # 2201 nodes
+    with pytest.raises(ValueError, match=r"2201 nodes.*max_nodes=2000"):
         draw(y)
     for fn in (build_svg, build_dot, build_mermaid_script):
         with pytest.raises(ValueError, match="max_nodes"):
             fn(y)
+    with pytest.raises(ValueError, match=r"601 nodes.*max_nodes=600"):
+        draw(_chain(Var, 300), max_nodes=600)
+    y = _chain(Var, 300)
     assert draw(y, max_nodes=601).node_count == 601
     assert draw(y, "LR", max_nodes=None).edge_count == 600
     with pytest.raises(ValueError, match="max_nodes"):
@@ -510,6 +507,25 @@ def test_deep_graph_no_recursion(Var):
     assert d.crossings == 0
     # a chain stays a column (the constants beside it), not a staircase
     assert d.width < 400
+
+
+@pytest.mark.parametrize("orientation", ["TB", "RL"])
+def test_leaves_feeding_every_step_share_one_line(Var, orientation):
+    # y = y * w + b with the same w and b at every step: their edges to the 8
+    # steps share a trunk beside the chain, which stays a column
+    x, w, b = Var(0.5, req_grad=True), Var(0.999), Var(0.001)
+    y = x
+    for _ in range(8):
+        y = y * w + b
+    d = draw(y, orientation)
+    nodes, edges = check_geometry(d.svg, orientation)
+    assert (len(nodes), len(edges)) == (19, 32)
+    assert (d.width if orientation == "TB" else d.height) < 300
+    # each step's w and b enter on the right (their port): one must cross
+    # the other's line, once a step at most
+    assert d.crossings <= 8
+    if orientation == "TB":
+        assert geometric_crossings(d.svg) <= 8
 
 
 def test_not_a_var():
@@ -586,7 +602,7 @@ def test_page_is_self_contained(Var, tmp_path):
     page_path = draw_to_html(a + a ** 2, tmp_path / "computed_graph_pow")
     page = open(page_path, encoding="utf-8").read()
     assert page.startswith("<!DOCTYPE html>")
-    assert "<title>computed_graph_pow</title>" in page
+    assert "<title>computed_graph_pow (3 nodes)</title>" in page
     assert "<script" not in page.lower()
     assert not re.search(r"(?<![\w-])(src|href)\s*=", page)   # nothing to load
     assert "url(" not in page and "@import" not in page
@@ -662,3 +678,192 @@ def test_seed_readme_examples_run_unchanged(tmp_path, monkeypatch, capsys):
     assert "number of parameters 13" in capsys.readouterr().out
     page = open(tmp_path / "computed_graph_mlp.html", encoding="utf-8").read()
     assert page.count('class="node ') == 36 and 'data-orientation="BT"' in page
+
+
+# ------------------------------------------------ labels, -0, file types
+
+def test_labels_are_drawn_next_to_the_value(Var):
+    w = Var(0.5, req_grad=True, label="w1")
+    x = Var(-2.0, label="x")
+    b = Var(0.25, req_grad=True)
+    h = w * x
+    h.label = "h"
+    y = h + b
+    _, nodes, _ = parse(build_svg(y))
+    lines = sorted(n["lines"] for n in nodes.values())
+    assert ["Var", "w1 = 0.5000"] in lines and ["Var", "x = -2.0000"] in lines
+    assert ["Var", "0.2500"] in lines                       # no label: as before
+    assert ["Mul", "h = -1.0000"] in lines
+    assert any(n["title"].startswith("w1: Var") for n in nodes.values())
+    assert "w1 = 0.5000" in build_dot(y) and "w1 = 0.5000" in build_mermaid_script(y)
+
+
+def test_a_drawn_mlp_names_its_parameters(Var):
+    import random
+    from regrad.nn import MLP
+    random.seed(0)
+    model = MLP(2, [2, 1], engine=regrad.get_engine(
+        "cython" if Var.__module__ == "regrad._core" else "python"))
+    _, nodes, _ = parse(build_svg(model([Var(0.5), Var(1.0)])))
+    shown = {n["lines"][1].split(" = ")[0] for n in nodes.values() if n["kind"] == "param"}
+    assert shown == {p.label for p in model.parameters()}
+    assert "L0.N1.w0" in shown and "L1.N0.b" in shown
+
+
+def test_minus_zero_is_drawn_as_zero(Var):
+    from regrad.draw._graph import format_value
+    assert format_value(-0.0) == "0.0000" and format_value(-1e-9) == "0.0000"
+    assert format_value(-0.00005) == "-0.0001" and format_value(-1e-300) == "0.0000"
+    assert format_value(-2.5e7) == "-2.5000e+07" and format_value(0.0) == "0.0000"
+    a = Var(0.0, req_grad=True)
+    y = -a * 3.0
+    _, nodes, _ = parse(build_svg(y))
+    assert all("-0.0000" not in line for n in nodes.values() for line in n["lines"])
+
+
+def test_save_refuses_extensions_it_cannot_write(Var, tmp_path):
+    d = draw(Var(1.0, req_grad=True) * 2.0)
+    for name in ("g.png", "g.pdf", "g", "g.svg.txt", "g.jpeg"):
+        with pytest.raises(ValueError, match="must end in .svg"):
+            d.save(tmp_path / name)
+        assert not (tmp_path / name).exists()
+    for name, start in (("g.svg", "<svg"), ("g.SVG", "<svg"), ("g.html", "<!DOCTYPE html>"),
+                        ("g.htm", "<!DOCTYPE html>")):
+        path = d.save(tmp_path / name)
+        assert open(path, encoding="utf-8").read().startswith(start)
+
+
+def test_step_drawings_name_labelled_vars(Var):
+    from regrad.draw import draw_backward
+    w = Var(0.5, req_grad=True, label="w1")
+    y = (w * w).exp()
+    steps = draw_backward(y)
+    assert "w1: 0.6420 (.grad 0.6420)" in steps.table()
+    svg = steps.svgs[0]
+    assert ">w1<" in svg and "w1 = " not in svg           # named once, not twice
+    assert "v: " in draw_backward(y, labels={"v": w}).table()   # a given name wins
+
+
+# ------------------------------------------------------- the compact view
+
+HAND_WEIGHTS = [0.3, -0.7, 0.5, 0.9, -0.2, 0.4, 0.8, -0.6, 0.1]   # hand_mlp's, in order
+
+
+def test_compact_view_of_an_mlp(Var):
+    x = Var(0.5)
+    y = hand_mlp(Var, [x, x ** 2])
+    d = draw(y, "BT", view="compact")
+    nodes, edges = check_geometry(d.svg, "BT")
+    # x and x ** 2, 3 hidden neurons (weights, bias and relu folded), 1 output neuron
+    assert (d.node_count, d.edge_count) == (6, 3 * 2 + 3) == (len(nodes), len(edges))
+    kinds = sorted(n["kind"] for n in nodes.values())
+    assert kinds == ["const", "const", "neuron", "neuron", "neuron", "neuron"]
+    # the values, worked out here in floats: relu(0 + w0*x + w1*x^2), then w . h
+    w = HAND_WEIGHTS
+    hidden = [max(0.0, 0.0 + w[2 * j] * 0.5 + w[2 * j + 1] * 0.25) for j in range(3)]
+    out = 0.0 + w[6] * hidden[0] + w[7] * hidden[1] + w[8] * hidden[2]
+    neurons = [n for n in nodes.values() if n["kind"] == "neuron"]
+    relus = sorted(n["lines"] for n in neurons if n["lines"][1].startswith("relu"))
+    assert relus == sorted([["neuron", "relu(w\u00b7x + b), 2 in", f"{h:.4f}"] for h in hidden])
+    (top,) = [n for n in neurons if not n["lines"][1].startswith("relu")]
+    assert top["lines"] == ["neuron", "w\u00b7x + b, 3 in", f"{out:.4f}"]
+    assert "root" in top["classes"] and "4 parameters" in top["title"]
+    # every hidden neuron reads both inputs; the output reads the 3 hidden ones
+    names = {k: (n["kind"], n["lines"][-1]) for k, n in nodes.items()}
+    pairs = sorted((names[e["src"]][0], names[e["dst"]][1]) for e in edges)
+    assert [p for p in pairs if p[0] == "const"] == sorted(
+        ("const", f"{h:.4f}") for h in hidden for _ in range(2))
+    assert [p for p in pairs if p[0] == "neuron"] == [("neuron", f"{out:.4f}")] * 3
+
+
+@pytest.mark.parametrize("orientation", ["TB", "LR"])
+def test_compact_view_of_the_moons_model(engine, orientation):
+    nn = pytest.importorskip("tools.nn")
+    import random
+    random.seed(1337)
+    model = nn.MLP(2, [16, 16, 1], engine=engine)
+    x0, x1, t = engine.Var(0.5), engine.Var(-0.3), engine.Var(1.0)
+    y = (1 - t * model([x0, x1])).relu()
+    full = draw(y)                                   # fits the default max_nodes
+    assert full.node_count == 984
+    d = draw(y, orientation, view="compact")
+    nodes, edges = check_geometry(d.svg, orientation)
+    neurons = [n for n in nodes.values() if n["kind"] == "neuron"]
+    assert len(neurons) == 16 + 16 + 1
+    ins = sorted(int(n["lines"][1].split(", ")[1].split()[0]) for n in neurons)
+    assert ins == [2] * 16 + [16] * 17
+    # no parameter is left: all are folded into the neurons
+    assert not any(n["kind"] == "param" for n in nodes.values())
+    # x0, x1, t and the constant 1; Mul (t * score), Sub, Relu
+    assert sorted(n["name"] for n in nodes.values() if n["kind"] != "neuron") == \
+        ["Mul", "Relu", "Sub", "Var", "Var", "Var", "Var"]
+    assert len(edges) == 2 * 16 + 16 * 16 + 16 + 2 + 2 + 1
+    # the root's value is the full graph's
+    assert d.node_count == 40 and "root" in by_name(nodes, "Relu")[0]["classes"]
+    assert by_name(nodes, "Relu")[0]["lines"][-1] == f"{y.val:.4f}"
+
+
+class LabelledVar(FakeVar):
+    def __init__(self, val, label=None, **kwargs):
+        super().__init__(val, **kwargs)
+        self.label = label
+
+
+def labelled_neuron(prefix, inputs, labels=True):
+    """relu(b + w0*x0 + w1*x1 + ...) from Fake Vars, parameters labelled
+    ``prefix.w<k>`` and ``prefix.b`` (when ``labels``)."""
+    def lab(s):
+        return f"{prefix}.{s}" if labels else None
+    acc = LabelledVar(0.1, lab("b"), req_grad=True)
+    for k, x in enumerate(inputs):
+        w = LabelledVar(0.5, lab(f"w{k}"), req_grad=True)
+        m = FakeVar(0.5 * x.val, name="Mul", op=FakeOp("Mul", {}), src=(w, x))
+        acc = FakeVar(acc.val + m.val, name="Add", op=FakeOp("Add", {}), src=(acc, m))
+    return FakeVar(max(acc.val, 0.0), name="Relu", op=FakeOp("Relu", {}), src=(acc,))
+
+
+def test_compact_view_names_neurons_by_their_labels():
+    xs = [FakeVar(1.0), FakeVar(2.0)]
+    h = [labelled_neuron(f"L0.N{j}", xs) for j in range(2)]
+    h.append(labelled_neuron("L0.N2", xs, labels=False))
+    mixed = labelled_neuron("L1.N0", h)
+    mixed.src[0].src[1].src[0].label = "other.w2"       # one weight from elsewhere
+    _, nodes, _ = parse(build_svg(mixed, view="compact"))
+    names = sorted(n["name"] for n in nodes.values() if n["kind"] == "neuron")
+    assert names == ["L0.N0", "L0.N1", "neuron", "neuron"]
+
+
+def test_compact_view_keeps_what_is_not_a_neuron(Var, seed_example):
+    # a parameter used by a neuron and elsewhere stays, with its other use only
+    w = Var(0.5, req_grad=True)
+    b = Var(0.25, req_grad=True)
+    x = Var(2.0)
+    y = (b + w * x).relu() + w * w
+    _, nodes, edges = parse(build_svg(y, view="compact"))
+    assert sorted(n["name"] for n in nodes.values()) == ["Add", "Mul", "Var", "Var", "neuron"]
+    names = {k: n["name"] for k, n in nodes.items()}
+    assert sorted((names[e["src"]], names[e["dst"]]) for e in edges) == [
+        ("Mul", "Add"), ("Var", "Mul"), ("Var", "neuron"), ("neuron", "Add")]
+    # graphs without weighted sums are drawn as in the full view
+    a, b, g = seed_example(Var)
+    assert build_svg(g, view="compact") == build_svg(g)
+    c = Var(3.0)
+    assert build_svg(c * 2.0 + 1.0, view="compact") == build_svg(c * 2.0 + 1.0)
+
+
+def test_compact_view_options_and_exports(Var, tmp_path):
+    x = Var(0.5)
+    y = hand_mlp(Var, [x, x ** 2])
+    with pytest.raises(ValueError, match="view"):
+        draw(y, view="neurons")
+    with pytest.raises(ValueError, match=r"compact view has 6 nodes.*max_nodes=5"):
+        draw(y, view="compact", max_nodes=5)
+    assert draw(y, view="compact", max_nodes=6).node_count == 6
+    mermaid = build_mermaid_script(y, view="compact")
+    assert mermaid.count(":::neuron") == 4 and "classDef neuron" in mermaid
+    assert "classDef neuron" not in build_mermaid_script(y)
+    dot = build_dot(y, view="compact")
+    assert len(re.findall(r"^\s+n\d+ -> n\d+", dot, re.M)) == 9
+    page = open(draw_to_html(y, tmp_path / "mlp", view="compact"), encoding="utf-8").read()
+    assert "<title>mlp (6 nodes)</title>" in page and "neuron: weighted sum" in page
+    assert "neuron: weighted sum" not in draw(y).html()

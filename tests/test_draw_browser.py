@@ -230,3 +230,44 @@ def test_hostile_labels_stay_text_in_the_browser(tmp_path):
     assert "<script" not in dom and "<img" not in dom
     assert dom.count('class="node ') == 3
     assert "&lt;script&gt;alert" in dom        # shown, as text
+
+
+def test_screenshot_compact_view(tmp_path):
+    from regrad import Var
+    x = Var(0.5)
+    y = _test_draw().hand_mlp(Var, [x, x ** 2])
+    page = draw_to_html(y, tmp_path / "mlp_compact", "BT", view="compact")
+    image = screenshot(tmp_path, page, draw(y, "BT", view="compact"))
+    found = {k: blobs(image, STYLE[k]["fill"]) for k in ("param", "const", "op", "neuron")}
+    # 3 hidden neurons and the output, each one patch of colour; x and x ** 2
+    assert {k: len(v) for k, v in found.items()} == {"param": 0, "const": 2, "op": 0,
+                                                     "neuron": 4}
+    # BT: the inputs below, the output neuron on top
+    assert min(b[2] for b in found["neuron"]) < min(b[2] for b in found["const"])
+
+
+def test_large_page_opens_fitted_to_the_window(tmp_path):
+    from regrad import Var
+    try:
+        import random
+        from tools.nn import MLP
+        random.seed(1337)
+        model = MLP(2, [16, 16, 1])
+    except ImportError:
+        pytest.skip("tools.nn is not available")
+    y = (1 - Var(1.0) * model([Var(0.5), Var(-0.3)])).relu()
+    page = draw_to_html(y, tmp_path / "moons_sample")      # the default max_nodes
+    dom = dump_dom(tmp_path, page)
+    assert "<title>moons_sample (984 nodes)</title>" in dom and "984 nodes, 1253 edges" in dom
+    assert 'id="fit" checked' in dom
+    png = tmp_path / "moons.png"
+    chromium(tmp_path, "--hide-scrollbars", "--force-device-scale-factor=1",
+             "--window-size=1200,800", f"--screenshot={png}", "file://" + os.path.abspath(page))
+    w, h, rows = read_png(png)
+    # the whole drawing (4872 x 3851 px at actual size) shows in the window:
+    # nearly all of its 337 parameters (dark blue) are on screen, where the
+    # drawing at its actual size shows fewer than half of them
+    params = [b for b in blobs((w, h, rows), STYLE["param"]["fill"], min_size=6) if b[2] > 70]
+    assert len(params) >= 300, len(params)
+    xs = [b[1] for b in params]
+    assert max(xs) - min(xs) > 0.5 * w, (min(xs), max(xs))

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import regrad
+from seed import seed_example
 from regrad.draw import backward_schedule, draw_backward, backward_steps
 
 pure = regrad.get_engine("python")
@@ -18,19 +19,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def readme_example(Var):
-    a = Var(-4.0, req_grad=True)
-    b = Var(2.0, req_grad=True)
-    c_5 = Var(5)
-    c = a + b
-    d = a * b + b ** 3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += c_5 * d + (b - a).relu()
-    e = c - d
-    f = e ** 2
-    g = f / 2.0
-    g += 10.0 / f
+    a, b, g = seed_example(Var)
     return [a, b], g
 
 

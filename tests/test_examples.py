@@ -94,3 +94,13 @@ def test_basic_3_nn(run_example):
         assert float(printed[-1][2]) >= 97.0
     picture = re.search(r"^decision boundary: (.+)$", out, re.M).group(1)
     assert os.path.getsize(run_example.cwd / picture) > 1000
+
+
+@pytest.mark.parametrize("arg", ["abc", "0", "-5"])
+def test_basic_3_nn_bad_steps_is_a_usage_error(arg, tmp_path):
+    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, "basic_3_nn.py"), arg],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+    assert r.returncode == 2 and r.stdout == ""
+    assert "Traceback" not in r.stderr and "STEPS is a whole number" in r.stderr
+    assert os.listdir(tmp_path) == []

@@ -12,6 +12,7 @@ import pytest
 
 import regrad
 from regrad.apps import moons, plot
+from regrad.apps.args import layer_sizes
 from regrad.apps.main import main
 from regrad.apps.moons import (EpochStats, accuracy, build_model, loss, make_moons, predict, step,
                           train)
@@ -306,7 +307,7 @@ def test_job_without_matplotlib_writes_svg(tmp_path, monkeypatch, capsys):
     ET.parse(tmp_path / "moons.svg")
     with pytest.raises(SystemExit) as exc:
         main(["moons", "--epochs", "3", "--out", str(tmp_path / "x.png")])
-    assert "matplotlib" in str(exc.value.code)
+    assert exc.value.code == 2 and "needs matplotlib" in capsys.readouterr().err
 
 
 def test_job_no_picture(tmp_path, monkeypatch, capsys):
@@ -366,14 +367,59 @@ def test_unknown_option(capsys):
 @pytest.mark.parametrize("out, message", [
     ("moons.jpg", "must end in .png, .svg or .html"),
     ("no/such/dir/m.svg", "no directory"),
+    ("no/such/dir/", "cannot write a picture into 'no/such/dir/': no directory"),
+    ("no/such/dir", "no directory"),
 ])
 def test_bad_output_paths_fail_before_training(tmp_path, monkeypatch, capsys, out, message):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:
         main(["moons", "--out", out])
-    assert message in str(exc.value.code)
-    assert str(exc.value.code).startswith("python -m regrad moons: error: ")
-    assert capsys.readouterr().out == ""          # nothing trained
+    assert exc.value.code == 2                    # a bad option value, as documented
+    captured = capsys.readouterr()
+    assert "python -m regrad moons: error: argument --out: " in captured.err
+    assert message in captured.err
+    assert captured.out == ""                     # nothing trained
+    if out.endswith("/"):
+        assert "must end in" not in captured.err  # a directory is not blamed on its extension
+
+
+def test_out_and_no_picture_contradict(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["moons", "--out", "x.svg", "--no-picture"])
+    assert exc.value.code == 2
+    assert "not allowed with argument --out" in capsys.readouterr().err
+
+
+def test_empty_hidden_layer_size_is_refused(capsys):
+    for text in ("16,,16", "16,", ",16", "16, ,16"):
+        with pytest.raises(SystemExit) as exc:
+            main(["moons", "--hidden", text])
+        assert exc.value.code == 2
+        assert "--hidden: a layer size is missing" in capsys.readouterr().err
+    assert layer_sizes("16, 8") == layer_sizes("16 8") == [16, 8]
+
+
+@pytest.mark.parametrize("hidden", ["1", "4,1", "1,16"])
+def test_hidden_layers_of_one_neuron(hidden, tmp_path, capsys):
+    # a layer of one neuron returns a bare Var; the next layer must still take it
+    assert main(["moons", "--hidden", hidden, "--epochs", "2", "--samples", "10",
+                 "--no-picture"]) == 0
+    assert "final accuracy" in capsys.readouterr().out
+
+
+def test_a_diverging_run_says_so(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["moons", "--lr", "1e308", "--epochs", "5", "--samples", "10", "--no-picture"])
+    assert "training diverged: the loss is nan" in str(exc.value.code)
+    assert "try a smaller --lr" in str(exc.value.code)
+
+
+def test_header_counts_points_in_the_singular(capsys):
+    assert main(["moons", "--samples", "1", "--epochs", "1", "--hidden", "2",
+                 "--no-picture"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("two moons: 1 point (") and "1 points" not in out
 
 
 def test_unavailable_engine_is_a_clear_error(monkeypatch, capsys):
@@ -387,13 +433,19 @@ def test_unavailable_engine_is_a_clear_error(monkeypatch, capsys):
 
 
 def test_cli_errors_end_to_end(tmp_path):
-    for args, status in ((["moons", "--epochs", "-3"], 2), (["moons", "--out", "x.gif"], 1),
-                         ([], 2), (["nonsense"], 2)):
+    for args, status in ((["moons", "--epochs", "-3"], 2), (["moons", "--out", "x.gif"], 2),
+                         (["moons", "--out", "missing/"], 2), (["nonsense"], 2)):
         r = _run(args, tmp_path)
         assert r.returncode == status, (args, r.stderr)
         assert "error:" in r.stderr and "Traceback" not in r.stderr
         assert r.stderr.count("\n") <= 8
         assert r.stderr.splitlines()[-1].startswith("python -m regrad")
+
+
+def test_no_command_prints_help(tmp_path):
+    r = _run([], tmp_path)
+    assert r.returncode == 0 and r.stderr == ""
+    assert "usage: python -m regrad" in r.stdout and "moons" in r.stdout and "bench" in r.stdout
 
 
 def test_help_lists_the_options(capsys):

@@ -210,3 +210,35 @@ def test_training_step_gradients_match_torch(engine):
     value, acc2 = step(model, X, y, lr=0.5)
     assert value == ours.val and acc2 == acc
     assert [p.val for p in model.parameters()] == [v - 0.5 * g for v, g in before]
+
+
+# ------------------------------------------- layers of one neuron, labels
+
+@pytest.mark.parametrize("sizes", [[1, 3], [1, 1], [4, 1, 2, 1], [1, 16, 1]])
+def test_mlp_with_a_layer_of_one_neuron(engine, sizes):
+    """A layer of one neuron returns a bare Var (as the original's does); the
+    next layer takes it as a list of one. Reference: the same network on
+    floats, layer by layer."""
+    random.seed(7)
+    model = MLP(2, sizes, engine=engine)
+    x = [0.5, -1.5]
+    out = model(x)
+    h = x
+    for i, layer in enumerate(model.layers):
+        h = [sum((w.val * v for w, v in zip(n.w, h)), n.b.val) for n in layer.neurons]
+        if i < len(model.layers) - 1:
+            h = [max(v, 0.0) for v in h]
+    got = [out.val] if sizes[-1] == 1 else [v.val for v in out]
+    assert got == pytest.approx(h, rel=1e-12, abs=1e-15)
+    assert isinstance(model.layers[0](x), engine.Var) == (sizes[0] == 1)
+
+
+def test_parameters_are_labelled(engine):
+    model = MLP(2, [3, 1], engine=engine)
+    labels = [p.label for p in model.parameters()]
+    assert labels[:3] == ["L0.N0.w0", "L0.N0.w1", "L0.N0.b"]
+    assert labels[-4:] == ["L1.N0.w0", "L1.N0.w1", "L1.N0.w2", "L1.N0.b"]
+    assert len(set(labels)) == len(labels) == 13
+    assert [p.label for p in Neuron(2, engine=engine).parameters()] == ["w0", "w1", "b"]
+    assert [p.label for p in Layer(2, 2, engine=engine).parameters()][3:] == [
+        "N1.w0", "N1.w1", "N1.b"]

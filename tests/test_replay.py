@@ -167,7 +167,7 @@ def test_train_through_replay_gives_the_dynamic_losses(engine, batch_size):
 
 def test_moons_job_replay_option(capsys):
     args = ["moons", "--epochs", "4", "--samples", "24", "--hidden", "4", "--no-picture"]
-    assert moons_main(args) == 0
+    assert moons_main(args + ["--replay"]) == 0
     with_replay = capsys.readouterr().out
     assert moons_main(args + ["--no-replay"]) == 0
     without = capsys.readouterr().out
@@ -522,3 +522,44 @@ def test_an_unrecorded_compiled_tape_refuses_to_run():
         tape.__init__(x * 2.0, outputs=[x * 3.0])
     with pytest.raises(RuntimeError, match="empty Tape"):
         tape.forward()
+
+
+# ------------------------------------------------- ** exponents are not leaves
+
+def test_pow_exponent_is_not_a_leaf(engine):
+    Var = engine.Var
+    w = Var(3.0, req_grad=True)
+    tape = regrad.compile(w ** 2)
+    assert tape.size == 2 and tape.leaves == (w,)
+    assert repr(tape) == ("<regrad Tape: 2 nodes (1 operations, 1 leaves), "
+                          f"{'cython' if engine.__name__.endswith('_core') else 'python'} engine>")
+    for leaf in tape.leaves:                 # nothing a user can reach changes the power
+        leaf.val = 5.0
+    assert tape.forward() == 25.0
+    tape.backward()
+    assert w.grad == 10.0
+
+
+def test_pow_exponents_replay_as_recorded_on_both_engines():
+    """Several Pows, shared operands: the tapes of both engines agree on
+    sizes, leaves and the bits of every value and gradient, and with PyTorch."""
+    torch = pytest.importorskip("torch")
+    got = []
+    for name in ("cython", "python"):
+        Var = regrad.get_engine(name).Var
+        a, b = Var(1.5, req_grad=True), Var(0.5, req_grad=True)
+        y = (a ** 2 + b ** -0.5) ** 3 * a ** 0.5 + (a * b) ** 2.0 - 4 * b
+        tape = regrad.compile(y)
+        a.val, b.val = 1.25, 0.75
+        value = tape.forward()
+        tape.backward()
+        got.append((tape.size, len(tape.leaves), value, a.grad, b.grad))
+    assert got[0] == got[1]
+    ta = torch.tensor(1.25, dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor(0.75, dtype=torch.float64, requires_grad=True)
+    ty = (ta ** 2 + tb ** -0.5) ** 3 * ta ** 0.5 + (ta * tb) ** 2.0 - 4 * tb
+    ty.backward()
+    assert same(got[0][2], ty.item()) and same(got[0][3], ta.grad.item())
+    assert same(got[0][4], tb.grad.item())
+    # leaves: a, b and the constant 4; nodes: 3 leaves + 11 operations
+    assert got[0][:2] == (14, 3)

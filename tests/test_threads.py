@@ -151,3 +151,36 @@ def test_chain_reference_matches_torch():
     root.backward()
     assert math.isclose(root.item(), value, rel_tol=1e-12)
     assert math.isclose(x.grad.item(), deriv, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("engine_name", ["cython", "python"])
+def test_two_threads_backward_through_one_graph(engine_name):
+    """One backward runs whole, the other meets the released graph and raises
+    its RuntimeError (never anything else), and the leaves get one pass's
+    gradients, on each engine. Reference: the same graph differentiated once."""
+    Var = regrad.get_engine(engine_name).Var
+
+    def build(w, b):
+        y = w
+        for k in range(60):
+            y = (y * w + b).tanh() + k * 0.01
+        return y
+
+    ref_w, ref_b = Var(0.7, req_grad=True), Var(-0.2, req_grad=True)
+    build(ref_w, ref_b).backward()
+    for _ in range(100):
+        w, b = Var(0.7, req_grad=True), Var(-0.2, req_grad=True)
+        y = build(w, b)
+        outcomes = []
+
+        def job():
+            try:
+                y.backward()
+                outcomes.append("ok")
+            except RuntimeError as e:
+                assert "released graph" in str(e)
+                outcomes.append("released")
+
+        run_in_threads(job, job)
+        assert sorted(outcomes) == ["ok", "released"]
+        assert (w.grad, b.grad) == (ref_w.grad, ref_b.grad)

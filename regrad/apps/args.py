@@ -3,6 +3,7 @@ option's text into a value or raises ``argparse.ArgumentTypeError``, which
 argparse reports as a one-line error with exit status 2."""
 import argparse
 import math
+import re
 
 
 def whole_number(text):
@@ -39,10 +40,14 @@ def positive(text):
 
 
 def layer_sizes(text):
-    """Hidden layer sizes such as ``16,16``."""
-    parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
-    if not parts:
+    """Hidden layer sizes such as ``16,16`` (or ``16 16``); an empty size
+    (``16,,16``) is an error, not skipped."""
+    if not text.strip(" ,"):
         raise argparse.ArgumentTypeError("expected layer sizes such as 16,16")
+    parts = re.split(r"\s*,\s*|\s+", text.strip())
+    if "" in parts:
+        raise argparse.ArgumentTypeError(f"a layer size is missing in {text!r}: "
+                                         "expected comma-separated sizes such as 16,16")
     try:
         sizes = [int(p) for p in parts]
     except ValueError:

@@ -14,11 +14,18 @@ with ``setup()`` and ``step()``):
 - ``compiled``: regrad's compiled engine, ``regrad.apps.moons.step``;
 - ``replay``: a recorded tape replayed each step (``regrad.compile``), when
   this version of regrad has it;
+- ``lanes``: one point's loss recorded once (``regrad.compile(..., inputs=)``)
+  and run over the points at once, ``regrad.apps.moons.LanesStep``;
 - ``pure``: regrad's pure-Python engine, ``regrad.apps.moons.step`` (the baseline);
 - ``micrograd``: ``pip install micrograd``, its own ``nn.MLP``, the same loss;
 - ``torch-scalar``: PyTorch on the same scalar graph: the parameters are 0-d
   float64 tensors in ``regrad.nn``'s MLP;
 - ``torch-batched``: the same MLP as float64 matrices, one thread;
+- ``numpy``: the same MLP as float64 matrices in NumPy, backward by hand;
+- ``jax``: ``pip install jax``, the whole step under ``jax.jit`` (its compile
+  time shows in the "first step" column);
+- ``casadi``: ``pip install casadi``, the loss as an SX expression: one
+  point's Function mapped over the points, its gradient a Function;
 - ``floats``: the same forward pass on plain Python floats, in the same
   Python structure (``regrad.nn``'s classes); no graph, no backward: the
   interpreter's floor for building the graph.
@@ -74,6 +81,9 @@ TARGETS = dict(
     # static-graph replay
     replay_vs_torch=1.0,      # replay's step faster than PyTorch's batched tensors
     replay_ns_per_node=7.0,   # replay's step (forward, backward, update) <= 7 ns per node
+    # lanes: one point's graph over the batch
+    lanes_vs_jax=0.5,         # lanes' step <= 0.5x JAX jit(grad)'s
+    lanes_vs_numpy=1.0,       # lanes' step faster than NumPy with a hand-written backward
 )
 
 SCALING_SHAPES = ("chain", "sum", "mlp")
@@ -357,6 +367,191 @@ class RegradReplay(RegradEngine):
         return value if isinstance(value, float) else getattr(value, "val", value)
 
 
+class RegradLanes(RegradEngine):
+    """One point's loss recorded once with ``regrad.compile(..., inputs=...)``
+    and run over the 100 points at once (``regrad.apps.moons.LanesStep``: the
+    L2 term a replay tape, the update by ``regrad.optim.SGD``)."""
+    key = "lanes"
+    label = "regrad lanes (one point's graph)"
+    engine_name = "cython"
+    bytes_note = "n/a (lanes)"
+
+    def missing(self):
+        try:
+            from regrad import _lanes  # noqa: F401
+        except ImportError as exc:
+            return f"not built ({exc}); pip install -e ."
+        return super().missing()
+
+    def setup(self, work):
+        from .moons import LanesStep
+        super().setup(work)
+        self.lanes = LanesStep(self.model, work.alpha, self.params)
+
+    def step(self, k):
+        return self.lanes(self.work.X, self.work.y, learning_rate(k))[0]
+
+    def bytes_per_node(self):
+        return None
+
+
+class NumpyByHand(Contender):
+    """The same MLP as float64 matrices in NumPy, the backward pass written
+    out by hand (the chain rule through matrix products), SGD."""
+    key = "numpy"
+    label = "NumPy, hand-written backward"
+    bytes_note = "n/a (arrays)"
+    has_graph = False
+
+    def missing(self):
+        try:
+            import numpy  # noqa: F401
+        except ImportError:
+            return "not installed (pip install numpy)"
+        return None
+
+    def setup(self, work):
+        import numpy as np
+        self.np, self.work = np, work
+        self.params = _matrices(work, np.array)
+        self.X = np.array(work.X, dtype=float)
+        self.y = np.array(work.y, dtype=float)
+
+    def step(self, k):
+        np, lr, alpha = self.np, learning_rate(k), self.work.alpha
+        ps, n_layers = self.params, len(self.params) // 2
+        hs = [self.X]
+        for i in range(n_layers):
+            z = hs[-1] @ ps[2 * i] + ps[2 * i + 1]
+            hs.append(np.maximum(z, 0.0) if i < n_layers - 1 else z)
+        scores = hs[-1][:, 0]
+        margins = 1 - self.y * scores
+        n = len(self.y)
+        total = np.maximum(margins, 0.0).sum() * (1.0 / n)
+        if alpha:
+            total += alpha * sum(float((p * p).sum()) for p in ps)
+        _ = ((self.y > 0) == (scores > 0)).sum() / n                   # accuracy
+        g = (np.where(margins > 0, -self.y, 0.0) * (1.0 / n))[:, None]  # d total / d scores
+        for i in range(n_layers - 1, -1, -1):
+            gw, gb = hs[i].T @ g, g.sum(axis=0)
+            if i:
+                g = (g @ ps[2 * i].T) * (hs[i] > 0)
+            ps[2 * i] -= lr * (gw + 2 * alpha * ps[2 * i])
+            ps[2 * i + 1] -= lr * (gb + 2 * alpha * ps[2 * i + 1])
+        return float(total)
+
+
+def _matrices(work, array):
+    """The model's weights (in x out) and biases, from ``random.seed(seed)``."""
+    from .moons import build_model
+    model = build_model(work.hidden, seed=work.seed, engine="python")
+    out = []
+    for layer in model.layers:
+        out.append(array([[w.val for w in n.w] for n in layer.neurons], dtype=float).T.copy())
+        out.append(array([n.b.val for n in layer.neurons], dtype=float))
+    return out
+
+
+class JaxJit(Contender):
+    """The same MLP in JAX, the whole step (loss, ``grad``, SGD update) under
+    ``jax.jit``, float64, on the CPU: its compile time is in "first step"."""
+    key = "jax"
+    label = "JAX jit(grad)"
+    bytes_note = "n/a (XLA)"
+    has_graph = False
+
+    def missing(self):
+        try:
+            import jax  # noqa: F401
+        except ImportError:
+            return "not installed (pip install jax)"
+        return None
+
+    def setup(self, work):
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_platforms", "cpu")
+        import jax.numpy as jnp
+        import numpy as np
+        self.work = work
+        self.params = [jnp.asarray(p) for p in _matrices(work, np.array)]
+        X, y, alpha = jnp.asarray(work.X), jnp.asarray(work.y, dtype=float), work.alpha
+
+        def loss(ps):
+            h = X
+            for i in range(len(ps) // 2):
+                h = h @ ps[2 * i] + ps[2 * i + 1]
+                if i < len(ps) // 2 - 1:
+                    h = jnp.maximum(h, 0.0)
+            scores = h[:, 0]
+            total = jnp.maximum(1 - y * scores, 0.0).sum() * (1.0 / len(work.y))
+            if alpha:
+                total = total + alpha * sum((p * p).sum() for p in ps)
+            return total, ((y > 0) == (scores > 0)).sum()
+
+        def step(ps, lr):
+            (total, correct), grads = jax.value_and_grad(loss, has_aux=True)(ps)
+            return [p - lr * g for p, g in zip(ps, grads)], total, correct
+
+        self.jit_step = jax.jit(step)
+
+    def step(self, k):
+        self.params, total, correct = self.jit_step(self.params, learning_rate(k))
+        return float(total)
+
+
+class CasadiSX(Contender):
+    """The same loss as a CasADi SX expression of the 337 parameters: one
+    point's loss as a Function, ``map`` over the points, its gradient as a
+    Function (generated once: "first step"); each step calls it, SGD in NumPy."""
+    key = "casadi"
+    label = "CasADi SX (map over points)"
+    bytes_note = "n/a (SX)"
+    has_graph = False
+
+    def missing(self):
+        try:
+            import casadi  # noqa: F401
+            import numpy  # noqa: F401
+        except ImportError:
+            return "not installed (pip install casadi numpy)"
+        return None
+
+    def setup(self, work):
+        import casadi as ca
+        import numpy as np
+        self.np, self.work = np, work
+        mats = _matrices(work, np.array)
+        flat = np.concatenate([m.ravel() for m in mats])
+        w = ca.SX.sym("w", len(flat))
+        x = ca.SX.sym("x", 3)                      # x0, x1, label
+        h, pos = ca.vertcat(x[0], x[1]).T, 0
+        for i in range(len(mats) // 2):
+            W, b = mats[2 * i], mats[2 * i + 1]
+            Wsym = ca.reshape(w[pos:pos + W.size], W.shape[1], W.shape[0]).T
+            pos += W.size
+            bsym = w[pos:pos + b.size].T
+            pos += b.size
+            h = ca.mtimes(h, Wsym) + bsym
+            if i < len(mats) // 2 - 1:
+                h = ca.fmax(h, 0)
+        point = ca.Function("point", [w, x], [ca.fmax(1 - x[2] * h[0], 0), h[0]])
+        n = len(work.y)
+        data = ca.SX.sym("data", 3, n)
+        losses, scores = point.map(n, "serial")(w, data)
+        total = ca.sum2(losses) * (1.0 / n) + work.alpha * ca.dot(w, w)
+        self.fn = ca.Function("step", [w, data], [total, ca.gradient(total, w), scores])
+        self.w = flat
+        self.data = np.array([[a, b, c] for (a, b), c in zip(work.X, work.y)]).T.copy()
+
+    def step(self, k):
+        np = self.np
+        total, grad, scores = self.fn(self.w, self.data)
+        _ = ((np.asarray(scores).ravel() > 0) == (self.data[2] > 0)).sum()   # accuracy
+        self.w = self.w - learning_rate(k) * np.asarray(grad).ravel()
+        return float(total)
+
+
 class Micrograd(Contender):
     key = "micrograd"
     label = "micrograd"
@@ -424,7 +619,7 @@ class TorchScalar(_TorchContender):
         torch = self.torch = _torch()
         self.work = work
 
-        def Var(val, req_grad=False):
+        def Var(val, req_grad=False, label=None):
             return torch.tensor(float(val), dtype=torch.float64, requires_grad=req_grad)
 
         random.seed(work.seed)
@@ -509,7 +704,7 @@ class PlainFloats(Contender):
 
         self.work = work
         random.seed(work.seed)
-        floats = types.SimpleNamespace(Var=lambda val, req_grad=False: float(val))
+        floats = types.SimpleNamespace(Var=lambda val, req_grad=False, label=None: float(val))
         self.model = MLP(2, work.sizes, engine=floats)
         for layer in self.model.layers:
             for neuron in layer.neurons:
@@ -530,8 +725,8 @@ class PlainFloats(Contender):
 
 
 #: every contender, in table order; ``pure`` is the baseline of the speed-ups
-CONTENDERS = (RegradCompiled, RegradReplay, RegradPure, Micrograd, TorchScalar,
-              TorchBatched, PlainFloats)
+CONTENDERS = (RegradCompiled, RegradReplay, RegradLanes, RegradPure, Micrograd, TorchScalar,
+              TorchBatched, NumpyByHand, JaxJit, CasadiSX, PlainFloats)
 CONTENDER_KEYS = tuple(c.key for c in CONTENDERS)
 
 
@@ -835,9 +1030,11 @@ def run_report(work=None, keys=CONTENDER_KEYS, rounds=5, min_time=0.2,
         rows.append(row)
         if row["missing"] is None:
             _say(progress, f"setting up {c.label}")
+            start = time.perf_counter()
             c.setup(work)
             c.next_step = 1
             row["first_loss"] = float(c.step(0))      # warm-up, and the cross-check
+            row["first_step"] = time.perf_counter() - start
             contenders.append(c)
     by_key = {c.key: c for c in contenders}
 
@@ -955,6 +1152,18 @@ def _targets(rows, per_round, scaling, work):
         add(text, v, f"{v:.2f} ns ({nodes:,} nodes)", v <= t["replay_ns_per_node"])
     else:
         add(text, None, "-", None, "needs replay")
+    text = f"lanes: step <= {t['lanes_vs_jax']:g}x JAX jit(grad)'s"
+    if "lanes" in per_round and "jax" in per_round:
+        v = _paired_ratio(per_round["lanes"], per_round["jax"])
+        add(text, v, f"lanes' time / JAX's: {_fmt_ratio(v)}", v <= t["lanes_vs_jax"])
+    else:
+        add(text, None, "-", None, "needs lanes and jax")
+    text = "lanes: step faster than NumPy, hand-written backward"
+    if "lanes" in per_round and "numpy" in per_round:
+        v = _paired_ratio(per_round["numpy"], per_round["lanes"])
+        add(text, v, f"NumPy's time / lanes': {_fmt_ratio(v)}", v > t["lanes_vs_numpy"])
+    else:
+        add(text, None, "-", None, "needs lanes and numpy")
     if not work.is_default:
         for tg in out:
             tg["why"] = (tg["why"] + "; " if tg["why"] else "") + "not the default moons step"
@@ -974,11 +1183,12 @@ def format_report(rep):
                  f">= {rep.settings['min_time']:g} s per contender per round); medians of "
                  f"{clock}")
     lines.append("")
-    head = ("contender", "ms/step", "min-max over rounds", "vs pure", "bytes/node", "steps")
+    head = ("contender", "ms/step", "min-max over rounds", "vs pure", "bytes/node",
+            "first step ms", "steps")
     table = [head]
     for r in rep.rows:
         if r["missing"]:
-            table.append((r["label"], r["missing"], "", "", "", ""))
+            table.append((r["label"], r["missing"], "", "", "", "", ""))
             continue
         if "ms" not in r:
             continue
@@ -986,7 +1196,7 @@ def format_report(rep):
         table.append((r["label"], _fmt_ms(r["ms"] / 1e3),
                       f"{_fmt_ms(r['ms_min'] / 1e3)}-{_fmt_ms(r['ms_max'] / 1e3)}",
                       _fmt_ratio(r["speedup"]) if r.get("speedup") is not None else "-",
-                      b, str(r["steps"])))
+                      b, _fmt_first(r), str(r["steps"])))
     widths = [max(len(row[i]) for row in table if row[2] or i == 0) for i in range(len(head))]
     for i, row in enumerate(table):
         if not row[2] and i:      # a contender that did not run: its reason spans the row
@@ -1000,6 +1210,8 @@ def format_report(rep):
     lines.append("ms/step: one whole step (build the loss graph, zero_grad, backward, SGD "
                  "update); plain floats: the forward pass only. vs pure: the pure engine's "
                  "time over this one, median of per-round ratios.")
+    lines.append("first step: wall time from nothing to the first step done (building the "
+                 "model, recording or compiling, the first step), once, untimed by rounds.")
     lines.append("bytes/node: tracemalloc over building the loss graph, divided by its nodes "
                  "(constants and leaves included); PyTorch's C++ allocations are invisible to "
                  "tracemalloc, so no number is given for it.")
@@ -1064,17 +1276,17 @@ def format_report(rep):
 
 def format_markdown(rep):
     """The step table, the targets and the machine as Markdown (for a README)."""
-    lines = ["| contender | ms/step | min-max over rounds | vs pure | bytes/node |",
-             "|---|--:|--:|--:|--:|"]
+    lines = ["| contender | ms/step | min-max over rounds | vs pure | bytes/node "
+             "| first step, ms |", "|---|--:|--:|--:|--:|--:|"]
     for r in rep.rows:
         if r["missing"]:
-            lines.append(f"| {r['label']} | {r['missing']} | | | |")
+            lines.append(f"| {r['label']} | {r['missing']} | | | | |")
         elif "ms" in r:
             b = f"{r['bytes']:.1f}" if "bytes" in r else r.get("bytes_note", "n/a")
             sp = _fmt_ratio(r["speedup"]) if r.get("speedup") is not None else "-"
             lines.append(f"| {r['label']} | {_fmt_ms(r['ms'] / 1e3)} | "
                          f"{_fmt_ms(r['ms_min'] / 1e3)}-{_fmt_ms(r['ms_max'] / 1e3)} | "
-                         f"{sp} | {b} |")
+                         f"{sp} | {b} | {_fmt_first(r)} |")
     lines += ["", "| target for the compiled engine | this run | |", "|---|---|---|"]
     for t in rep.targets:
         lines.append(f"| {t['target']} | {t['shown']} | {_verdict(t)} |")
@@ -1091,6 +1303,11 @@ def format_markdown(rep):
     hw, sw = _machine_lines(rep)
     lines += ["", f"Machine: {hw}; {sw}."]
     return "\n".join(lines)
+
+
+def _fmt_first(row):
+    t = row.get("first_step")
+    return "-" if t is None else _fmt_ms(t)
 
 
 _SHAPE_NAMES = {"chain": "chain (y = y*w + b)", "sum": "wide sum(xs)", "mlp": "MLP moons loss"}

@@ -20,14 +20,17 @@ def build_parser():
         description="regrad: reverse-mode automatic differentiation on scalars.")
     parser.add_argument("--version", action="version", version=f"regrad {__version__}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
-    subparsers.required = True
     for name in COMMANDS:
         importlib.import_module(f"{__package__}.{name}").add_parser(subparsers)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:          # no command: say what there is
+        parser.print_help()
+        return 0
     try:
         return args.run(args)
     except KeyboardInterrupt:

@@ -15,11 +15,13 @@ the parameters), runs ``backward()`` and moves every parameter by
 ``-lr * grad``: that is ``step()``. With the defaults the graph has about
 65,000 nodes.
 
-``train(..., replay=True)`` (the job's default, ``--replay``) builds that
-graph once per batch size, with input Vars in place of the points and labels,
-records it with ``regrad.compile`` and replays it at every step (see
-``regrad.replay``): the same operations on the same numbers, so the same
-losses, without rebuilding the graph in Python.
+``train(..., path="lanes")`` (the job's default) records one point's loss
+graph on input Vars with ``regrad.compile(..., inputs=...)`` and runs it over
+every batch at once (see ``regrad.lanes``); ``path="replay"`` (``replay=True``)
+builds the whole step's graph once per batch size and replays it (see
+``regrad.replay``). Both run the same operations on the same numbers and add
+the gradients up in the same order: the same losses as the dynamic engine,
+to the bit, without rebuilding the graph in Python.
 """
 import argparse
 import math
@@ -29,15 +31,18 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
+from functools import reduce
+from operator import add, eq
 
 from .args import layer_sizes, nonnegative, positive, positive_int, whole_number
 from .floats import predict
 
-__all__ = ["make_moons", "build_model", "loss", "step", "ReplayStep", "train", "predict",
-           "accuracy", "EpochStats", "add_parser", "run"]
+__all__ = ["make_moons", "build_model", "loss", "step", "ReplayStep", "LanesStep", "train",
+           "predict", "accuracy", "EpochStats", "add_parser", "run"]
 
 DEFAULTS = dict(samples=100, noise=0.1, seed=1337, hidden=(16, 16), epochs=100,
-                lr=1.0, alpha=1e-4, batch_size=None, replay=True)
+                lr=1.0, alpha=1e-4, batch_size=None, path="lanes", threads=1)
+PATHS = ("lanes", "replay", "dynamic")
 
 
 # ---------------------------------------------------------------------- data
@@ -153,15 +158,18 @@ class ReplayStep:
     points' coordinates and the negated labels, which meet a weight or the
     score before anything else, so they stay leaves of the graph) and
     recorded into a tape; each call loads the batch into those inputs and
-    replays forward, backward and the update. The graph is the one ``loss()``
+    replays forward, backward and the update (``regrad.optim.SGD``: the same
+    ``p.val - lr * p.grad``, in one C loop). The graph is the one ``loss()``
     builds (the same operations in the same order on the same numbers), so
     the losses and weights are those of ``step()``.
     """
 
     def __init__(self, model, alpha=1e-4, params=None):
+        from regrad.optim import SGD
         self.model = model
         self.alpha = alpha
         self.params = model.parameters() if params is None else params
+        self._sgd = SGD(self.params, lr=0.0) if self.params else None
         self._tapes = {}      # batch size -> (tape, inputs, scores)
 
     def _record(self, X, y):
@@ -184,13 +192,72 @@ class ReplayStep:
         tape.load(inputs, [c for point in X for c in point] + [-yi for yi in y])
         value = tape.forward()
         correct = sum((yi > 0) == (s.val > 0) for yi, s in zip(y, scores))
-        params = self.params
-        for p in params:
-            p.grad = 0.0
+        if self._sgd is not None:
+            self._sgd.zero_grad()   # backward adds into 0.0 from None as from 0.0: step()'s bits
         tape.backward()
-        for p in params:
-            p.val -= lr * p.grad
+        if self._sgd is not None:
+            self._sgd.param_groups[0]["lr"] = lr   # unchecked, as the loop was: any sign
+            self._sgd.step()
         return value, correct / len(y)
+
+
+class LanesStep:
+    """``step()`` through lanes (``regrad.compile(..., inputs=...)``).
+
+    One point's loss ``relu(1 + (-y) * score)`` is recorded on three input
+    Vars (the coordinates and the negated label, which meet a weight or the
+    score first) with the score as an output, and run over each batch, of any
+    size, at once; the L2 term is a replay tape of its own. The losses, the
+    gradients and so the weights are those of ``step()``, to the bit: the
+    step's total is added up from the lanes' losses as ``loss()`` adds them,
+    the L2 term's gradients come first (the dynamic backward reaches it
+    first), then the lanes', seeded with ``1/N`` as the mean passes it, from
+    the last point to the first (see ``regrad.lanes``).
+    """
+
+    def __init__(self, model, alpha=1e-4, params=None, threads=1):
+        import regrad
+        from regrad.optim import SGD
+        self.params = model.parameters() if params is None else params
+        self._sgd = SGD(self.params, lr=0.0) if self.params else None
+        Var = type(self.params[0]) if self.params else regrad.Var
+        x0, x1, neg_y = Var(0.0), Var(0.0), Var(0.0)
+        score = model([x0, x1])
+        self.batch = regrad.compile((1 + neg_y * score).relu(), inputs=[x0, x1, neg_y],
+                                    outputs=[score], threads=threads)
+        self.reg = (regrad.compile(alpha * sum((p * p for p in self.params)))
+                    if alpha else None)
+        self._data = None     # (X, y, rows): the full batch is converted once
+
+    def _rows(self, X, y):
+        """The batch as rows (x0, x1, -y), and its labels' signs."""
+        from array import array
+        if self._data is not None and self._data[0] is X and self._data[1] is y:
+            return self._data[2]
+        rows = array("d", [v for (x0, x1), yi in zip(X, y) for v in (x0, x1, -yi)])
+        self._data = (X, y, (rows, [yi > 0 for yi in y]))
+        return self._data[2]
+
+    def __call__(self, X, y, lr):
+        """One SGD step on ``(X, y)``; returns ``(loss value, accuracy)`` before
+        the update, as ``step()`` does."""
+        batch = self.batch
+        rows, positive = self._rows(X, y)
+        losses = batch.forward(rows)
+        n = len(losses)
+        # added in turn, as loss() adds the Vars (sum() of floats may compensate: 3.12+)
+        total = reduce(add, losses, 0) * (1.0 / n)
+        if self._sgd is not None:
+            self._sgd.zero_grad()   # backward adds into 0.0 from None as from 0.0: step()'s bits
+        if self.reg is not None:
+            total = total + self.reg.forward()
+            self.reg.backward()
+        batch.backward(1.0 / n)
+        if self._sgd is not None:
+            self._sgd.param_groups[0]["lr"] = lr   # unchecked, as the loop was: any sign
+            self._sgd.step()
+        correct = sum(map(eq, positive, map((0.0).__lt__, batch.output_values[0])))
+        return total, correct / n
 
 
 @dataclass
@@ -204,7 +271,7 @@ class EpochStats:
 
 
 def train(model, X, y, epochs=100, lr=1.0, batch_size=None, alpha=1e-4, seed=None,
-          callback=None, replay=False):
+          callback=None, replay=False, path=None, threads=1):
     """Train ``model`` by SGD; returns a list of ``EpochStats``, one per epoch.
 
     Epoch ``k`` uses the learning rate ``lr * (1 - 0.9*k/epochs)`` (1.0 down
@@ -212,9 +279,12 @@ def train(model, X, y, epochs=100, lr=1.0, batch_size=None, alpha=1e-4, seed=Non
     number of points) makes one full-batch step per epoch, the seed's recipe;
     otherwise each epoch shuffles the points (``random.Random(seed)``) and
     steps once per mini-batch. ``callback(stats)`` is called after each epoch.
-    ``replay=True`` makes every step through ``ReplayStep`` (a tape per batch
-    size: the full batch, or the mini-batches and a shorter last one) instead
-    of ``step()``: the same losses, faster.
+    ``path`` chooses how a step runs: ``"dynamic"`` (``step()``, building the
+    graph), ``"replay"`` (``ReplayStep``: a tape per batch size, the full
+    batch or the mini-batches and a shorter last one) or ``"lanes"``
+    (``LanesStep``: one point's graph over each batch, ``threads`` threads);
+    the same losses, the last two faster. ``None``: ``"replay"`` if ``replay``
+    else ``"dynamic"``.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, not {epochs}")
@@ -224,9 +294,14 @@ def train(model, X, y, epochs=100, lr=1.0, batch_size=None, alpha=1e-4, seed=Non
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     rng = random.Random(seed)
     params = model.parameters()
-    if replay:
-        replayer = ReplayStep(model, alpha, params)
-        do_step = lambda Xb, yb, rate: replayer(Xb, yb, rate)   # noqa: E731
+    if path is None:
+        path = "replay" if replay else "dynamic"
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {', '.join(PATHS)}, not {path!r}")
+    if path == "lanes":
+        do_step = LanesStep(model, alpha, params, threads=threads)
+    elif path == "replay":
+        do_step = ReplayStep(model, alpha, params)
     else:
         do_step = lambda Xb, yb, rate: step(model, Xb, yb, rate, alpha, params)   # noqa: E731
     history = []
@@ -261,6 +336,7 @@ def accuracy(model, X, y):
 
 _ENGINE_NAMES = {"compiled": "cython", "cython": "cython", "pure": "python", "python": "python"}
 _ENGINE_SHOWN = {"cython": "compiled", "python": "pure"}
+_PATH_SHOWN = {"lanes": ", lanes", "replay": ", static-graph replay", "dynamic": ""}
 
 
 def _engine_name(text):
@@ -303,25 +379,38 @@ def add_parser(subparsers):
                         "(default: %(default)s)")
     p.add_argument("--alpha", type=nonnegative, default=d["alpha"], metavar="A",
                    help="weight of the L2 penalty alpha*sum(p*p) (default: %(default)s)")
-    p.add_argument("--replay", action=argparse.BooleanOptionalAction, default=d["replay"],
-                   help="record the graph once (per batch size) and replay it at every "
-                        "step instead of rebuilding it: the same losses, faster "
-                        "(default: on)")
+    p.add_argument("--path", choices=PATHS, default=d["path"],
+                   help="how a step runs: lanes (one point's graph recorded once and run "
+                        "over the batch), replay (the step's graph recorded once per batch "
+                        "size and replayed) or dynamic (the graph rebuilt every step); the "
+                        "same losses (default: %(default)s)")
+    p.add_argument("--replay", dest="path", action="store_const", const="replay",
+                   help="the same as --path replay")
+    p.add_argument("--no-replay", dest="path", action="store_const", const="dynamic",
+                   help="the same as --path dynamic")
+    p.add_argument("--threads", type=positive_int, default=d["threads"], metavar="N",
+                   help="threads sharing the lanes of a batch (--path lanes; the same "
+                        "numbers for any count; default: %(default)s)")
     p.add_argument("--engine", type=_engine_name, default=None, metavar="{compiled,pure}",
                    help="compiled (Cython) or pure (Python) engine (default: the one "
                         "`import regrad` picks: compiled unless REGRAD_PURE_PYTHON=1)")
-    p.add_argument("--out", metavar="PATH", default=None,
-                   help="picture file: .png (needs matplotlib), .svg or .html; a directory "
-                        "gets moons.png/.svg inside (default: moons.png in the working "
-                        "directory, or moons.svg without matplotlib)")
-    p.add_argument("--no-picture", action="store_true", help="do not write a picture")
-    p.set_defaults(run=run)
+    picture = p.add_mutually_exclusive_group()
+    picture.add_argument("--out", metavar="PATH", default=None,
+                         help="picture file: .png (needs matplotlib), .svg or .html; a "
+                              "directory gets moons.png/.svg inside (default: moons.png in "
+                              "the working directory, or moons.svg without matplotlib)")
+    picture.add_argument("--no-picture", action="store_true", help="do not write a picture")
+    p.set_defaults(run=run, parser=p)
     return p
 
 
 def _fail(message):
     """Leave with a one-line error on stderr and exit status 1."""
     raise SystemExit(f"python -m regrad moons: error: {message}")
+
+
+class _Diverged(Exception):
+    """Training stopped: the loss is no longer a finite number."""
 
 
 def _load_engine(name):
@@ -376,6 +465,10 @@ class Progress:
             self.stream.flush()
 
 
+def _count(n, noun):
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _fmt_time(seconds):
     if seconds >= 1.0:
         return f"{seconds:.2f} s"
@@ -392,25 +485,35 @@ def run(args):
     if not args.no_picture:
         try:
             out = plot.picture_path(args.out, "moons")
-        except ValueError as exc:
-            _fail(str(exc))
+        except ValueError as exc:     # a bad option value: usage error, status 2
+            args.parser.error(f"argument --out: {exc}")
 
     X, y = make_moons(args.samples, args.noise, args.seed)
     model = build_model(args.hidden, seed=args.seed, engine=engine)
     sizes = ", ".join(str(s) for s in args.hidden + [1])
     batch = ("full batch" if args.batch_size is None or args.batch_size >= args.samples
              else f"batches of {args.batch_size}")
-    print(f"two moons: {args.samples} points (noise {args.noise:g}, seed {args.seed}); "
+    print(f"two moons: {_count(args.samples, 'point')} (noise {args.noise:g}, seed {args.seed}); "
           f"MLP(2, [{sizes}]), {len(model.parameters())} parameters; {args.epochs} epochs, "
-          f"{batch}, lr {args.lr:g}, {shown_engine} engine"
-          f"{', static-graph replay' if args.replay else ''}", flush=True)
+          f"{batch}, lr {args.lr:g}, {shown_engine} engine{_PATH_SHOWN[args.path]}",
+          flush=True)
 
     progress = Progress(args.epochs)
+
+    def report(stats):
+        progress.update(stats)
+        if not math.isfinite(stats.loss):
+            raise _Diverged(stats)
+
     start = time.perf_counter()
     try:
         history = train(model, X, y, epochs=args.epochs, lr=args.lr,
                         batch_size=args.batch_size, alpha=args.alpha, seed=args.seed,
-                        callback=progress.update, replay=args.replay)
+                        callback=report, path=args.path, threads=args.threads)
+    except _Diverged as exc:
+        stats = exc.args[0]
+        _fail(f"training diverged: the loss is {stats.loss} at epoch {stats.epoch + 1} "
+              f"(learning rate {stats.lr:g}); try a smaller --lr")
     finally:
         progress.close()
     elapsed = time.perf_counter() - start

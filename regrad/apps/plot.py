@@ -35,6 +35,12 @@ def picture_path(out, stem):
     if out is None or os.path.isdir(out):
         name = stem + (".png" if have_matplotlib() else ".svg")
         return name if out is None else os.path.join(out, name)
+    if out.endswith(os.sep) or (os.altsep and out.endswith(os.altsep)):
+        raise ValueError(f"cannot write a picture into {out!r}: no directory "
+                         f"{os.path.abspath(out)}")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise ValueError(f"cannot write a picture to {out!r}: no directory {parent}")
     ext = os.path.splitext(out)[1].lower()
     if ext not in FORMATS:
         raise ValueError(f"cannot write a picture to {out!r}: the name must end in "
@@ -42,9 +48,6 @@ def picture_path(out, stem):
     if ext == ".png" and not have_matplotlib():
         raise ValueError("a PNG picture needs matplotlib (pip install 'regrad[plot]'); "
                          f"give an .svg or .html path instead of {out!r}")
-    parent = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(parent):
-        raise ValueError(f"cannot write a picture to {out!r}: no directory {parent}")
     return out
 
 

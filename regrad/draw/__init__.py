@@ -16,26 +16,49 @@ to results; the root has a thick border. ``orientation`` says where inputs
 are: ``"TB"`` (top, results below), ``"BT"``, ``"LR"`` or ``"RL"``.
 
 ``backward()`` releases the graph's interior, so draw before it, or after
-``backward(retain_graph=True)`` to see the leaves' gradients too.
+``backward(retain_graph=True)`` to see the leaves' gradients too; drawing a
+result whose graph was released raises RuntimeError. A Var's ``label`` is
+shown before its value (``L0.N3.w1 = 0.5000``).
 
-Graphs of more than ``max_nodes`` nodes (500 unless given) are refused with a
-ValueError naming their size: pass a larger ``max_nodes``, or ``None``.
+``view="compact"`` draws each neuron's weighted sum ``b + w0*x0 + ...`` (a
+chain of Add over Mul nodes with parameters, and a Relu on top) as one orange
+node fed by the neuron's inputs, so a model's layers read at a glance; the
+rest of the graph is drawn as in the full view (see ``_compact``).
+
+Graphs of more than ``max_nodes`` nodes (2000 unless given; the nodes drawn,
+in the compact view) are refused with a ValueError naming their size: pass a
+larger ``max_nodes``, or ``None``. The layout's cost grows about linearly
+with the graph (10^4 nodes take a few seconds).
 """
 import os
 
-from ._graph import collect, DEFAULT_MAX_NODES
+from ._graph import collect, walk, DEFAULT_MAX_NODES, _check_max_nodes
+from ._compact import compact
 from ._style import normalize_orientation, ORIENTATIONS
 from ._svg import render_svg, render_page
 from ._export import mermaid_text, dot_text
 
 __all__ = ["Drawing", "draw", "draw_to_html", "build_svg", "build_dot",
-           "build_mermaid_script", "ORIENTATIONS", "DEFAULT_MAX_NODES"]
+           "build_mermaid_script", "ORIENTATIONS", "VIEWS", "DEFAULT_MAX_NODES"]
+
+#: ``view="full"`` draws every Var; ``view="compact"`` draws each neuron's
+#: weighted sum (weights, bias and relu folded in) as one node.
+VIEWS = ("full", "compact")
+
+
+def _graph(root, max_nodes, view):
+    if view not in VIEWS:
+        raise ValueError(f"view must be 'full' or 'compact', not {view!r}")
+    if view == "full":
+        return collect(root, max_nodes)
+    _check_max_nodes(max_nodes)
+    return compact(walk(root), max_nodes)
 
 
 class Drawing:
     """A drawn graph. ``svg`` is the SVG text; ``html()`` a full page;
-    ``save(path)`` writes either, by the path's extension (``.svg`` or
-    ``.html``). In Jupyter, a Drawing shows itself (``_repr_svg_``,
+    ``save(path)`` writes either, by the path's extension (``.svg``, or
+    ``.html``/``.htm``; any other raises ValueError). In Jupyter, a Drawing shows itself (``_repr_svg_``,
     ``_repr_html_``).
 
     ``orientation``, ``node_count``, ``edge_count``, ``width`` and ``height``
@@ -78,16 +101,20 @@ class Drawing:
         return render_page(self._graph, self._svg, title)
 
     def save(self, path, title=None):
-        """Write the drawing to ``path``: SVG if it ends in ``.svg``, else an
-        HTML page. Returns the path."""
+        """Write the drawing to ``path``: SVG if it ends in ``.svg``, an HTML
+        page if it ends in ``.html`` or ``.htm``; any other name raises
+        ValueError. Returns the path."""
         path = os.fspath(path)
-        if path.lower().endswith(".svg"):
+        stem, ext = os.path.splitext(os.path.basename(path))
+        ext = ext.lower()
+        if ext == ".svg":
             text = self.svg + "\n"
-        else:
-            stem = os.path.basename(path)
-            if stem.lower().endswith(".html"):
-                stem = stem[:-5]
+        elif ext in (".html", ".htm"):
             text = self.html(title if title is not None else stem)
+        else:
+            raise ValueError(f"cannot save a drawing as {path!r}: the name must end in .svg "
+                             "(the SVG image) or .html (a page); for a PNG, take a "
+                             "screenshot of the page or convert the SVG")
         parent = os.path.dirname(path)
         if parent:
             os.makedirs(parent, exist_ok=True)
@@ -106,38 +133,39 @@ class Drawing:
                 f"{self.width:.0f}x{self.height:.0f} px>")
 
 
-def draw(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES):
-    """Lay out the graph under ``root`` and return a ``Drawing``."""
+def draw(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES, view="full"):
+    """Lay out the graph under ``root`` and return a ``Drawing``. ``view`` is
+    ``"full"`` (every Var) or ``"compact"`` (a neuron per weighted sum)."""
     orientation = normalize_orientation(orientation)
-    graph = collect(root, max_nodes)
+    graph = _graph(root, max_nodes, view)
     return Drawing(graph, render_svg(graph, orientation), orientation)
 
 
-def build_svg(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES):
+def build_svg(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES, view="full"):
     """The graph under ``root`` as an SVG document (a string)."""
-    return draw(root, orientation, max_nodes=max_nodes).svg
+    return draw(root, orientation, max_nodes=max_nodes, view=view).svg
 
 
-def draw_to_html(root, name, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES):
+def draw_to_html(root, name, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES, view="full"):
     """Write the graph under ``root`` to ``name + ".html"`` (``name`` may hold
     directories, created if missing; ``.html`` is not doubled) and return
     that path. The page is self-contained: inline SVG, no script, no fetch."""
     path = os.fspath(name)
     if not path.lower().endswith(".html"):
         path += ".html"
-    return draw(root, orientation, max_nodes=max_nodes).save(path)
+    return draw(root, orientation, max_nodes=max_nodes, view=view).save(path)
 
 
-def build_mermaid_script(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES):
+def build_mermaid_script(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES, view="full"):
     """The graph under ``root`` as a Mermaid flowchart (``graph TB`` ...), for
     Markdown renderers that draw Mermaid. ``orientation`` may also be ``"TD"``."""
     mermaid_orientation = "TD" if orientation == "TD" else normalize_orientation(orientation)
-    return mermaid_text(collect(root, max_nodes), mermaid_orientation)
+    return mermaid_text(_graph(root, max_nodes, view), mermaid_orientation)
 
 
-def build_dot(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES):
+def build_dot(root, orientation="TB", *, max_nodes=DEFAULT_MAX_NODES, view="full"):
     """The graph under ``root`` as Graphviz DOT text (``dot -Tsvg`` draws it)."""
-    return dot_text(collect(root, max_nodes), normalize_orientation(orientation))
+    return dot_text(_graph(root, max_nodes, view), normalize_orientation(orientation))
 
 
 from ._steps import backward_schedule, draw_backward, backward_steps  # noqa: E402

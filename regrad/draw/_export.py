@@ -13,7 +13,10 @@ def _mermaid_escape(s):
 
 def mermaid_text(graph, orientation):
     lines = [f"graph {orientation}"]
+    present = {node.kind for node in graph.nodes}
     for kind, st in STYLE.items():
+        if kind not in present and kind == "neuron":
+            continue
         lines.append(f"classDef {kind} fill:{st['fill']},stroke:{st['stroke']},color:{st['text']}")
     for node in graph.nodes:
         parts = [_mermaid_escape(t) for t in node.label_lines]

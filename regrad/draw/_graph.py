@@ -5,22 +5,24 @@ dedupes Vars by identity, and returns a ``Graph``: its nodes in topological
 order (every input before the results that use it, the root last) and its
 edges from inputs to results. Everything the renderers need (kind, label
 lines, value, gradient) is read here, once, from the public ``Var`` API
-(``val``, ``grad``, ``req_grad``, ``name``, ``op``, ``src``), so any object
-with those attributes can be drawn.
+(``val``, ``grad``, ``req_grad``, ``name``, ``op``, ``src``, and ``label``
+where present), so any object with those attributes can be drawn.
 """
 import math
 import numbers
 
-__all__ = ["Node", "Edge", "Graph", "collect", "KINDS", "DEFAULT_MAX_NODES",
-           "format_value", "format_arg"]
+__all__ = ["Node", "Edge", "Graph", "collect", "walk", "check_size", "KINDS",
+           "DEFAULT_MAX_NODES", "format_value", "format_arg"]
 
 #: The node kinds, in legend order: a leaf that requires grad (a parameter or
 #: an input being differentiated), a leaf that does not (a variable or a
-#: constant), and a result made by an operator.
-KINDS = ("param", "const", "op")
+#: constant), a result made by an operator, and (in the compact view only) a
+#: neuron's weighted sum drawn as one node.
+KINDS = ("param", "const", "op", "neuron")
 
-#: Graphs with more nodes than this are refused unless ``max_nodes`` is raised.
-DEFAULT_MAX_NODES = 500
+#: Graphs with more nodes than this are refused unless ``max_nodes`` is raised:
+#: one sample through the moons model, MLP(2, [16, 16, 1]), has about 1,000.
+DEFAULT_MAX_NODES = 2000
 
 
 def format_value(v):
@@ -34,9 +36,10 @@ def format_value(v):
         return "nan"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    if abs(v) >= 1e7:
-        return f"{v:.4e}"
-    return f"{v:.4f}"
+    text = f"{v:.4e}" if abs(v) >= 1e7 else f"{v:.4f}"
+    if text.startswith("-") and float(text) == 0.0:
+        text = text[1:]           # -0.0, or a tiny negative number: no "-0.0000"
+    return text
 
 
 def format_arg(v):
@@ -56,12 +59,13 @@ class Node:
     ``name`` the Var's ``.name`` (``"Var"`` for a leaf, else the operator's
     name); ``symbol`` the operator's symbol (``""`` for a leaf); ``args`` the
     operator's arguments (``{"power": 2.0}``); ``val``; ``grad`` (a float, or
-    None when the Var has none to show); ``req_grad``; ``released`` is True
+    None when the Var has none to show); ``label`` (the Var's label, or
+    None), shown before the value; ``req_grad``; ``released`` is True
     for a result whose inputs were freed by ``backward()`` (its ``.src`` is
     gone, so its inputs cannot be drawn); ``is_root``.
     """
 
-    __slots__ = ("index", "kind", "name", "symbol", "args", "val", "grad",
+    __slots__ = ("index", "kind", "name", "symbol", "args", "val", "grad", "label",
                  "req_grad", "released", "is_root")
 
     def __init__(self, index, var, is_root):
@@ -84,17 +88,20 @@ class Node:
         self.val = var.val
         grad = getattr(var, "grad", None)
         self.grad = None if grad is None else grad
+        label = getattr(var, "label", None)
+        self.label = None if label is None else str(label)
         self.released = op is not None and getattr(var, "src", None) is None
         self.is_root = is_root
 
     @property
     def label_lines(self):
         """The text of the node, one line each: name, arguments (if any),
-        value, gradient (if any)."""
+        value (after the label, if any: ``w1 = 0.5000``), gradient (if any)."""
         lines = [self.name]
         if self.args:
             lines.append(", ".join(f"{k}={format_arg(v)}" for k, v in self.args.items()))
-        lines.append(format_value(self.val))
+        value = format_value(self.val)
+        lines.append(value if self.label is None else f"{self.label} = {value}")
         if self.grad is not None:
             lines.append(f"grad {format_value(self.grad)}")
         return lines
@@ -107,6 +114,8 @@ class Node:
         head = self.name
         if self.args:
             head += "(" + ", ".join(f"{k}={format_arg(v)}" for k, v in self.args.items()) + ")"
+        if self.label is not None:
+            head = f"{self.label}: {head}"
         text = f"{head} [{kind}] value {self.val!r}"
         if self.grad is not None:
             text += f", grad {self.grad!r}"
@@ -173,18 +182,31 @@ def _inputs(var):
 def _check_root(root):
     if not hasattr(root, "val") or not hasattr(root, "src"):
         raise TypeError(f"expected a Var to draw, not {type(root).__name__}")
+    if getattr(root, "op", None) is not None and getattr(root, "src", None) is None:
+        raise RuntimeError(
+            f"cannot draw this {root.name} result: backward() released its graph, so only "
+            "the result itself is left. Draw before backward(), or call "
+            "backward(retain_graph=True) to keep the graph.")
 
 
-def collect(root, max_nodes=DEFAULT_MAX_NODES):
-    """The ``Graph`` of every Var reachable from ``root`` through ``.src``.
-
-    Raises ValueError naming the graph's size when it has more than
-    ``max_nodes`` nodes (``None`` for no limit).
-    """
-    _check_root(root)
+def _check_max_nodes(max_nodes):
     if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int)
                                   or max_nodes < 1):
         raise ValueError(f"max_nodes must be a positive integer or None, not {max_nodes!r}")
+
+
+def check_size(n, max_nodes, what="graph"):
+    """Raise ValueError naming the size when ``n`` nodes is more than ``max_nodes``."""
+    if max_nodes is not None and n > max_nodes:
+        raise ValueError(
+            f"the {what} has {n} nodes, more than max_nodes={max_nodes}: too large to draw "
+            f"readably. Pass max_nodes={n} (or max_nodes=None) to draw it anyway, or draw "
+            "a smaller part of the graph.")
+
+
+def walk(root):
+    """Every Var reachable from ``root``, inputs before results, root last."""
+    _check_root(root)
     # Iterative depth-first post-order: a node is emitted after all its
     # inputs, inputs visited in .src order. Every Var visited stays referenced
     # by `order` or the stack (and by root), so id() is a stable identity.
@@ -203,12 +225,20 @@ def collect(root, max_nodes=DEFAULT_MAX_NODES):
         else:
             stack.pop()
             order.append(var)
+    return order
+
+
+def collect(root, max_nodes=DEFAULT_MAX_NODES):
+    """The ``Graph`` of every Var reachable from ``root`` through ``.src``.
+
+    Raises ValueError naming the graph's size when it has more than
+    ``max_nodes`` nodes (``None`` for no limit).
+    """
+    _check_root(root)
+    _check_max_nodes(max_nodes)
+    order = walk(root)
     n = len(order)
-    if max_nodes is not None and n > max_nodes:
-        raise ValueError(
-            f"the graph has {n} nodes, more than max_nodes={max_nodes}: too large to draw "
-            f"readably. Pass max_nodes={n} (or max_nodes=None) to draw it anyway, or draw "
-            "a smaller part of the graph.")
+    check_size(n, max_nodes)
     index = {id(v): i for i, v in enumerate(order)}
     nodes = [Node(i, v, i == n - 1) for i, v in enumerate(order)]
     edges = []

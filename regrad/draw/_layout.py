@@ -4,8 +4,11 @@ The steps are the classic ones, each kept small and iterative (no recursion):
 
 1. ranks: every node goes one rank past its deepest input (inputs before
    results); then nodes slide toward the side where they have more edges, so
-   a constant sits just before the operator that uses it instead of at rank 0;
-2. long edges are cut into chains of dummy nodes, one per rank they cross;
+   a constant sits just before the operator that uses it instead of at rank 0
+   (a node's results count once together, since they share a trunk);
+2. long edges are cut into dummy nodes, one per rank they cross; the edges
+   from one node share theirs (a trunk down to its deepest result, branching
+   off at each result), so the dummies grow with the ranks, not with the uses;
 3. order within ranks: a depth-first start that keeps inputs in ``.src``
    order, then sweeps down and up that sort each rank by the median position
    of its neighbours, each followed by adjacent swaps while they remove
@@ -17,9 +20,15 @@ The steps are the classic ones, each kept small and iterative (no recursion):
    gives way, so chains stay straight), and a pool-adjacent-violators
    projection keeps the order and the minimum gaps, exactly.
 
+Every step costs about linear time in the nodes and dummies (sorting aside):
+crossing counts are kept per pair of ranks and redone only where the order
+changed, and the sweeps stop once nothing moves.
+
 Coordinates are abstract: ``u`` runs across a rank, ``v`` along the edges
 (inputs at small ``v``). The renderer turns them into x/y for each orientation.
 """
+from operator import sub
+
 __all__ = ["Layout", "layout", "count_crossings"]
 
 
@@ -53,7 +62,14 @@ def _assign_ranks(n, ins, outs):
         if ins[i]:
             rank[i] = 1 + max(rank[j] for j in ins[i])
     # Slide each node within the range its edges allow, toward the side with
-    # more edges (this shortens the edges in total); sinks stay put.
+    # more edges (this shortens the edges in total); sinks stay put. The
+    # edges from one source share a trunk (see layout), so a node's results
+    # weigh 1 together, an input with k results 1/k, and a leaf used once
+    # nothing (it follows its result).
+    pull_in = [0.0] * n
+    for i in range(n):
+        pull_in[i] = 0.0 if not ins[i] and len(outs[i]) == 1 else 1.0 / max(len(outs[i]), 1)
+    balance_of = [sum(pull_in[j] for j in ins[i]) - 1.0 for i in range(n)]
     for _ in range(64):
         changed = False
         for i in range(n - 1, -1, -1):
@@ -61,7 +77,7 @@ def _assign_ranks(n, ins, outs):
                 continue
             hi = min(rank[k] for k in outs[i]) - 1
             lo = 1 + max(rank[j] for j in ins[i]) if ins[i] else None
-            balance = len(ins[i]) - len(outs[i])
+            balance = balance_of[i]
             if balance < 0 or lo is None:
                 new = hi
             elif balance > 0:
@@ -106,27 +122,46 @@ class _Bit:
         return s
 
 
-def count_crossings(layers, pos, down, port_scale, weight=None):
+def count_crossings(layers, pos, down, port_scale, weight=None, cache=None):
     """Crossings between adjacent ranks. ``down[x]`` lists (target, port);
     an edge's end on the lower rank is ordered by (target position, port).
     With ``weight`` (per node, for the edges leaving it), a crossing counts
-    the product of its two edges' weights."""
+    the product of its two edges' weights. ``cache`` (a dict kept between
+    calls with the same graph) skips the pairs of ranks whose order did not
+    change since the last call."""
     total = 0
     for r in range(len(layers) - 1):
-        keys = []
-        for t in layers[r]:                      # tops in order
-            w = 1 if weight is None else weight[t]
-            keys.extend((k, w) for k in sorted(pos[b] * port_scale + p for b, p in down[t]))
-        if len(keys) < 2:
-            continue
-        ranks = {k: i for i, k in enumerate(sorted({k for k, _ in keys}))}
-        bit = _Bit(len(ranks))
-        before = 0
-        for k, w in keys:
-            rk = ranks[k]
-            total += w * (before - bit.sum_le(rk))   # earlier ends strictly right of this one
-            bit.add(rk, w)
-            before += w
+        top, bottom = layers[r], layers[r + 1]
+        if cache is not None:
+            hit = cache.get(r)
+            if hit is not None and hit[0] == top and hit[1] == bottom:
+                total += hit[2]
+                continue
+            c = _pair_crossings(top, pos, down, port_scale, weight)
+            cache[r] = (list(top), list(bottom), c)
+        else:
+            c = _pair_crossings(top, pos, down, port_scale, weight)
+        total += c
+    return total
+
+
+def _pair_crossings(top, pos, down, port_scale, weight):
+    """The crossings between the edges leaving rank ``top`` (in order)."""
+    keys = []
+    for t in top:
+        w = 1 if weight is None else weight[t]
+        keys.extend((k, w) for k in sorted(pos[b] * port_scale + p for b, p in down[t]))
+    # most rank pairs of a large graph have no crossing at all
+    if all(keys[i][0] <= keys[i + 1][0] for i in range(len(keys) - 1)):
+        return 0
+    ranks = {k: i for i, k in enumerate(sorted({k for k, _ in keys}))}
+    bit = _Bit(len(ranks))
+    total = before = 0
+    for k, w in keys:
+        rk = ranks[k]
+        total += w * (before - bit.sum_le(rk))   # earlier ends strictly right of this one
+        bit.add(rk, w)
+        before += w
     return total
 
 
@@ -181,9 +216,10 @@ class _Ordering:
     def __init__(self, up, down, nports, weight):
         self.up, self.down, self.nports, self.weight = up, down, nports, weight
         self.port_scale = max(nports, default=1) + 1
+        self.cache = {}
 
     def cost(self, layers, pos):
-        return count_crossings(layers, pos, self.down, self.port_scale, self.weight)
+        return count_crossings(layers, pos, self.down, self.port_scale, self.weight, self.cache)
 
     def sweep(self, layers, pos, downward):
         """Sort each rank by the median position of its neighbours on the
@@ -215,20 +251,29 @@ class _Ordering:
         """The crossings among the edges of ``a`` and ``b`` (weighted) with
         ``a`` left of ``b``, and with ``b`` left of ``a``."""
         weight = self.weight
+        up_a, up_b, down_a, down_b = self.up[a], self.up[b], self.down[a], self.down[b]
+        if len(up_a) == len(up_b) == len(down_a) == len(down_b) == 1:
+            # one edge on each side (mostly dummies of long edges): compare directly
+            pa, pb = pos[up_a[0][0]], pos[up_b[0][0]]
+            w = weight[up_a[0][0]] * weight[up_b[0][0]]
+            ab, ba = (w, 0) if pa > pb else (0, w) if pa < pb else (0, 0)
+            ka, kb = (pos[down_a[0][0]], down_a[0][1]), (pos[down_b[0][0]], down_b[0][1])
+            w = weight[a] * weight[b]
+            return (ab + w, ba) if ka > kb else (ab, ba + w) if ka < kb else (ab, ba)
         ab = ba = 0
-        ub = [(pos[y], weight[y]) for y, _ in self.up[b]]
+        ub = [(pos[y], weight[y]) for y, _ in up_b]
         if ub:
-            for y, _ in self.up[a]:
+            for y, _ in up_a:
                 pa, wa = pos[y], weight[y]
                 for pb, wb in ub:
                     if pa > pb:
                         ab += wa * wb
                     elif pa < pb:
                         ba += wa * wb
-        db = [(pos[z], p) for z, p in self.down[b]]
+        db = [(pos[z], p) for z, p in down_b]
         if db:
             wab = weight[a] * weight[b]
-            for z, p in self.down[a]:
+            for z, p in down_a:
                 ka = (pos[z], p)
                 for kb in db:
                     if ka > kb:
@@ -241,9 +286,14 @@ class _Ordering:
         """Swap neighbours in a rank while that removes crossings; with
         ``equal``, the first pass also swaps pairs that cross as much either
         way (a shake that lets the next sweep leave a plateau)."""
+        # After the first pass, only ranks next to a swap can gain from one:
+        # a pair's crossings depend on its rank and the two beside it only.
+        todo = range(len(layers))
         for k in range(max_passes):
             improved = False
-            for layer in layers:
+            swapped = set()
+            for r in todo:
+                layer = layers[r]
                 for i in range(len(layer) - 1):
                     a, b = layer[i], layer[i + 1]
                     c_ab, c_ba = self.pair_costs(a, b, pos)
@@ -251,8 +301,11 @@ class _Ordering:
                         layer[i], layer[i + 1] = b, a
                         pos[a], pos[b] = i + 1, i
                         improved = improved or c_ab > c_ba
+                        swapped.add(r)
             if not improved:
                 break
+            todo = sorted({q for r in swapped for q in (r - 1, r, r + 1)
+                           if 0 <= q < len(layers)})
 
     def improve(self, layers, pos, max_iter, max_passes):
         """Sweeps down and up, each followed by transpositions, keeping the
@@ -351,25 +404,31 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
     weight = [1 if not ins[i] else 2 for i in range(n)]   # see _Ordering
     up = [[] for _ in range(n)]      # (neighbour on the rank before, port at self)
     down = [[] for _ in range(n)]    # (neighbour on the rank after, port at it)
-    chains = []
+    # Edges from one source share their dummies (a trunk down to the source's
+    # deepest result, branching off where each result is): a leaf used at
+    # every step of a chain of n steps costs n dummies, not n^2 / 2.
+    trunks = {}
+    spans = []              # per edge: how many trunk dummies it runs through
     for s, d, p in edges:
-        chain = [s]
-        for r in range(rank[s] + 1, rank[d]):
+        trunk = trunks.setdefault(s, [])
+        need = rank[d] - rank[s] - 1
+        while len(trunk) < need:
             x = len(lrank)
-            lrank.append(r)
+            lrank.append(rank[s] + 1 + len(trunk))
             across.append(0.0)
             dummy.append(True)
             up.append([])
             down.append([])
             nports.append(1)
             weight.append(weight[s])
-            chain.append(x)
-        chain.append(d)
-        for a, b in zip(chain, chain[1:]):
-            port = p if b == d else 0
-            up[b].append((a, port))
-            down[a].append((b, port))
-        chains.append(chain)
+            prev = trunk[-1] if trunk else s
+            up[x].append((prev, 0))
+            down[prev].append((x, 0))
+            trunk.append(x)
+        last = trunk[need - 1] if need else s
+        up[d].append((last, p))
+        down[last].append((d, p))
+        spans.append(need)
     n_all = len(lrank)
 
     # --- order within ranks
@@ -405,10 +464,24 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
 
     # A leaf used once ("hanging") can sit anywhere beside its consumer: it
     # does not pull on a consumer that has other inputs, and gives way to its
-    # neighbours, so chains stay straight instead of drifting sideways.
+    # neighbours, so chains stay straight instead of drifting sideways. A
+    # trunk that branches (a "bus") is pulled along itself only, and does not
+    # pull the results it feeds, for the same reason.
     hanging = [False] * n_all
     for i in range(n):
         hanging[i] = not ins[i] and len(outs[i]) == 1
+    bus = [dummy[x] and len(down[x]) > 1 for x in range(n_all)]
+    # the neighbours that pull each node, with their weights, computed once
+    pull_up, pull_down = [], []
+    for x in range(n_all):
+        ups = [y for y, _ in up[x]]
+        strong = [y for y in ups if not hanging[y] and not bus[y]]
+        pull_up.append([(y, omega(x, y)) for y in (strong or ups)])
+        downs = [z for z, _ in down[x]]
+        if bus[x]:
+            downs = [z for z in downs if dummy[z]] or downs
+        pull_down.append([(z, omega(x, z)) for z in downs])
+    slack = [1e-3 if hanging[x] else 1.0 for x in range(n_all)]
 
     def pull(r, use_up, use_down):
         layer = layers[r]
@@ -418,35 +491,37 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
         for x in layer:
             tot = wsum = 0.0
             if use_up:
-                ups = up[x]
-                if any(not hanging[y] for y, _ in ups):
-                    ups = [(y, p) for y, p in ups if not hanging[y]]
-                for y, p in ups:
-                    w = omega(x, y)
+                for y, w in pull_up[x]:
                     tot += w * u[y]
                     wsum += w
             if use_down:
-                for z, p in down[x]:
-                    w = omega(x, z)
+                for z, w in pull_down[x]:
                     tot += w * u[z]
                     wsum += w
             if wsum:
                 desired.append(tot / wsum)
-                weight.append(wsum * (1e-3 if hanging[x] else 1.0))
+                weight.append(wsum * slack[x])
             else:
                 desired.append(u[x])
                 weight.append(1e-3 if hanging[x] else 0.25)
         for x, v in zip(layer, _project(desired, weight, seps[r])):
             u[x] = v
 
+    # sweeps until a round moves nothing by more than a tenth of a pixel
     for _ in range(8):
+        before = list(u)
         for r in range(1, n_ranks):
             pull(r, True, False)
         for r in range(n_ranks - 2, -1, -1):
             pull(r, False, True)
+        if max(map(abs, map(sub, u, before)), default=0.0) < 0.1:
+            break
     for _ in range(4):
+        before = list(u)
         for r in range(n_ranks):
             pull(r, True, True)
+        if max(map(abs, map(sub, u, before)), default=0.0) < 0.1:
+            break
 
     left = min((u[x] - across[x] / 2.0 for x in range(n_all)), default=0.0)
     u = [v - left for v in u]
@@ -456,31 +531,51 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
     thick = [0.0] * n_ranks
     for i in range(n):
         thick[rank[i]] = max(thick[rank[i]], float(sizes[i][1]))
+    # Where many edges run between two ranks (a dense layer of a model), the
+    # gap grows, up to three times, so that they fan out instead of merging.
+    gaps = []
+    for r in range(n_ranks - 1):
+        segments = sum(len(down[x]) for x in layers[r])
+        per_node = segments / max(len(layers[r]), len(layers[r + 1]), 1)
+        gaps.append(rank_gap * (1.0 + min(2.0, max(0.0, per_node - 2.0) / 4.0)))
     vr = [0.0] * n_ranks
     for r in range(n_ranks):
         if r == 0:
             vr[r] = thick[0] / 2.0
         else:
-            vr[r] = vr[r - 1] + thick[r - 1] / 2.0 + rank_gap + thick[r] / 2.0
+            vr[r] = vr[r - 1] + thick[r - 1] / 2.0 + gaps[r - 1] + thick[r] / 2.0
     height = (vr[-1] + thick[-1] / 2.0) if n_ranks else 0.0
     centers = [(u[i], vr[rank[i]]) for i in range(n)]
 
     # Edges bend only between the rank bands: they leave a node straight to
     # the bottom of its band, cross a band straight where they pass a rank,
     # and enter the target's band straight, so no curve sweeps over a node.
+    # A trunk is drawn once, by the source's longest edge; its other edges
+    # start where they branch off it.
+    longest = {}
+    for k, (s, d, p) in enumerate(edges):
+        if spans[k] > spans[longest.get(s, k)]:
+            longest[s] = k
+        longest.setdefault(s, k)
     paths = []
-    for (s, d, p), chain in zip(edges, chains):
+    for k, (s, d, p) in enumerate(edges):
         rs, rd = rank[s], rank[d]
-        pts = [(u[s], vr[rs] + sizes[s][1] / 2.0)]
-        if sizes[s][1] < thick[rs]:
-            pts.append((u[s], vr[rs] + thick[rs] / 2.0))
-        for x in chain[1:-1]:
+        trunk = trunks[s]
+        if spans[k] and longest[s] != k:
+            x = trunk[spans[k] - 1]
             r = lrank[x]
-            if thick[r] > 0:
-                pts.append((u[x], vr[r] - thick[r] / 2.0))
-                pts.append((u[x], vr[r] + thick[r] / 2.0))
-            else:
-                pts.append((u[x], vr[r]))
+            pts = [(u[x], vr[r] + thick[r] / 2.0)]
+        else:
+            pts = [(u[s], vr[rs] + sizes[s][1] / 2.0)]
+            if sizes[s][1] < thick[rs]:
+                pts.append((u[s], vr[rs] + thick[rs] / 2.0))
+            for x in trunk[:spans[k]]:
+                r = lrank[x]
+                if thick[r] > 0:
+                    pts.append((u[x], vr[r] - thick[r] / 2.0))
+                    pts.append((u[x], vr[r] + thick[r] / 2.0))
+                else:
+                    pts.append((u[x], vr[r]))
         end = u[d] + port_offset(d, p)
         if sizes[d][1] < thick[rd]:
             pts.append((end, vr[rd] - thick[rd] / 2.0))

@@ -151,8 +151,9 @@ _SVG_OPEN = re.compile(r"<svg [^>]*>")
 
 
 def _label(var, labels, order):
-    """The text naming a node in captions: its label, ``#k Name``, or ``Var``."""
-    name = labels.get(id(var))
+    """The text naming a node in captions: its label (given, or the Var's own),
+    ``#k Name``, or ``Var``."""
+    name = labels.get(id(var), getattr(var, "label", None))
     if name is not None:
         return name
     k = order.get(id(var))
@@ -381,10 +382,11 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
     # Lay out once, with every box wide enough for its widest text, so the
     # nodes stay put from one step to the next.
     for i, node in enumerate(graph.nodes):
-        var_label = labels.get(id(found[i]))
+        var_label = labels.get(id(found[i]), node.label)
         k = order.get(id(found[i]))
         if var_label is not None:
             node.name = var_label
+            node.label = None           # the name says it already
         elif k is not None:
             node.name = f"#{k} {node.name}"
         values = [state[i] for state in grads if state[i] is not None]

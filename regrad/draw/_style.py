@@ -5,17 +5,20 @@ __all__ = ["STYLE", "EDGE_COLOUR", "FONT_FAMILY", "ORIENTATIONS", "normalize_ori
 
 #: Per node kind: fill, stroke, text colour. Dark blue for leaves that
 #: require grad, light blue for leaves that don't (variables and constants),
-#: grey for results of operators, as in the original regrad's drawings.
+#: grey for results of operators, as in the original regrad's drawings;
+#: orange for the neurons of the compact view.
 STYLE = {
     "param": {"fill": "#1565C0", "stroke": "#0D47A1", "text": "#FFFFFF"},
     "const": {"fill": "#E3F2FD", "stroke": "#5C9BD6", "text": "#0D2B4E"},
     "op": {"fill": "#ECEFF1", "stroke": "#78909C", "text": "#263238"},
+    "neuron": {"fill": "#FFF3E0", "stroke": "#E65100", "text": "#3E2723"},
 }
 #: What each kind means, for legends.
 LEGEND = {
     "param": "variable, requires grad",
     "const": "variable or constant, no grad",
     "op": "operator result",
+    "neuron": "neuron: weighted sum (weights, bias, relu folded in)",
 }
 EDGE_COLOUR = "#607D8B"
 FONT_FAMILY = "Helvetica, Arial, 'Liberation Sans', sans-serif"

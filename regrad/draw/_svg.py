@@ -10,7 +10,7 @@ __all__ = ["render_svg", "render_page", "SvgDrawing"]
 NAME_SIZE = 14.0      # px, bold: the op's or the Var's name
 TEXT_SIZE = 12.5      # px: arguments, value, gradient
 LINE = 1.28           # line height, in font sizes
-PAD_X = {"op": 10.0, "param": 14.0, "const": 14.0}
+PAD_X = {"op": 10.0, "param": 14.0, "const": 14.0, "neuron": 12.0}
 PAD_Y = 6.0
 MIN_WIDTH = 56.0
 WIDTH_SLACK = 1.08    # room for fonts a little wider than Helvetica
@@ -137,7 +137,7 @@ def render_svg(graph, orientation):
         st = STYLE[node.kind]
         cx, cy = to_xy(u, v)
         x0, y0 = cx - box.w / 2.0, cy - box.h / 2.0
-        rx = 5.0 if node.kind == "op" else min(box.h / 2.0, 14.0)
+        rx = {"op": 5.0, "neuron": 10.0}.get(node.kind, min(box.h / 2.0, 14.0))
         stroke_w = 2.6 if node.is_root else 1.3
         dash = ' stroke-dasharray="5 3"' if node.released else ""
         classes = f"node {node.kind}" + (" root" if node.is_root else "") + \
@@ -171,14 +171,32 @@ h1{display:inline;font-size:15px;margin:0 10px 0 0;font-weight:bold}
 .sw{display:inline-block;width:15px;height:11px;border:1.3px solid;border-radius:3px}
 .graph{overflow:auto}
 .graph svg{display:block;margin:0 auto}
-.note{font-size:12px;color:#546E7A;margin:8px 0 0}"""
+.note{font-size:12px;color:#546E7A;margin:8px 0 0}
+body.big{box-sizing:border-box;height:100vh;display:flex;flex-direction:column}
+body.big .graph{flex:1;min-height:0;border-top:1px solid #CFD8DC}
+#fit{display:none}
+label.fit{margin-left:12px;cursor:pointer;color:#1565C0;user-select:none}
+label.fit::before{content:"\\2610  "}
+#fit:checked~header label.fit::before{content:"\\2611  "}
+#fit:checked~.graph{overflow:hidden}
+#fit:checked~.graph svg{width:100%;height:100%}"""
+
+#: A drawing larger than this (px) gets a page that fits it to the window
+#: first, with a switch (no script: a checkbox and CSS) to its actual size.
+BIG_PAGE = (1600.0, 1200.0)
 
 
 def render_page(graph, drawing, title):
-    """A complete HTML page around ``drawing`` (an ``SvgDrawing`` of ``graph``)."""
+    """A complete HTML page around ``drawing`` (an ``SvgDrawing`` of ``graph``).
+    Its title says the graph's size; a large drawing opens fitted to the
+    window, and "fit to window" switches to its actual size, where the text
+    reads at 100% zoom (it is vector text, so it also reads when zoomed in)."""
     n_nodes, n_edges = len(graph.nodes), len(graph.edges)
+    kinds = ["param", "const", "op"]
+    if any(n.kind == "neuron" for n in graph.nodes):
+        kinds.append("neuron")
     keys = []
-    for kind in ("param", "const", "op"):
+    for kind in kinds:
         st = STYLE[kind]
         keys.append(f'<span class="key {kind}"><span class="sw" style="background:{st["fill"]};'
                     f'border-color:{st["stroke"]}"></span>{_esc(LEGEND[kind])}</span>')
@@ -189,14 +207,20 @@ def render_page(graph, drawing, title):
         notes.append("Dashed results lost their inputs to backward(); call "
                      "backward(retain_graph=True) to keep the graph for drawing.")
     note = f'<p class="note">{_esc(" ".join(notes))}</p>' if notes else ""
+    big = drawing.width > BIG_PAGE[0] or drawing.height > BIG_PAGE[1]
+    body_class = ' class="big"' if big else ""
+    fit = '<input type="checkbox" id="fit" checked>\n' if big else ""
+    fit_label = ('<label class="fit" for="fit" title="fit the drawing to the window, or show '
+                 'it at its actual size">fit to window</label>' if big else "")
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
         "style-src 'unsafe-inline'\">\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)}</title>\n"
-        f"<style>\n{_PAGE_CSS}\n</style>\n</head>\n<body>\n"
+        f"<title>{_esc(title)} ({n_nodes} nodes)</title>\n"
+        f"<style>\n{_PAGE_CSS}\n</style>\n</head>\n"
+        f"<body{body_class}>\n{fit}"
         f'<header><h1>{_esc(title)}</h1><span class="stats">{n_nodes} nodes, '
-        f'{n_edges} edges</span>\n<div class="legend">{"".join(keys)}</div></header>\n'
+        f'{n_edges} edges</span>{fit_label}\n<div class="legend">{"".join(keys)}</div></header>\n'
         f'<div class="graph">\n{drawing.svg}\n</div>\n{note}\n</body>\n</html>\n')

@@ -1,0 +1,456 @@
+/* The loops of the compiled batch tape (regrad/_lanes.pyx): one sample's
+ * graph run over a block of lanes, one instruction at a time, each
+ * instruction a plain loop over the lanes that the C compiler vectorizes.
+ *
+ * Values: V[slot * B + l] for lane l (0 <= l < n <= B) of a lane slot (an
+ * input or a result); scalars (parameters, constants): S[index]. The formulas
+ * are those of regrad/_kernels.pxd, in the same floating-point order, so each
+ * lane gets the dynamic engine's bits; this file is compiled without FMA
+ * contraction (-ffp-contract=off) so that no compiler fuses them. Value
+ * kernels that raise in the dynamic engine only count the lanes that would
+ * raise here; the caller re-runs such a block through the raising kernels.
+ */
+#ifndef REGRAD_LANES_H
+#define REGRAD_LANES_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* the op codes of regrad/_core.pxd, and a chain of products added to a sum */
+enum { LN_ADD = 1, LN_SUB, LN_MUL, LN_DIV, LN_NEG, LN_POW, LN_EXP, LN_LOG, LN_SQRT, LN_SIN,
+       LN_COS, LN_TANH, LN_RELU, LN_SIGMOID, LN_ABS, LN_DOT = 16 };
+
+/* kind bits: which operands are lane slots (else scalar indexes) */
+enum { LN_A = 1, LN_B = 2, LN_C = 4 };   /* LN_C: DOT terms only */
+
+typedef struct {
+    int32_t op;
+    int32_t kind;
+    int32_t out;          /* lane slot of the result */
+    int32_t a, b;         /* operands; DOT: a, and its terms[b .. b+c-1] (see ln_term) */
+    int32_t c;
+    int32_t ua, ub;       /* a shared parameter operand: its use (row of the
+                             contributions), in the order backward meets them; else -1 */
+    double p;             /* Pow's exponent */
+} ln_instr;
+
+/* DOT: out = (((a + b0*c0) + b1*c1) + ...), the sums and products of a
+ * neuron (Add(acc, Mul(b, c)) in turn, each intermediate sum used once),
+ * rounded as they were; the intermediate sums keep no values. */
+typedef struct {
+    int32_t kind;         /* LN_B, LN_C bits */
+    int32_t b, c;
+    int32_t ub, uc;
+    int32_t pad;
+} ln_term;
+
+/* Runtime dispatch: an AVX2 clone beside the baseline one where the compiler
+ * and the C library support it (no FMA: it would change the bits). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) \
+    && !defined(REGRAD_NO_CLONES)
+#define LN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LN_CLONES
+#endif
+
+#define LN_LOOP(BODY) for (l = 0; l < n; l++) { BODY }
+#define LN_USED(V) (void)(V);
+
+/* x, y per lane for each combination of lane and scalar operands */
+#define LN_BINARY(EXPR)                                                                  \
+    switch (in->kind & 3) {                                                              \
+    case 3: LN_LOOP(double x = xa[l]; double y = xb[l]; o[l] = (EXPR);) break;          \
+    case 1: LN_LOOP(double x = xa[l]; double y = sb; o[l] = (EXPR);) break;             \
+    case 2: LN_LOOP(double x = sa; double y = xb[l]; o[l] = (EXPR);) break;             \
+    default: LN_LOOP(double x = sa; double y = sb; o[l] = (EXPR);) break;               \
+    }
+
+#define LN_UNARY(EXPR)                                                                   \
+    if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; o[l] = (EXPR);) }                   \
+    else { LN_LOOP(double x = sa; o[l] = (EXPR);) }
+
+/* one instruction whose formula has a domain check: count the bad lanes */
+#define LN_UNARY_CHECKED(BAD, EXPR)                                                      \
+    if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; bad += (BAD); o[l] = (EXPR);) }     \
+    else { LN_LOOP(double x = sa; bad += (BAD); o[l] = (EXPR);) }
+
+static inline double ln_sigmoid(double x) {
+    double v;
+    if (x >= 0.0)
+        return 1.0 / (1.0 + exp(-x));
+    v = exp(x);
+    return v / (1.0 + v);
+}
+
+static inline int ln_pow_bad(double x, double p, double v) {
+    return (x == 0.0 && p < 0.0 && isfinite(p)) || (x < 0.0 && isfinite(p) && p != floor(p))
+           || (isinf(v) && isfinite(x) && isfinite(p));
+}
+
+/* Forward over lanes 0..n-1 of a block; returns the number of lane values
+ * that the dynamic engine would have refused (0: all good). */
+LN_CLONES
+static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
+                             double* V, const double* S, Py_ssize_t B, Py_ssize_t n)
+{
+    Py_ssize_t i, l, k, bad = 0;
+    for (i = 0; i < n_ins; i++) {
+        const ln_instr* in = prog + i;
+        double* o = V + (Py_ssize_t)in->out * B;
+        if (in->op == LN_DOT) {
+            for (k = 0; k < in->c; k++) {
+                const ln_term* t = terms + in->b + k;
+                const double* acc = k ? o : (in->kind & LN_A) ? V + (Py_ssize_t)in->a * B : NULL;
+                const double* xb = V + (Py_ssize_t)t->b * B;
+                const double* xc = V + (Py_ssize_t)t->c * B;
+                double s0 = (k || (in->kind & LN_A)) ? 0.0 : S[in->a];
+                double sb = (t->kind & LN_B) ? 0.0 : S[t->b];
+                double sc = (t->kind & LN_C) ? 0.0 : S[t->c];
+                /* the product rounded, then the sum */
+                switch (t->kind | (acc != NULL ? 8 : 0)) {
+                case 8 | LN_C: LN_LOOP(double m = sb * xc[l]; o[l] = acc[l] + m;) break;
+                case LN_C: LN_LOOP(double m = sb * xc[l]; o[l] = s0 + m;) break;
+                case 8 | LN_B: LN_LOOP(double m = xb[l] * sc; o[l] = acc[l] + m;) break;
+                case LN_B: LN_LOOP(double m = xb[l] * sc; o[l] = s0 + m;) break;
+                case 8 | LN_B | LN_C: LN_LOOP(double m = xb[l] * xc[l]; o[l] = acc[l] + m;) break;
+                default: LN_LOOP(double m = xb[l] * xc[l]; o[l] = s0 + m;) break;
+                }
+            }
+            continue;
+        }
+        const double* xa = (in->kind & LN_A) ? V + (Py_ssize_t)in->a * B : NULL;
+        const double* xb = (in->kind & LN_B) ? V + (Py_ssize_t)in->b * B : NULL;
+        double sa = (in->kind & LN_A) ? 0.0 : S[in->a];
+        double sb = (in->kind & LN_B) ? 0.0 : S[in->b];
+        double p = in->p;
+        switch (in->op) {
+        case LN_ADD: LN_BINARY(x + y) break;
+        case LN_SUB: LN_BINARY(x - y) break;
+        case LN_MUL: LN_BINARY(x * y) break;
+        case LN_DIV:
+            switch (in->kind & 3) {
+            case 3: LN_LOOP(double y = xb[l]; bad += (y == 0.0); o[l] = xa[l] / y;) break;
+            case 1: LN_LOOP(bad += (sb == 0.0); o[l] = xa[l] / sb;) break;
+            case 2: LN_LOOP(double y = xb[l]; bad += (y == 0.0); o[l] = sa / y;) break;
+            default: LN_LOOP(bad += (sb == 0.0); o[l] = sa / sb;) break;
+            }
+            break;
+        case LN_NEG: LN_UNARY(-x) break;
+        case LN_POW:
+            if (in->kind & LN_A) {
+                LN_LOOP(double x = xa[l]; double v = pow(x, p);
+                        bad += ln_pow_bad(x, p, v); o[l] = v;)
+            } else {
+                LN_LOOP(double v = pow(sa, p); bad += ln_pow_bad(sa, p, v); o[l] = v;)
+            }
+            break;
+        case LN_EXP:
+            if (in->kind & LN_A) {
+                LN_LOOP(double x = xa[l]; double v = exp(x);
+                        bad += (isinf(v) && !isinf(x)); o[l] = v;)
+            } else {
+                LN_LOOP(double v = exp(sa); bad += (isinf(v) && !isinf(sa)); o[l] = v;)
+            }
+            break;
+        case LN_LOG: LN_UNARY_CHECKED(x <= 0.0, log(x)) break;
+        case LN_SQRT: LN_UNARY_CHECKED(x < 0.0, sqrt(x)) break;
+        case LN_SIN: LN_UNARY_CHECKED(isinf(x), sin(x)) break;
+        case LN_COS: LN_UNARY_CHECKED(isinf(x), cos(x)) break;
+        case LN_TANH: LN_UNARY(tanh(x)) break;
+        case LN_RELU: LN_UNARY(x <= 0.0 ? 0.0 : x) break;     /* NaN passes through */
+        case LN_SIGMOID: LN_UNARY(ln_sigmoid(x)) break;
+        default: LN_UNARY(fabs(x)) break;                     /* ABS */
+        }
+    }
+    return bad;
+}
+
+/* Where an operand's gradient goes: its lane adjoints, or (a shared
+ * parameter) row u of the contributions C[u * B + l], or nowhere (a constant). */
+/* The row of use u in C */
+#define LN_ROW(u) (C + B * (u))
+
+#define LN_SEND(KIND_BIT, G, U_IDX, VALUE)                                               \
+    if (in->kind & KIND_BIT) G[l] += (VALUE);                                            \
+    else if (U_IDX >= 0) LN_ROW(U_IDX)[l] = (VALUE);
+
+#define LN_BINARY_GRAD(GA, GB)                                                      \
+    switch (in->kind & 3) {                                                         \
+    case 3: LN_LOOP(double g = go[l]; double x = xa[l]; double y = xb[l];          \
+                    ga_[l] += (GA); gb_[l] += (GB); LN_USED(x) LN_USED(y)) break;   \
+    case 1: LN_LOOP(double g = go[l]; double x = xa[l]; double y = sb;             \
+                    ga_[l] += (GA); if (ub >= 0) LN_ROW(ub)[l] = (GB);              \
+                    LN_USED(x) LN_USED(y)) break;                                   \
+    case 2: LN_LOOP(double g = go[l]; double x = sa; double y = xb[l];             \
+                    if (ua >= 0) LN_ROW(ua)[l] = (GA); gb_[l] += (GB);              \
+                    LN_USED(x) LN_USED(y)) break;                                   \
+    default: LN_LOOP(double g = go[l]; double x = sa; double y = sb;               \
+                     if (ua >= 0) LN_ROW(ua)[l] = (GA);                             \
+                     if (ub >= 0) LN_ROW(ub)[l] = (GB);                             \
+                     LN_USED(x) LN_USED(y)) break;                                  \
+    }
+
+#define LN_UNARY_GRAD(GA)                                                           \
+    if (in->kind & LN_A) {                                                          \
+        LN_LOOP(double g = go[l]; double x = xa[l]; double out = xo[l];            \
+                ga_[l] += (GA); LN_USED(x) LN_USED(out))                            \
+    } else if (ua >= 0) {                                                           \
+        LN_LOOP(double g = go[l]; double x = sa; double out = xo[l];               \
+                LN_ROW(ua)[l] = (GA); LN_USED(x) LN_USED(out))                      \
+    }
+
+/* The contributions of the uses us[j] (j < m) in lanes n-1 down to 0 added
+ * into acc: src[j][l] itself, or (prod[j]) (0.0 + go[l]) * src[j][l], the
+ * product of a neuron's term computed here rather than stored; four uses side
+ * by side where they can, four independent chains of additions. */
+static inline void ln_flush(double* acc, const double* go, Py_ssize_t n, const Py_ssize_t* us,
+                            const double* const* src, const int* prod, int m)
+{
+    Py_ssize_t l;
+    int j = 0;
+    while (j < m) {
+        if (j + 4 <= m && prod[j] && prod[j + 1] && prod[j + 2] && prod[j + 3]) {
+            const double *x0 = src[j], *x1 = src[j + 1], *x2 = src[j + 2], *x3 = src[j + 3];
+            double a0 = acc[us[j]], a1 = acc[us[j + 1]], a2 = acc[us[j + 2]];
+            double a3 = acc[us[j + 3]];
+            for (l = n - 1; l >= 0; l--) {
+                double g = 0.0 + go[l];
+                a0 += g * x0[l]; a1 += g * x1[l]; a2 += g * x2[l]; a3 += g * x3[l];
+            }
+            acc[us[j]] = a0; acc[us[j + 1]] = a1; acc[us[j + 2]] = a2; acc[us[j + 3]] = a3;
+            j += 4;
+        } else {
+            const double* r = src[j];
+            double a = acc[us[j]];
+            if (prod[j]) {
+                for (l = n - 1; l >= 0; l--)
+                    a += (0.0 + go[l]) * r[l];
+            } else {
+                for (l = n - 1; l >= 0; l--)
+                    a += r[l];
+            }
+            acc[us[j]] = a;
+            j++;
+        }
+    }
+}
+
+/* How ln_backward hands over the contribution of shared parameter use u in
+ * lane l: LN_STORE, into C[u * B + l] (for ln_reduce); LN_DEFER (every
+ * parameter has one use), a neuron's weights' not at all (ln_flush_block
+ * computes them from V and G, which keep what they need), the others into
+ * C[u * B + l] too. */
+enum { LN_STORE = 0, LN_DEFER = 1 };
+
+/* Backward over lanes 0..n-1 of a block, the instructions last to first, as
+ * the replay tape's sweep: G holds the lane adjoints (zero but the root's
+ * seeds); the contributions to the parameters as ``mode`` says. */
+LN_CLONES
+static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
+                        const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
+                        double* C, int mode)
+{
+    Py_ssize_t i, l, k;
+    for (i = n_ins - 1; i >= 0; i--) {
+        const ln_instr* in = prog + i;
+        const double* go = G + (Py_ssize_t)in->out * B;
+        if (in->op == LN_DOT) {
+            /* the terms last to first, as the sums and products came in the
+               sweep: every intermediate sum's adjoint, and so every product's,
+               is 0.0 + g (its one consumer's gradient added to 0.0); the first
+               sum's other operand gets g itself if the chain has one term */
+            for (k = in->c - 1; k >= 0; k--) {
+                const ln_term* t = terms + in->b + k;
+                const double* xb = V + (Py_ssize_t)t->b * B;
+                const double* xc = V + (Py_ssize_t)t->c * B;
+                double* gb_ = G + (Py_ssize_t)t->b * B;
+                double* gc_ = G + (Py_ssize_t)t->c * B;
+                double sb = (t->kind & LN_B) ? 0.0 : S[t->b];
+                double sc = (t->kind & LN_C) ? 0.0 : S[t->c];
+                Py_ssize_t ub = t->ub, uc = t->uc;
+                if (k == 0) {
+                    double* ga_ = G + (Py_ssize_t)in->a * B;
+                    Py_ssize_t ua = in->ua;
+                    if (in->c == 1) {
+                        if (in->kind & LN_A) { LN_LOOP(ga_[l] += go[l];) }
+                        else if (ua >= 0) { LN_LOOP(LN_ROW(ua)[l] = go[l];) }
+                    } else {
+                        if (in->kind & LN_A) { LN_LOOP(ga_[l] += 0.0 + go[l];) }
+                        else if (ua >= 0) { LN_LOOP(LN_ROW(ua)[l] = 0.0 + go[l];) }
+                    }
+                }
+                if (t->kind == LN_C && ub >= 0 && mode == LN_DEFER) {   /* w * x: most of a net */
+                    LN_LOOP(double g = 0.0 + go[l]; gc_[l] += g * sb;)
+                } else if (t->kind == LN_C && ub >= 0) {
+                    double* r = LN_ROW(ub);
+                    LN_LOOP(double g = 0.0 + go[l]; r[l] = g * xc[l]; gc_[l] += g * sb;)
+                } else {
+                    LN_LOOP(double g = 0.0 + go[l];
+                            double bv = (t->kind & LN_B) ? xb[l] : sb;
+                            double cv = (t->kind & LN_C) ? xc[l] : sc;
+                            if (t->kind & LN_B) gb_[l] += g * cv;
+                            else if (ub >= 0) LN_ROW(ub)[l] = g * cv;
+                            if (t->kind & LN_C) gc_[l] += g * bv;
+                            else if (uc >= 0) LN_ROW(uc)[l] = g * bv;)
+                }
+            }
+            continue;
+        }
+        const double* xo = V + (Py_ssize_t)in->out * B;
+        const double* xa = (in->kind & LN_A) ? V + (Py_ssize_t)in->a * B : NULL;
+        const double* xb = (in->kind & LN_B) ? V + (Py_ssize_t)in->b * B : NULL;
+        double* ga_ = (in->kind & LN_A) ? G + (Py_ssize_t)in->a * B : NULL;
+        double* gb_ = (in->kind & LN_B) ? G + (Py_ssize_t)in->b * B : NULL;
+        double sa = (in->kind & LN_A) ? 0.0 : S[in->a];
+        double sb = (in->kind & LN_B) ? 0.0 : S[in->b];
+        Py_ssize_t ua = in->ua, ub = in->ub;
+        double p = in->p;
+        switch (in->op) {
+        case LN_ADD: LN_BINARY_GRAD(g, g) break;
+        case LN_SUB: LN_BINARY_GRAD(g, -g) break;
+        case LN_MUL: LN_BINARY_GRAD(g * y, g * x) break;
+        case LN_DIV:
+            switch (in->kind & 3) {
+            case 3: LN_LOOP(double g = go[l]; double y = xb[l];
+                            ga_[l] += g / y; gb_[l] += -g * (xo[l] / y);) break;
+            case 1: LN_LOOP(double g = go[l];
+                            ga_[l] += g / sb;
+                            if (ub >= 0) LN_ROW(ub)[l] = -g * (xo[l] / sb);) break;
+            case 2: LN_LOOP(double g = go[l]; double y = xb[l];
+                            if (ua >= 0) LN_ROW(ua)[l] = g / y; gb_[l] += -g * (xo[l] / y);) break;
+            default: LN_LOOP(double g = go[l];
+                             if (ua >= 0) LN_ROW(ua)[l] = g / sb;
+                             if (ub >= 0) LN_ROW(ub)[l] = -g * (xo[l] / sb);) break;
+            }
+            break;
+        case LN_NEG: LN_UNARY_GRAD(-g) break;
+        case LN_POW: LN_UNARY_GRAD(p == 0.0 ? 0.0 : g * (p * pow(x, p - 1.0))) break;
+        case LN_EXP: LN_UNARY_GRAD(g * out) break;
+        case LN_LOG: LN_UNARY_GRAD(g / x) break;
+        case LN_SQRT: LN_UNARY_GRAD(g * (0.5 / out)) break;
+        case LN_SIN: LN_UNARY_GRAD(g * cos(x)) break;
+        case LN_COS: LN_UNARY_GRAD(g * -sin(x)) break;
+        case LN_TANH: LN_UNARY_GRAD(g * (1.0 - out * out)) break;
+        case LN_RELU: LN_UNARY_GRAD(x <= 0.0 ? 0.0 : g) break;
+        case LN_SIGMOID: LN_UNARY_GRAD(g * (out * (1.0 - out))) break;
+        default: LN_UNARY_GRAD(x > 0.0 ? g : (x < 0.0 ? -g : 0.0)) break;   /* ABS */
+        }
+    }
+}
+
+/* After ln_backward(LN_DEFER) of the same block: every contribution added
+ * into acc, lane n-1 first (the lanes after these are in already), in groups
+ * of a neuron's uses. */
+LN_CLONES
+static void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
+                           const double* V, const double* G, Py_ssize_t B, Py_ssize_t n,
+                           const double* C, double* acc)
+{
+    Py_ssize_t i, k, us[10];
+    const double* src[10];
+    int prod[10], m;
+    for (i = n_ins - 1; i >= 0; i--) {
+        const ln_instr* in = prog + i;
+        m = 0;
+        if (in->op == LN_DOT) {
+            const double* go = G + (Py_ssize_t)in->out * B;
+            if (!(in->kind & LN_A) && in->ua >= 0) {
+                src[m] = C + B * in->ua;
+                prod[m] = 0;
+                us[m++] = in->ua;
+            }
+            for (k = in->c - 1; k >= 0; k--) {
+                const ln_term* t = terms + in->b + k;
+                if (t->kind == LN_C && t->ub >= 0) {
+                    src[m] = V + (Py_ssize_t)t->c * B;
+                    prod[m] = 1;
+                    us[m++] = t->ub;
+                } else {
+                    if (t->ub >= 0) {
+                        src[m] = C + B * t->ub;
+                        prod[m] = 0;
+                        us[m++] = t->ub;
+                    }
+                    if (t->uc >= 0) {
+                        src[m] = C + B * t->uc;
+                        prod[m] = 0;
+                        us[m++] = t->uc;
+                    }
+                }
+                if (m >= 8 || k == 0) {
+                    ln_flush(acc, go, n, us, src, prod, m);
+                    m = 0;
+                }
+            }
+            continue;
+        }
+        if (in->ua >= 0) {
+            src[m] = C + B * in->ua;
+            prod[m] = 0;
+            us[m++] = in->ua;
+        }
+        if (in->ub >= 0) {
+            src[m] = C + B * in->ub;
+            prod[m] = 0;
+            us[m++] = in->ub;
+        }
+        if (m)
+            ln_flush(acc, NULL, n, us, src, prod, m);
+    }
+}
+
+/* The contributions of lanes n-1 down to 0 added to acc, each lane's uses in
+ * order. When every parameter has one use, acc[u] is the use u's, and eight
+ * uses are summed side by side (eight independent chains of additions, each
+ * reading its contributions in order); else acc[param[u]], one at a time. */
+LN_CLONES
+static void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssize_t U,
+                      Py_ssize_t B, Py_ssize_t n)
+{
+    Py_ssize_t l, u = 0;
+    if (param != NULL) {
+        for (l = n - 1; l >= 0; l--)
+            for (u = 0; u < U; u++)
+                acc[param[u]] += C[u * B + l];
+        return;
+    }
+    for (; u + 8 <= U; u += 8) {
+        const double* c = C + u * B;
+        double a0 = acc[u], a1 = acc[u + 1], a2 = acc[u + 2], a3 = acc[u + 3];
+        double a4 = acc[u + 4], a5 = acc[u + 5], a6 = acc[u + 6], a7 = acc[u + 7];
+        for (l = n - 1; l >= 0; l--) {
+            a0 += c[l]; a1 += c[B + l]; a2 += c[2 * B + l]; a3 += c[3 * B + l];
+            a4 += c[4 * B + l]; a5 += c[5 * B + l]; a6 += c[6 * B + l]; a7 += c[7 * B + l];
+        }
+        acc[u] = a0; acc[u + 1] = a1; acc[u + 2] = a2; acc[u + 3] = a3;
+        acc[u + 4] = a4; acc[u + 5] = a5; acc[u + 6] = a6; acc[u + 7] = a7;
+    }
+    for (; u < U; u++) {
+        double a = acc[u];
+        for (l = n - 1; l >= 0; l--)
+            a += C[u * B + l];
+        acc[u] = a;
+    }
+}
+
+/* Threads add their blocks' contributions in turn, the last block first. */
+#if defined(__unix__) || defined(__APPLE__)
+#include <sched.h>
+#define LN_YIELD() sched_yield()
+#else
+#define LN_YIELD() ((void)0)
+#endif
+
+static inline void ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine)
+{
+    while (__atomic_load_n(turn, __ATOMIC_ACQUIRE) != mine)
+        LN_YIELD();
+}
+
+static inline void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next)
+{
+    __atomic_store_n(turn, next, __ATOMIC_RELEASE);
+}
+
+#endif

@@ -1,0 +1,698 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, infer_types=False
+"""Lanes for the compiled engine: ``regrad.compile(root, inputs=[...])``.
+
+The graph of one sample, recorded by the replay tape (``regrad._replay``),
+becomes a program of lane instructions: each instruction computes one node
+for a block of lanes (samples) at once, a plain loop over the lanes
+(``regrad/_lanes.h``), so the dispatch on the operator is paid once a block.
+A neuron's chain of products and sums (``((b + w0*x0) + w1*x1) + ...``)
+runs as one instruction, and keeps no intermediate values.
+
+Memory: values node by node with the lanes of a block contiguous,
+``V[slot * B + l]``, every block kept from forward to backward; inputs and
+results have lane values, parameters and constants are scalars. A
+parameter's gradient is added lane by lane from the last lane to the first
+(see ``regrad.lanes``): backward runs the blocks from the last one down
+(with threads, dealt round-robin), and once a block's sweep is done its
+contributions are added in turn, the last block's first, computed then from
+the values and adjoints the block keeps. So the numbers do not depend on the
+block size or on the threads.
+
+Errors: the loops only count the lanes that leave an operator's domain; the
+first such block is then run again lane by lane through the raising kernels
+of ``regrad/_kernels.pxd``, which raise the dynamic engine's exception.
+
+``regrad/lanes.py`` is the same API in plain Python, the readable reference.
+"""
+cimport cython
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_Release,
+                             PyBuffer_IsContiguous, PyBUF_RECORDS_RO)
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.ref cimport PyObject
+from libc.stdint cimport int32_t, uint8_t
+from libc.string cimport memset, memcpy
+from libc.math cimport NAN
+
+from regrad._core cimport (Var, MUL, ADD, DIV, POW, REQ_GRAD, HAS_GRAD, leaf_grad, set_leaf_grad,
+                           born_before)
+from regrad._kernels cimport binary_value, unary_value
+
+import threading
+from array import array
+
+from . import _messages as _ref   # the checks and messages, shared with the pure tape
+from .ops import is_real as _is_real
+from ._replay import Tape as _Tape
+
+cdef extern from "Python.h":
+    bint PyFloat_CheckExact(PyObject*)
+
+cdef extern from "_lanes.h":
+    ctypedef struct ln_instr:
+        int32_t op
+        int32_t kind
+        int32_t out
+        int32_t a, b, c
+        int32_t ua, ub
+        double p
+    ctypedef struct ln_term:
+        int32_t kind
+        int32_t b, c
+        int32_t ub, uc
+    int LN_DOT, LN_A, LN_B, LN_C
+    Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
+                          double* V, const double* S, Py_ssize_t B, Py_ssize_t n) nogil
+    void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
+                     const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
+                     double* C, int mode) nogil
+    void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
+                        const double* V, const double* G, Py_ssize_t B, Py_ssize_t n,
+                        const double* C, double* acc) nogil
+    int LN_STORE, LN_DEFER
+    void ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine) nogil
+    void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next) nogil
+    void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssize_t U,
+                   Py_ssize_t B, Py_ssize_t n) nogil
+
+__all__ = ["BatchTape"]
+
+# the working set of a block (values, adjoints, contributions) kept to about this
+cdef Py_ssize_t BLOCK_BYTES = 512 * 1024
+
+
+cdef inline void* _alloc(Py_ssize_t count, size_t size) except NULL:
+    cdef void* p = PyMem_Malloc((count if count > 0 else 1) * size)
+    if p == NULL:
+        raise MemoryError("regrad: no memory for the batch tape")
+    return p
+
+
+@cython.final
+cdef class BatchTape:
+    """One sample's graph over a batch: ``regrad.compile(root, inputs=[...])``
+    makes one (see ``regrad.lanes.BatchTape`` for the reference implementation
+    of the same API)."""
+
+    # the program
+    cdef ln_instr* prog
+    cdef ln_term* terms
+    cdef Py_ssize_t n_ins
+    cdef Py_ssize_t k             # inputs: lane slots 0..k-1
+    cdef Py_ssize_t n_lane        # lane slots
+    cdef Py_ssize_t root_lane
+    cdef Py_ssize_t n_scalar      # scalars: the leaves that are not inputs
+    cdef double* sv
+    cdef PyObject** scalar_leaf   # borrowed from self._scalars
+    cdef Py_ssize_t U             # shared parameter uses (rows of the contributions)
+    cdef int32_t* use_param       # use -> scalar, or NULL when each parameter has one use
+    cdef int32_t* param_of        # what acc[] holds: per entry its scalar index
+    cdef Py_ssize_t n_acc
+    cdef Py_ssize_t B
+    cdef Py_ssize_t n_threads
+    # the recorded tape, unfused, for the error path
+    cdef Py_ssize_t n, n_leaves, root_slot
+    cdef uint8_t* t_op
+    cdef int32_t* t_a
+    cdef int32_t* t_b
+    cdef unsigned long long* t_born
+    cdef int32_t* leaf_scalar     # per leaf slot: its scalar index, or -1 - input
+    # the last forward
+    cdef Py_ssize_t N             # lanes (0: no valid forward)
+    cdef double* V                # blocks of n_lane * B values
+    cdef Py_ssize_t V_blocks      # capacity, in blocks
+    cdef Py_ssize_t* bad_block    # per thread: the first block with a bad lane, or -1
+    # backward's work space, kept from call to call
+    cdef double* G                # per thread: the adjoints of a block
+    cdef double* C                # per thread: a block's contributions (see ln_backward)
+    cdef Py_ssize_t turn          # the block whose contributions are added next
+    cdef bint busy                # a forward or backward runs (the GIL released)
+    # Python objects
+    cdef object _root, _inputs, _scalars, _params, _tape, _outputs, _out_lanes
+
+    def __cinit__(self):
+        self.prog = NULL
+        self.terms = NULL
+        self.sv = NULL
+        self.scalar_leaf = NULL
+        self.use_param = self.param_of = NULL
+        self.t_op = NULL
+        self.t_a = self.t_b = self.leaf_scalar = NULL
+        self.t_born = NULL
+        self.V = NULL
+        self.bad_block = NULL
+        self.G = self.C = NULL
+        self.N = self.V_blocks = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.prog)
+        PyMem_Free(self.terms)
+        PyMem_Free(self.sv)
+        PyMem_Free(self.scalar_leaf)
+        PyMem_Free(self.use_param)
+        PyMem_Free(self.param_of)
+        PyMem_Free(self.t_op)
+        PyMem_Free(self.t_a)
+        PyMem_Free(self.t_b)
+        PyMem_Free(self.t_born)
+        PyMem_Free(self.leaf_scalar)
+        PyMem_Free(self.V)
+        PyMem_Free(self.bad_block)
+        PyMem_Free(self.G)
+        PyMem_Free(self.C)
+
+    def __init__(self, Var root not None, inputs, retain_graph=False, outputs=(), threads=1,
+                 block=None):
+        """Record one sample's graph; use ``regrad.compile(root, inputs=[...])``."""
+        if self.prog != NULL:
+            raise RuntimeError("a BatchTape is recorded once")
+        threads, block = _ref.check_options(threads, block)
+        inputs = _ref.check_inputs(root, inputs, Var)
+        outputs = _ref.check_outputs(outputs, Var)
+        tape = _Tape(root, retain_graph=retain_graph, outputs=outputs)
+        ops, a_bytes, b_bytes, born, leaves, root_slot, out_slots, exponents = tape._arrays()
+        self._plan(ops, array("i", a_bytes), array("i", b_bytes), born, leaves, root_slot,
+                   inputs, out_slots, exponents)
+        self._root = root
+        self._outputs = outputs
+        self._inputs = inputs
+        self._tape = tape                  # holds the leaves
+        self.n_threads = threads
+        if block is None:
+            block = BLOCK_BYTES // (8 * (2 * self.n_lane + self.U + 1))
+            block = max(8, min(256, block - block % 8))
+        self.B = block
+        self.bad_block = <Py_ssize_t*>_alloc(threads, sizeof(Py_ssize_t))
+        self.G = <double*>_alloc(threads * self.n_lane * self.B, sizeof(double))
+        self.C = <double*>_alloc(threads * self.B * max(self.U, 16), sizeof(double))
+
+    cdef int _plan(self, bytes ops, a, b, list born, tuple leaves, Py_ssize_t root_slot,
+                   tuple inputs, list out_slots, dict exponents) except -1:
+        cdef Py_ssize_t n = len(ops), L = len(leaves), i, j
+        cdef Var leaf
+        cdef ln_instr* ins
+        cdef ln_term* term
+        self.n, self.n_leaves, self.root_slot = n, L, root_slot
+        self.t_op = <uint8_t*>_alloc(n, 1)
+        self.t_a = <int32_t*>_alloc(n, sizeof(int32_t))
+        self.t_b = <int32_t*>_alloc(n, sizeof(int32_t))
+        self.t_born = <unsigned long long*>_alloc(n - L, sizeof(unsigned long long))
+        self.leaf_scalar = <int32_t*>_alloc(L, sizeof(int32_t))
+        for i in range(n):
+            self.t_op[i] = ops[i]
+            self.t_a[i] = a[i]
+            self.t_b[i] = b[i]
+        for i in range(n - L):
+            self.t_born[i] = born[i]
+        # leaves: inputs are lane slots 0..k-1, the others scalars
+        slot_of_leaf = {id(leaf): j for j, leaf in enumerate(leaves)}
+        lane = [-1] * n                   # per slot: its lane slot, or -1
+        scal = [-1] * n                   # per leaf slot: its scalar index, or -1
+        for i, inp in enumerate(inputs):
+            lane[slot_of_leaf[id(inp)]] = i
+        scalars = []
+        shared = []                       # per scalar: a shared parameter?
+        for j in range(L):
+            if lane[j] < 0:
+                leaf = <Var>leaves[j]
+                scal[j] = len(scalars)
+                scalars.append(leaf)
+                shared.append(bool(leaf._flags & REQ_GRAD))
+                self.leaf_scalar[j] = scal[j]
+            else:
+                self.leaf_scalar[j] = -1 - lane[j]
+        self.k = len(inputs)
+        # results: a product used once, by the sum in the next slot as its second
+        # operand, fuses into that sum (the replay tape's rule) when it has lanes
+        uses = [0] * n
+        for i in range(L, n):
+            uses[a[i]] += 1
+            if ops[i] <= DIV:
+                uses[b[i]] += 1
+        for i in out_slots:               # an output keeps its values: never fused
+            uses[i] += 1
+        fused = [False] * n               # a product run inside the next slot's sum
+        i = L
+        while i < n - 1:
+            if (ops[i] == MUL and uses[i] == 1 and ops[i + 1] == ADD and b[i + 1] == i
+                    and (lane[a[i]] >= 0 or lane[b[i]] >= 0 or a[i] >= L or b[i] >= L)):
+                fused[i] = True
+                i += 2
+            else:
+                i += 1
+        # the instructions, in tape order: [op, out slot, operands, p]; a fused
+        # product and its sum are a DOT of one term, and a DOT whose result is
+        # used only as the next one's first operand absorbs it
+        prog = []
+        for i in range(L, n):
+            if fused[i]:
+                continue
+            if i > L and fused[i - 1]:
+                if (prog and prog[len(prog) - 1][0] == LN_DOT and prog[len(prog) - 1][1] == a[i]
+                        and uses[a[i]] == 1):
+                    prog[len(prog) - 1][1] = i
+                    prog[len(prog) - 1][2].append((a[i - 1], b[i - 1]))
+                else:
+                    prog.append([LN_DOT, i, [a[i], (a[i - 1], b[i - 1])], 0.0])
+            elif ops[i] <= DIV:
+                prog.append([ops[i], i, [a[i], b[i]], 0.0])
+            elif ops[i] == POW:
+                prog.append([ops[i], i, [a[i]], exponents[i]])
+            else:
+                prog.append([ops[i], i, [a[i]], 0.0])
+        n_lane = self.k
+        for entry in prog:
+            lane[entry[1]] = n_lane
+            n_lane += 1
+        self.n_lane = n_lane
+        self.root_lane = lane[root_slot]
+        self._out_lanes = [lane[i] for i in out_slots]
+
+        def is_param(s):
+            return lane[s] < 0 and shared[scal[s]]
+
+        # shared parameter uses, numbered in the order backward meets them
+        use_param = []
+        def use(s):
+            if not is_param(s):
+                return -1
+            use_param.append(scal[s])
+            return len(use_param) - 1
+
+        def field(s):
+            return lane[s] if lane[s] >= 0 else scal[s]
+
+        uses_of = [None] * len(prog)
+        for t in range(len(prog) - 1, -1, -1):
+            op, out, operands, p = prog[t]
+            if op == LN_DOT:              # terms last to first; the first with the start
+                term_uses = [None] * (len(operands) - 1)
+                for k in range(len(operands) - 2, -1, -1):
+                    start = use(operands[0]) if k == 0 else -1
+                    term_uses[k] = (use(operands[k + 1][0]), use(operands[k + 1][1]))
+                uses_of[t] = (start, term_uses)
+            else:
+                uses_of[t] = [use(x) for x in operands]
+        self.U = len(use_param)
+        self.n_ins = len(prog)
+        n_terms = sum(len(entry[2]) - 1 for entry in prog if entry[0] == LN_DOT)
+        self.prog = <ln_instr*>_alloc(self.n_ins, sizeof(ln_instr))
+        self.terms = <ln_term*>_alloc(n_terms, sizeof(ln_term))
+        memset(self.prog, 0, self.n_ins * sizeof(ln_instr))
+        memset(self.terms, 0, n_terms * sizeof(ln_term))
+        n_terms = 0
+        for t, (op, out, operands, p) in enumerate(prog):
+            ins = &self.prog[t]
+            ins.op = op
+            ins.out = lane[out]
+            ins.p = p
+            ins.kind = LN_A if lane[operands[0]] >= 0 else 0
+            ins.a = field(operands[0])
+            ins.ub = -1
+            if op == LN_DOT:
+                ins.ua = uses_of[t][0]
+                ins.b = n_terms
+                ins.c = len(operands) - 1
+                for k, (x, y) in enumerate(operands[1:]):
+                    term = &self.terms[n_terms]
+                    term.kind = (LN_B if lane[x] >= 0 else 0) | (LN_C if lane[y] >= 0 else 0)
+                    term.b = field(x)
+                    term.c = field(y)
+                    term.ub, term.uc = uses_of[t][1][k]
+                    n_terms += 1
+            else:
+                ins.ua = uses_of[t][0]
+                if len(operands) == 2:
+                    ins.kind |= LN_B if lane[operands[1]] >= 0 else 0
+                    ins.b = field(operands[1])
+                    ins.ub = uses_of[t][1]
+        # scalars and the accumulators of the shared gradients
+        self._scalars = tuple(scalars)
+        self.n_scalar = len(scalars)
+        self.sv = <double*>_alloc(self.n_scalar, sizeof(double))
+        self.scalar_leaf = <PyObject**>_alloc(self.n_scalar, sizeof(PyObject*))
+        for j in range(self.n_scalar):
+            self.scalar_leaf[j] = <PyObject*>scalars[j]
+        params = sorted(set(use_param))
+        self._params = tuple(scalars[j] for j in params)
+        if len(params) == len(use_param):     # one use each: acc[] indexed by use
+            self.n_acc = self.U
+            self.param_of = <int32_t*>_alloc(self.U, sizeof(int32_t))
+            for u in range(self.U):
+                self.param_of[u] = use_param[u]
+        else:
+            self.n_acc = self.n_scalar
+            self.use_param = <int32_t*>_alloc(self.U, sizeof(int32_t))
+            for u in range(self.U):
+                self.use_param[u] = use_param[u]
+            self.param_of = <int32_t*>_alloc(self.n_scalar, sizeof(int32_t))
+            for j in range(self.n_scalar):
+                self.param_of[j] = j if shared[j] and j in params else -1
+        return 0
+
+    # -------------------------------------------------------------- forward
+    def forward(self, data):
+        """Run the graph on every row of ``data`` (N rows of one value per
+        input, in the order of ``inputs``: a C-contiguous float64 buffer, flat
+        or of shape (N, k), or a sequence of rows); return the N values of the
+        root as ``array('d')``. The other leaves' ``.val`` are read now."""
+        cdef Py_buffer view
+        cdef double* rows = NULL
+        cdef double* owned = NULL
+        cdef Py_ssize_t N, i
+        cdef bint have_view = False
+        self._enter()
+        try:
+            if PyObject_CheckBuffer(data):
+                PyObject_GetBuffer(data, &view, PyBUF_RECORDS_RO)
+                have_view = True
+            if have_view:
+                N = _ref.buffer_rows(
+                    "B" if view.format == NULL else view.format.decode("ascii", "replace"),
+                    PyBuffer_IsContiguous(&view, b'C'),
+                    tuple(view.shape[i] for i in range(view.ndim)) if view.shape != NULL
+                    else (view.len // view.itemsize,),
+                    view.len, self.k, "data")
+                rows = <double*>view.buf
+            else:
+                flat = _ref.rows_to_floats(data, self.k)
+                N = len(flat) // self.k
+                owned = <double*>_alloc(len(flat), sizeof(double))
+                for i in range(len(flat)):
+                    owned[i] = PyFloat_AS_DOUBLE(flat[i])
+                rows = owned
+            return self._forward(rows, N)
+        finally:
+            self.busy = False
+            if have_view:
+                PyBuffer_Release(&view)
+            PyMem_Free(owned)
+
+    cdef int _enter(self) except -1:
+        """Values and work space are the tape's own: one call at a time."""
+        if self.busy:
+            raise RuntimeError("BatchTape: another thread is running this tape's forward() "
+                               "or backward(); use one tape per thread")
+        self.busy = True
+        return 0
+
+    cdef object _forward(self, const double* rows, Py_ssize_t N):
+        cdef Py_ssize_t i, nb = (N + self.B - 1) // self.B, t, T, first
+        cdef double* out
+        self.N = 0
+        for i in range(self.n_scalar):
+            self.sv[i] = (<Var>self.scalar_leaf[i])._val
+        if nb > self.V_blocks:
+            PyMem_Free(self.V)
+            self.V = NULL
+            self.V_blocks = 0
+            self.V = <double*>_alloc(nb * self.n_lane * self.B, sizeof(double))
+            self.V_blocks = nb
+        result = array("d", bytes(8 * N))
+        out = <double*><size_t>result.buffer_info()[0]
+        T = min(self.n_threads, nb)
+        _run(self, T, 0, rows, out, N, NULL, NULL)
+        first = -1
+        for t in range(T):
+            if self.bad_block[t] >= 0 and (first < 0 or self.bad_block[t] < first):
+                first = self.bad_block[t]
+        if first >= 0:
+            self._raise_in_block(first, rows, N)
+        self.N = N
+        return result
+
+    cdef void _forward_blocks(self, Py_ssize_t t, Py_ssize_t T, const double* rows,
+                              double* out, Py_ssize_t N) noexcept nogil:
+        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, blk, lo, hi, base, n, l, j
+        cdef Py_ssize_t B = self.B, k = self.k
+        cdef double* V
+        lo = t * nb // T
+        hi = (t + 1) * nb // T
+        self.bad_block[t] = -1
+        for blk in range(lo, hi):
+            base = blk * B
+            n = min(B, N - base)
+            V = self.V + blk * self.n_lane * B
+            for l in range(n):
+                for j in range(k):
+                    V[j * B + l] = rows[(base + l) * k + j]
+            if ln_forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
+                self.bad_block[t] = blk
+                return
+            memcpy(out + base, V + self.root_lane * B, n * sizeof(double))
+
+    cdef int _raise_in_block(self, Py_ssize_t blk, const double* rows, Py_ssize_t N) except -1:
+        """Run the lanes of a block one at a time through the raising kernels,
+        on the recorded (unfused) tape, and raise the first lane's error: of
+        its failing nodes, the one made first (as the replay tape does)."""
+        cdef Py_ssize_t lane, i, L = self.n_leaves, j
+        cdef double* v = <double*>_alloc(self.n, sizeof(double))
+        cdef uint8_t o
+        cdef unsigned long long born, first_born = 0
+        try:
+            for lane in range(blk * self.B, min(N, (blk + 1) * self.B)):
+                for j in range(L):
+                    s = self.leaf_scalar[j]
+                    v[j] = self.sv[s] if s >= 0 else rows[lane * self.k + (-1 - s)]
+                first_error = None
+                for i in range(L, self.n):
+                    o = self.t_op[i]
+                    try:
+                        if o <= DIV:
+                            v[i] = binary_value(o, v[self.t_a[i]], v[self.t_b[i]])
+                        else:
+                            v[i] = unary_value(o, v[self.t_a[i]], v[self.t_b[i]])
+                    except Exception as e:
+                        v[i] = NAN
+                        born = self.t_born[i - L]
+                        if first_error is None or born_before(born, first_born):
+                            first_born = born
+                            first_error = e
+                if first_error is not None:
+                    error = _ref.lane_error(lane, first_error)
+                    first_error = None
+                    raise error
+        finally:
+            PyMem_Free(v)
+        raise RuntimeError("regrad: a lane was counted out of its domain but no node fails")
+
+    # ------------------------------------------------------------- backward
+    def backward(self, dy=None, input_grads=False):
+        """Add ``sum_i dy_i * d(out_i)/d(p)`` into the ``.grad`` of every shared
+        parameter ``p``, at the values of the last ``forward()``. ``dy``: None
+        (1.0), a number for every lane, or N weights (a sequence or a float64
+        buffer). With ``input_grads=True``, return each lane's gradient with
+        respect to the inputs, ``dy_i * d(out_i)/d(input)``, as ``array('d')`` of
+        N rows of k values; otherwise None."""
+        self._enter()
+        try:
+            return self._backward_call(dy, input_grads)
+        finally:
+            self.busy = False
+
+    cdef object _backward_call(self, dy, input_grads):
+        if self.N == 0:
+            raise RuntimeError(_ref.NO_FORWARD_MESSAGE)
+        cdef Py_ssize_t N = self.N, i, m
+        cdef double seed = 1.0
+        cdef double* seeds = NULL
+        cdef double* owned = NULL
+        cdef double* acc = NULL
+        cdef double* ig = NULL
+        cdef Py_buffer view
+        cdef bint have_view = False
+        cdef Var p
+        if dy is not None and PyFloat_CheckExact(<PyObject*>dy):
+            seed = PyFloat_AS_DOUBLE(dy)
+        elif PyObject_CheckBuffer(dy) and not _is_real(dy):   # numpy scalars
+            PyObject_GetBuffer(dy, &view, PyBUF_RECORDS_RO)
+            have_view = True
+        try:
+            if have_view:
+                m = _ref.buffer_rows(
+                    "B" if view.format == NULL else view.format.decode("ascii", "replace"),
+                    PyBuffer_IsContiguous(&view, b'C'),
+                    tuple(view.shape[i] for i in range(view.ndim)) if view.shape != NULL
+                    else (view.len // view.itemsize,),
+                    view.len, 1, "dy")
+                if m != N:
+                    raise ValueError(f"dy: {m} weights for {N} samples")
+                seeds = <double*>view.buf
+            elif dy is None or not PyFloat_CheckExact(<PyObject*>dy):
+                ws = _ref.weights_to_floats(dy, N)
+                if type(ws) is float:
+                    seed = ws
+                else:
+                    owned = <double*>_alloc(N, sizeof(double))
+                    for i in range(N):
+                        owned[i] = PyFloat_AS_DOUBLE(ws[i])
+                    seeds = owned
+            grads = None
+            if input_grads:
+                grads = array("d", bytes(8 * N * self.k))
+                ig = <double*><size_t>grads.buffer_info()[0]
+            acc = <double*>_alloc(self.n_acc, sizeof(double))
+            for i in range(self.n_acc):
+                if self.param_of[i] >= 0:
+                    p = <Var>self.scalar_leaf[self.param_of[i]]
+                    acc[i] = leaf_grad(<PyObject*>p) if p._flags & HAS_GRAD else 0.0
+            self._backward(seed, seeds, acc, ig, N)
+            for i in range(self.n_acc):
+                if self.param_of[i] >= 0:
+                    p = <Var>self.scalar_leaf[self.param_of[i]]
+                    set_leaf_grad(<PyObject*>p, acc[i])
+                    p._flags = p._flags | HAS_GRAD
+            return grads
+        finally:
+            if have_view:
+                PyBuffer_Release(&view)
+            PyMem_Free(owned)
+            PyMem_Free(acc)
+
+    cdef int _backward(self, double seed, const double* seeds, double* acc, double* ig,
+                       Py_ssize_t N) except -1:
+        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, T = min(self.n_threads, nb)
+        cdef double seed_box = seed
+        self.turn = nb - 1
+        _run(self, T, 1, seeds, acc, N, &seed_box, ig)
+        return 0
+
+    cdef int _backward_blocks(self, Py_ssize_t t, Py_ssize_t T, double seed,
+                              const double* seeds, double* acc, double* ig,
+                              Py_ssize_t N) except -1 nogil:
+        """Thread t's blocks: the last but t, then every T-th one downwards.
+        Each block's contributions are added into acc in turn, the last
+        block's first, while its adjoints are still in G (ln_flush_block)."""
+        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, blk, base, n, l, j
+        cdef Py_ssize_t B = self.B, k = self.k, U = self.U
+        cdef double* V
+        cdef double* G = self.G + t * self.n_lane * B
+        cdef double* C = self.C + t * B * max(U, 16)
+        cdef double* g
+        cdef int mode = LN_STORE if self.use_param != NULL else LN_DEFER
+        blk = nb - 1 - t
+        while blk >= 0:
+            base = blk * B
+            n = min(B, N - base)
+            V = self.V + blk * self.n_lane * B
+            memset(G, 0, self.n_lane * B * sizeof(double))
+            g = G + self.root_lane * B
+            if seeds != NULL:
+                memcpy(g, seeds + base, n * sizeof(double))
+            else:
+                for l in range(n):
+                    g[l] = seed
+            ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, C, mode)
+            if ig != NULL:
+                for l in range(n):
+                    for j in range(k):
+                        ig[(base + l) * k + j] = G[j * B + l]
+            ln_wait_turn(&self.turn, blk)     # G and C hold what is still to add: in turn
+            if mode == LN_DEFER:
+                ln_flush_block(self.prog, self.n_ins, self.terms, V, G, B, n, C, acc)
+            else:
+                ln_reduce(acc, self.use_param, C, U, B, n)
+            ln_pass_turn(&self.turn, blk - 1)
+            blk -= T
+        return 0
+
+    # ------------------------------------------------------------ describing
+    @property
+    def root(self):
+        """The Var the tape was recorded from."""
+        return self._root
+
+    @property
+    def inputs(self):
+        """The input leaves, in the order of a row of data."""
+        return self._inputs
+
+    @property
+    def outputs(self):
+        """The results besides the root whose lane values ``output_values`` holds."""
+        return self._outputs
+
+    @property
+    def output_values(self):
+        """Per output, its N values of the last forward, as ``array('d')``."""
+        self._enter()                 # not while a forward writes the values
+        self.busy = False
+        if self.N == 0:
+            raise RuntimeError(_ref.NO_VALUES_MESSAGE)
+        cdef Py_ssize_t blk, base, s
+        cdef double* dst
+        result = []
+        for s in self._out_lanes:
+            values = array("d", bytes(8 * self.N))
+            dst = <double*><size_t>values.buffer_info()[0]
+            for blk in range((self.N + self.B - 1) // self.B):
+                base = blk * self.B
+                memcpy(dst + base, self.V + (blk * self.n_lane + s) * self.B,
+                       min(self.B, self.N - base) * sizeof(double))
+            result.append(values)
+        return result
+
+    @property
+    def params(self):
+        """The shared parameters: leaves that require grad and are not inputs."""
+        return self._params
+
+    @property
+    def size(self):
+        """The nodes of one sample's graph: leaves plus operator results."""
+        return self.n
+
+    @property
+    def threads(self):
+        return self.n_threads
+
+    @property
+    def block(self):
+        return self.B
+
+    def __len__(self):
+        """The number of samples of the last forward (0 before one)."""
+        return self.N
+
+    def __repr__(self):
+        return _ref.batch_repr(self.n, self.n_leaves, self.k, len(self._params), "cython")
+
+
+cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, double* dst,
+              Py_ssize_t N, double* seed, double* ig) except -1:
+    """Run thread ``t``'s share of the blocks for t = 0..T-1: T-1 threads and
+    this one, each with the GIL released."""
+    cdef size_t a = <size_t>src, b = <size_t>dst, s = <size_t>seed, g = <size_t>ig
+    if T == 1:
+        _work(tape, 0, 1, backward, a, b, N, s, g)
+        return 0
+    errors = []
+
+    def work(t):
+        try:
+            _work(tape, t, T, backward, a, b, N, s, g)
+        except BaseException as e:
+            errors.append(e)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(T - 1)]
+    for w in workers:
+        w.start()
+    work(T - 1)
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return 0
+
+
+cdef int _work(BatchTape tape, Py_ssize_t t, Py_ssize_t T, int backward, size_t src,
+               size_t dst, Py_ssize_t N, size_t seed, size_t ig) except -1:
+    if backward:
+        with nogil:
+            tape._backward_blocks(t, T, (<double*>seed)[0], <const double*>src, <double*>dst,
+                                  <double*>ig, N)
+    else:
+        with nogil:
+            tape._forward_blocks(t, T, <const double*>src, <double*>dst, N)
+    return 0

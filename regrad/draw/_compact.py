@@ -1,0 +1,187 @@
+"""The compact view: each neuron's weighted sum drawn as one node.
+
+A model's graph repeats one pattern per neuron: ``b + w0*x0 + w1*x1 + ...``
+(a chain of Add over Mul nodes, each Mul taking a parameter) and often a
+Relu on top. The compact view folds each such chain, its parameters and its
+Relu into one ``neuron`` node whose inputs are the ``x``s, so that a model of
+a thousand scalar nodes reads as its layers. Everything else is drawn as in
+the full view.
+
+The pattern is found from the graph's structure alone:
+
+- a *term* is a Mul of two distinct inputs, one a leaf that requires grad
+  (the weight: the first such operand), used by nothing but its Add;
+- a chain starts at an Add of a term and either a leaf that requires grad
+  (the bias) or another term, and goes on through Adds of the chain so far
+  (used by nothing else) and a new term;
+- a Relu that is the chain's only user is folded in too.
+
+Folded parameters vanish from the drawing unless something else uses them.
+When parameters carry labels (a ``label`` attribute such as ``L1.N3.w0``),
+the neuron is named by what their labels share (``L1.N3``).
+"""
+from ._graph import Edge, Graph, Node, _inputs, check_size, format_value
+
+__all__ = ["compact"]
+
+
+def _op_name(var):
+    op = getattr(var, "op", None)
+    return None if op is None else str(getattr(op, "name", type(op).__name__))
+
+
+def _is_param(var):
+    return getattr(var, "op", None) is None and bool(getattr(var, "req_grad", False))
+
+
+class NeuronNode(Node):
+    """A neuron of the compact view: ``inputs`` how many distinct inputs it
+    reads, ``params`` how many parameters it folds in, ``has_bias``,
+    ``has_relu``, ``members`` how many Vars of the full graph it stands for."""
+
+    __slots__ = ("inputs", "params", "has_bias", "has_relu", "members")
+
+    def __init__(self, index, out, is_root, name, inputs, params, has_bias, has_relu, members):
+        super().__init__(index, out, is_root)
+        self.kind = "neuron"
+        self.name = name
+        self.symbol = ""
+        self.args = {}
+        self.released = False
+        self.inputs, self.params, self.members = inputs, params, members
+        self.has_bias, self.has_relu = has_bias, has_relu
+
+    @property
+    def formula(self):
+        s = "w\u00b7x" + (" + b" if self.has_bias else "")
+        return f"relu({s})" if self.has_relu else s
+
+    @property
+    def label_lines(self):
+        lines = [self.name, f"{self.formula}, {self.inputs} in", format_value(self.val)]
+        if self.grad is not None:
+            lines.append(f"grad {format_value(self.grad)}")
+        return lines
+
+    @property
+    def tooltip(self):
+        return (f"{self.name}: {self.formula} over {self.inputs} inputs, {self.params} "
+                f"parameters, {self.members} nodes of the full graph; value {self.val!r}")
+
+
+def _group_name(params):
+    """What the parameters' labels share before their last dot, if they all
+    have one and it is the same; else "neuron"."""
+    prefixes = set()
+    for p in params:
+        label = getattr(p, "label", None)
+        if not isinstance(label, str) or "." not in label:
+            return "neuron"
+        prefixes.add(label.rsplit(".", 1)[0])
+    return prefixes.pop() if len(prefixes) == 1 else "neuron"
+
+
+def compact(order, max_nodes):
+    """The compact ``Graph`` of the Vars ``order`` (from ``walk``)."""
+    n = len(order)
+    index = {id(v): i for i, v in enumerate(order)}
+    ins = [[index[id(x)] for x in _inputs(v)] for v in order]
+    users = [0] * n                       # distinct results using each node
+    user = [None] * n                     # one of them
+    for i in range(n):
+        for j in set(ins[i]):
+            users[j] += 1
+            user[j] = i
+    name = [_op_name(v) for v in order]
+    param = [_is_param(v) for v in order]
+
+    # term[i] = (weight, input) for a Mul that is a term
+    term = {}
+    for i in range(n):
+        if name[i] == "Mul" and len(ins[i]) == 2 and users[i] == 1:
+            a, b = ins[i]
+            if a != b and (param[a] or param[b]):
+                term[i] = (a, b) if param[a] else (b, a)
+
+    # chains: group[i] is the chain an Add belongs to; a chain is a dict
+    group = {}
+    chains = []
+    for i in range(n):
+        if name[i] != "Add" or len(ins[i]) != 2:
+            continue
+        a, b = ins[i]
+        t, acc = (b, a) if b in term else (a, b) if a in term else (None, None)
+        if t is None or a == b:
+            continue
+        g = group.get(acc)
+        if g is not None and g["end"] == acc and users[acc] == 1:
+            g["terms"].append(t)
+        elif param[acc]:
+            g = {"bias": acc, "terms": [t], "adds": []}
+            chains.append(g)
+        elif acc in term:
+            g = {"bias": None, "terms": [acc, t], "adds": []}
+            chains.append(g)
+        else:
+            continue
+        g["adds"].append(i)
+        g["end"] = i
+        group[i] = g
+
+    # what each chain folds, and the node that stands for it
+    folded = [False] * n        # drawn as part of a neuron
+    param_uses = [0] * n        # uses of a parameter folded into neurons
+    out_of = {}                 # the index of a chain's output -> chain
+    for g in chains:
+        end = g["end"]
+        for x in g["adds"]:
+            folded[x] = True
+        for t in g["terms"]:
+            folded[t] = True
+            param_uses[term[t][0]] += 1
+        if g["bias"] is not None:
+            param_uses[g["bias"]] += 1
+        out = end
+        g["relu"] = False
+        k = user[end]
+        if users[end] == 1 and name[k] == "Relu" and ins[k] == [end]:
+            out, g["relu"] = k, True
+            folded[k] = True
+        g["out"] = out
+        out_of[out] = g
+    for j in range(n):
+        if param[j] and param_uses[j] and param_uses[j] == users[j]:
+            folded[j] = True
+
+    # the compact graph: kept nodes, then one node per chain at its output
+    new_index = {}
+    nodes, edges = [], []
+    for i in range(n):
+        g = out_of.get(i)
+        if g is None and folded[i]:
+            continue
+        k = len(nodes)
+        new_index[i] = k
+        if g is None:
+            nodes.append(Node(k, order[i], i == n - 1))
+            sources = ins[i]
+        else:
+            weights = [term[t][0] for t in g["terms"]]
+            params = weights + ([g["bias"]] if g["bias"] is not None else [])
+            sources = [term[t][1] for t in g["terms"]]
+            distinct = len(set(sources))
+            nodes.append(NeuronNode(
+                k, order[i], i == n - 1, _group_name([order[p] for p in params]), distinct,
+                len(params), g["bias"] is not None, g["relu"],
+                len(g["adds"]) + 2 * len(g["terms"]) + int(g["bias"] is not None) + int(g["relu"])))
+        by_src = {}
+        for j in sources:
+            s = new_index[j]
+            e = by_src.get(s)
+            if e is None:
+                e = by_src[s] = Edge(s, k, len(by_src))
+                edges.append(e)
+            else:
+                e.count += 1
+    check_size(len(nodes), max_nodes, "compact view")
+    return Graph(nodes, edges)

@@ -1,0 +1,230 @@
+"""Lanes: one sample's graph run over a batch of samples.
+
+``batch = regrad.compile(root, inputs=[x0, x1, t])`` records the graph under
+``root`` (built for one sample) and returns a ``BatchTape`` that runs it over
+N samples at once::
+
+    losses = batch.forward(data)   # N rows of (x0, x1, t): a float64 buffer or rows
+    batch.backward(1 / N)          # adds sum_i dy_i * d(out_i)/d(p) into each p.grad
+
+Each sample is a *lane*. The leaves listed in ``inputs`` take each lane's
+values from ``data``; the leaves that require grad and are not inputs (the
+parameters) are shared by all lanes and receive the sum of the lanes'
+gradients; the other leaves are constants. Which leaves are parameters is
+fixed when the tape is made.
+
+**Inputs must be recorded.** The dynamic engine folds an operation whose
+inputs all lack ``req_grad`` into a constant (``2 * x`` keeps no link to
+``x``). So make the input Vars with ``req_grad=True`` (they stay per-sample
+values: their gradients are the per-lane ``input_grads``, never ``.grad``);
+or, with inputs that do not require grad, let every use of an input meet a
+parameter first (``w * x``, not ``2 * x`` nor ``x * y``). ``compile`` raises
+``ValueError`` naming an input that is not in the graph at all, but cannot
+see a use that was folded while another use was recorded.
+
+**Same numbers as the dynamic engine.** A lane runs the replay tape's schedule
+(``regrad.replay``) with the same operator kernels, so each lane's values are
+those of the dynamic engine on that sample, to the bit. A parameter's
+gradient is added up lane by lane from the last lane down to lane 0, each
+lane's contributions in the tape's order, starting from the parameter's
+``.grad``: the order in which ``sum(outs).backward()`` on the N samples' graphs
+adds them (``sum`` makes the last sample's graph the first one backward
+reaches). So the gradients are the dynamic engine's too, whatever the block
+size or the number of threads of the compiled tape.
+
+**Errors.** A domain error in a lane raises the dynamic engine's exception,
+of the same type, its message prefixed with ``sample i: `` (the first
+failing sample; within it, the node made first, as in ``regrad.replay``).
+
+This module is the pure-Python tape, the readable reference, over Python
+lists; ``regrad/_lanes.pyx`` is the compiled one, with the same API, the same
+checks and the same numbers.
+"""
+from array import array
+
+from ._messages import (NO_FORWARD_MESSAGE, NO_VALUES_MESSAGE, batch_repr, buffer_rows,
+                        check_inputs, check_options, check_outputs, lane_error,
+                        rows_to_floats, weights_to_floats)
+from .ops import is_real
+from .replay import Tape
+
+__all__ = ["BatchTape"]
+
+
+class BatchTape:
+    """One sample's graph of ``regrad.pure`` Vars over a batch; make one with
+    ``regrad.compile(root, inputs=[...])``. Slots as in ``regrad.replay.Tape``
+    (whose recording it reuses); each lane has its own list of values."""
+
+    __slots__ = ("_root", "_leaves", "_ops", "_args", "_born", "_root_slot", "_n",
+                 "_input_slots", "_shared", "_inputs", "_lanes", "_threads", "_block",
+                 "_outputs", "_output_slots")
+
+    def __init__(self, root, inputs, retain_graph=False, outputs=(), threads=1, block=None):
+        from .pure import Var
+        self._threads, self._block = check_options(threads, block)
+        inputs = check_inputs(root, inputs, Var)
+        outputs = check_outputs(outputs, Var)
+        tape = Tape(root, retain_graph=retain_graph, outputs=outputs)
+        self._outputs, self._output_slots = outputs, tape._output_slots
+        self._root = root
+        self._leaves = tape._leaves
+        self._ops, self._args, self._born = tape._ops, tape._args, tape._born
+        self._root_slot = tape._root_slot
+        self._n = tape.size
+        self._inputs = inputs
+        self._input_slots = [tape._leaf_slot[id(x)] for x in inputs]
+        is_input = set(self._input_slots)
+        self._shared = [j for j, x in enumerate(self._leaves)
+                        if x._req_grad and j not in is_input]
+        self._lanes = None            # the values of each lane, after a forward
+
+    def forward(self, data):
+        """Run the graph on every row of ``data`` (N rows of one value per
+        input, in the order of ``inputs``: a C-contiguous float64 buffer, flat
+        or of shape (N, k), or a sequence of rows); return the N values of the
+        root as ``array('d')``. The other leaves' ``.val`` are read now."""
+        k = len(self._inputs)
+        try:
+            view = memoryview(data)
+        except TypeError:
+            flat = rows_to_floats(data, k)
+        else:
+            with view:
+                buffer_rows(view.format, view.c_contiguous, view.shape, view.nbytes, k, "data")
+                flat = view.cast("B").cast("d").tolist()
+        self._lanes = None
+        base = [x._val for x in self._leaves] + [0.0] * len(self._ops)
+        lanes, n_leaves = [], len(self._leaves)
+        for i in range(len(flat) // k):
+            v = base[:]
+            for s, x in zip(self._input_slots, flat[i * k:(i + 1) * k]):
+                v[s] = x
+            j = n_leaves
+            try:
+                for op, args in zip(self._ops, self._args):
+                    v[j] = op.forward(*[v[a] for a in args])
+                    j += 1
+                failed = False
+            except Exception:
+                failed = True
+            if failed:                    # outside the except: no chained context
+                self._raise_first_failure(i, v)
+            lanes.append(v)
+        self._lanes = lanes
+        r = self._root_slot
+        return array("d", [v[r] for v in lanes])
+
+    def _raise_first_failure(self, lane, v):
+        """As ``regrad.replay.Tape._raise_first_failure``, on one lane."""
+        j, first_born, first_error = len(self._leaves), None, None
+        for op, args, born in zip(self._ops, self._args, self._born):
+            try:
+                v[j] = op.forward(*[v[a] for a in args])
+            except Exception as e:
+                v[j] = float("nan")
+                if first_error is None or born < first_born:
+                    first_born, first_error = born, e
+            j += 1
+        try:
+            raise lane_error(lane, first_error)
+        finally:
+            first_error = None
+
+    def backward(self, dy=None, input_grads=False):
+        """Add ``sum_i dy_i * d(out_i)/d(p)`` into the ``.grad`` of every shared
+        parameter ``p``, at the values of the last ``forward()``. ``dy``: None
+        (1.0), a number for every lane, or N weights (a sequence or a float64
+        buffer). With ``input_grads=True``, return each lane's gradient with
+        respect to the inputs, ``dy_i * d(out_i)/d(input)``, as ``array('d')`` of
+        N rows of k values; otherwise None."""
+        if self._lanes is None:
+            raise RuntimeError(NO_FORWARD_MESSAGE)
+        lanes = self._lanes
+        n = len(lanes)
+        try:
+            if is_real(dy):      # numpy scalars have a buffer too
+                raise TypeError
+            view = memoryview(dy)
+        except TypeError:
+            dys = weights_to_floats(dy, n)
+        else:
+            with view:
+                m = buffer_rows(view.format, view.c_contiguous, view.shape, view.nbytes, 1, "dy")
+                if m != n:
+                    raise ValueError(f"dy: {m} weights for {n} samples")
+                dys = view.cast("B").cast("d").tolist()
+        if type(dys) is float:
+            dys = [dys] * n
+        leaves, shared, n_leaves = self._leaves, self._shared, len(self._leaves)
+        acc = [0.0 if leaves[j]._grad is None else leaves[j]._grad for j in shared]
+        grads_in = [None] * n
+        for i in range(n - 1, -1, -1):    # the last lane first, as sum(outs).backward()
+            v = lanes[i]
+            adj = [0.0] * self._n
+            for j, a in zip(shared, acc):
+                adj[j] = a
+            adj[self._root_slot] = dys[i]
+            for idx in range(len(self._ops) - 1, -1, -1):
+                node = n_leaves + idx
+                args = self._args[idx]
+                grads = self._ops[idx].backward(v[node], adj[node], *[v[a] for a in args])
+                for a, g in zip(args, grads):
+                    adj[a] += g
+            acc = [adj[j] for j in shared]
+            if input_grads:
+                grads_in[i] = [adj[s] for s in self._input_slots]
+        for j, a in zip(shared, acc):
+            leaves[j]._grad = a
+        if input_grads:
+            return array("d", [g for row in grads_in for g in row])
+        return None
+
+    # ------------------------------------------------------------ describing
+    @property
+    def root(self):
+        """The Var the tape was recorded from."""
+        return self._root
+
+    @property
+    def inputs(self):
+        """The input leaves, in the order of a row of data."""
+        return self._inputs
+
+    @property
+    def outputs(self):
+        """The results besides the root whose lane values ``output_values`` holds."""
+        return self._outputs
+
+    @property
+    def output_values(self):
+        """Per output, its N values of the last forward, as ``array('d')``."""
+        if self._lanes is None:
+            raise RuntimeError(NO_VALUES_MESSAGE)
+        return [array("d", [v[s] for v in self._lanes]) for s in self._output_slots]
+
+    @property
+    def params(self):
+        """The shared parameters: leaves that require grad and are not inputs."""
+        return tuple(self._leaves[j] for j in self._shared)
+
+    @property
+    def size(self):
+        """The nodes of one sample's graph: leaves plus operator results."""
+        return self._n
+
+    @property
+    def threads(self):
+        return self._threads
+
+    @property
+    def block(self):
+        return self._block
+
+    def __len__(self):
+        """The number of samples of the last forward (0 before one)."""
+        return 0 if self._lanes is None else len(self._lanes)
+
+    def __repr__(self):
+        return batch_repr(self._n, len(self._leaves), len(self._inputs), len(self._shared),
+                          "python")
