@@ -448,7 +448,7 @@ cdef tuple _flatten(Var root):
     while stack:
         node = stack.pop()
         results.append(node)
-        if node._flags & (CONST_A | CONST_B) and not node._flags & RELEASED:
+        if node._flags & (CONST_A | CONST_B) and not node._flags & RELEASED and node._op != POW:
             give_numbers_nodes(<PyObject*>node)   # written as constant leaves, as in pure
         for k in range(2):
             if k == 1 and node._op == POW:    # the exponent: a number of the record
