@@ -15,8 +15,9 @@ if os.environ.get("REGRAD_PURE_PYTHON", "") not in ("", "0"):
 else:
     from Cython.Build import cythonize
     ext_modules = cythonize(
-        [Extension(f"regrad.{name}", [f"regrad/{name}.pyx"], extra_compile_args=_NO_FMA)
-         for name in ("_core", "_replay", "_optim")]
+        [Extension(f"regrad.{name}", [f"regrad/{name}.pyx"], depends=depends,
+                   extra_compile_args=_NO_FMA)
+         for name, depends in (("_core", ["regrad/_pool.h"]), ("_replay", []), ("_optim", []))]
         # -O3 vectorizes the lane loops
         + [Extension("regrad._lanes", ["regrad/_lanes.pyx"], depends=["regrad/_lanes.h"],
                      extra_compile_args=["-O3"] + _NO_FMA)],

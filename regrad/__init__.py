@@ -112,4 +112,27 @@ def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, blo
     return Tape(root, retain_graph=retain_graph, outputs=outputs)
 
 
-__all__ = ["Var", "BACKEND", "get_engine", "ops", "compile"]
+def release_memory():
+    """Give back to the system the memory the compiled engine keeps for reuse.
+
+    The compiled engine keeps the memory of freed nodes for the next graph
+    (up to 64 MiB, see ``set_pool_limit``; memory left unused for 10 seconds
+    is given back as other nodes are freed). Call this after a large graph,
+    before a long pause. Returns the number of bytes given back (0 when the
+    compiled engine was never imported: the pure engine keeps nothing)."""
+    import sys
+    core = sys.modules.get("regrad._core")
+    return 0 if core is None else core.release_memory()
+
+
+def set_pool_limit(nbytes):
+    """Keep at most ``nbytes`` of freed node memory for reuse in the compiled
+    engine (64 MiB to begin with); returns the old limit. Without the
+    compiled engine this does nothing and returns 0."""
+    import sys
+    core = sys.modules.get("regrad._core")
+    return 0 if core is None else core.set_pool_limit(nbytes)
+
+
+__all__ = ["Var", "BACKEND", "get_engine", "ops", "compile", "release_memory",
+           "set_pool_limit"]

@@ -3,10 +3,25 @@
 # cython: embedsignature=True, embedsignature.format=clinic
 """The compiled engine: the same ``Var`` API as ``regrad.pure``, in C.
 
-A node is a C struct behind a Python object header: value, gradient slot,
-two parent pointers, op code, flags, pending count and creation number, 56
-bytes requested, a 64-byte pymalloc block. Parents are raw ``PyObject*``
-whose references this module manages itself, so that:
+A node is a C struct behind a Python object header, 48 bytes in all:
+
+    offset  0  refcount, type        the object header
+           16  _val                  the value
+           24  _a                    first input, or a number operand (CONST_A);
+                                     a leaf: its gradient
+           32  _b                    second input, or a number operand (CONST_B;
+                                     Pow: its exponent); a leaf: NULL
+           40  _op, _flags, _born_hi, _mark
+                                     a result requiring grad: its creation number
+                                     (48 bits), or during a pass its entry there
+
+A result's gradient and pending count live in the pass's entries only while a
+backward runs (``_graph.pxd``): they are needed nowhere else. A number in an
+expression (``x * 0.5``) stays in the result, not in a node of its own, until
+``.src`` or a tape asks for it as a Var (``give_numbers_nodes``). Nodes live in
+slabs (``_pool.h``), one after another in the order they are made; a freed
+graph's cells go to the next one. Parents are raw ``PyObject*`` whose
+references this module manages itself, so that:
 
 - the backward pass reads only C fields (no Python call per node);
 - freeing a long chain is iterative (``_free_parents``), never recursive;
@@ -17,15 +32,14 @@ Every formula mirrors ``regrad/ops.py`` (forward and derivative side by side
 there); the tests check both engines against each other bit for bit and
 against PyTorch. Errors are built by ``regrad.ops`` so messages match.
 """
-cimport cython
-from cpython.object cimport PyTypeObject, destructor
+from cpython.object cimport PyTypeObject
 from cpython.long cimport PyLong_AsDouble
 from cpython.ref cimport PyObject, Py_INCREF
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
-from regrad._graph cimport (NodeVec, count_consumers, is_result_requiring_grad, Py_REFCNT,
-                            Py_DECREF, Py_XDECREF)
+from regrad._graph cimport (Pass, Entry, count_consumers, entry_of, pass_leave, pass_end,
+                            is_result_requiring_grad, Py_REFCNT, Py_DECREF, Py_XDECREF)
 
 from . import ops as _ops
 
@@ -37,7 +51,7 @@ cdef extern from "Python.h":
     void PyErr_Restore(PyObject*, PyObject*, PyObject*)
     void PyErr_Clear()
 
-__all__ = ["Var"]
+__all__ = ["Var", "release_memory", "set_pool_limit"]
 
 
 def _check_op_table():
@@ -65,9 +79,6 @@ cdef dict _labels = {}
 _label_table = _labels      # the same dict, visible to the tests
 
 
-# Up to 65,536 freed nodes (4 MiB) are kept for reuse: about one moons step's
-# graph, so the next step takes its nodes back without the allocator.
-@cython.freelist(65536)
 cdef class Var:
     """Var(val, req_grad=False, label=None)
 --
@@ -87,7 +98,7 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
         label = _ops.check_label(label)
         cdef bint requires = req_grad
         self._val = value
-        self._grad = 0.0
+        set_leaf_grad(<PyObject*>self, 0.0)
         self._flags = (REQ_GRAD if requires else 0) | (self._flags & LABELED)
         _set_label(self, label)
 
@@ -110,7 +121,7 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
         """The accumulated gradient of a leaf; None before any backward reaches
         it, and always None for results (regrad keeps no intermediate grads)."""
         if self._op == LEAF and self._flags & HAS_GRAD:
-            return self._grad
+            return leaf_grad(<PyObject*>self)
         return None
 
     @grad.deleter
@@ -121,12 +132,12 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
     def grad(self, value):
         if value is None:
             if self._op == LEAF:
-                self._grad = 0.0
+                set_leaf_grad(<PyObject*>self, 0.0)
                 self._flags &= ~HAS_GRAD
             return
         if self._op != LEAF:
             raise RuntimeError(f"{self.name} result: only leaves keep a gradient")
-        self._grad = _to_double(value, "grad")
+        set_leaf_grad(<PyObject*>self, _to_double(value, "grad"))
         self._flags |= HAS_GRAD
 
     @property
@@ -165,9 +176,11 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
     @property
     def src(self):
         """The tuple of input Vars; None for a leaf or a released result."""
-        if self._a == NULL:
+        if self._op == LEAF or self._flags & RELEASED:
             return None
-        if self._op == POW or self._b == NULL:
+        if self._flags & (CONST_A | CONST_B):
+            give_numbers_nodes(<PyObject*>self)
+        if ARITY[self._op] == 1:
             return (<object>self._a,)
         return (<object>self._a, <object>self._b)
 
@@ -243,43 +256,51 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
     # ------------------------------------------------------------- operators
     def __add__(self, other):
         """self + other: a Var, or a real number on either side."""
-        cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if b is None else _binary(ADD, self, b)
+        if type(other) is Var:
+            return _binary(ADD, self, <Var>other)
+        return _with_number(ADD, self, other, CONST_B)
 
     def __radd__(self, other):
         """other + self, for a real number other."""
-        cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if a is None else _binary(ADD, a, self)
+        if type(other) is Var:
+            return _binary(ADD, <Var>other, self)
+        return _with_number(ADD, self, other, CONST_A)
 
     def __sub__(self, other):
         """self - other: a Var, or a real number on either side."""
-        cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if b is None else _binary(SUB, self, b)
+        if type(other) is Var:
+            return _binary(SUB, self, <Var>other)
+        return _with_number(SUB, self, other, CONST_B)
 
     def __rsub__(self, other):
         """other - self, for a real number other."""
-        cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if a is None else _binary(SUB, a, self)
+        if type(other) is Var:
+            return _binary(SUB, <Var>other, self)
+        return _with_number(SUB, self, other, CONST_A)
 
     def __mul__(self, other):
         """self * other: a Var, or a real number on either side."""
-        cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if b is None else _binary(MUL, self, b)
+        if type(other) is Var:
+            return _binary(MUL, self, <Var>other)
+        return _with_number(MUL, self, other, CONST_B)
 
     def __rmul__(self, other):
         """other * self, for a real number other."""
-        cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if a is None else _binary(MUL, a, self)
+        if type(other) is Var:
+            return _binary(MUL, <Var>other, self)
+        return _with_number(MUL, self, other, CONST_A)
 
     def __truediv__(self, other):
         """self / other: a Var, or a real number; ZeroDivisionError for 0."""
-        cdef Var b = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if b is None else _binary(DIV, self, b)
+        if type(other) is Var:
+            return _binary(DIV, self, <Var>other)
+        return _with_number(DIV, self, other, CONST_B)
 
     def __rtruediv__(self, other):
         """other / self, for a real number other."""
-        cdef Var a = <Var>other if type(other) is Var else _number_as_var(other)
-        return NotImplemented if a is None else _binary(DIV, a, self)
+        if type(other) is Var:
+            return _binary(DIV, <Var>other, self)
+        return _with_number(DIV, self, other, CONST_A)
 
     def __neg__(self):
         """-self."""
@@ -289,7 +310,7 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
         """self ** power, for a real number power (a Var exponent is not supported)."""
         if modulo is not None or type(power) is Var or not _is_real(power):
             return NotImplemented   # the exponent must be a plain number
-        return _pow(self, _const(float(power)))
+        return _pow(self, float(power))
 
     def exp(self):
         """e ** self."""
@@ -341,7 +362,7 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
             raise RuntimeError(_ops.NO_GRAD_MESSAGE)
         cdef double seed = 1.0 if dy is None else _to_double(dy, "dy")
         if self._op == LEAF:
-            self._grad += seed
+            set_leaf_grad(<PyObject*>self, leaf_grad(<PyObject*>self) + seed)
             self._flags |= HAS_GRAD
             return
         _backward(self, seed, not retain_graph)
@@ -357,22 +378,22 @@ cdef inline double _to_double(object x, str what) except? -1.0:
     return _ops.to_float(x, what)
 
 
-cdef inline Var _const(double val):
-    cdef Var out = Var.__new__(Var)
-    out._val = val
-    return out
-
-
-cdef Var _number_as_var(object x):
-    """A new constant Var for a number operand; None for an unsupported type.
-    (The operators test for a Var operand inline, the common case.)"""
+cdef object _with_number(int op, Var v, object x, int which):
+    """``v op x`` (``which`` is CONST_B) or ``x op v`` (CONST_A) for a number
+    ``x``, which the node keeps in place of an input; NotImplemented for an
+    unsupported type. (The operators test for a Var operand inline.)"""
+    cdef double c
     if type(x) is float:
-        return _const(<double>x)
-    if type(x) is int:      # as float(x) does it, OverflowError included
-        return _const(PyLong_AsDouble(x))
-    if _is_real(x):
-        return _const(_ops.to_float(x, "operand"))
-    return None
+        c = <double>x
+    elif type(x) is int:    # as float(x) does it, OverflowError included
+        c = PyLong_AsDouble(x)
+    elif _is_real(x):
+        c = _ops.to_float(x, "operand")
+    else:
+        return NotImplemented
+    if which == CONST_A:
+        return _node_number(op, binary_value(op, c, v._val), v, c, CONST_A)
+    return _node_number(op, binary_value(op, v._val, c), v, c, CONST_B)
 
 
 cdef object _compared(object other):
@@ -427,10 +448,12 @@ cdef tuple _flatten(Var root):
     while stack:
         node = stack.pop()
         results.append(node)
+        if node._flags & (CONST_A | CONST_B) and not node._flags & RELEASED and node._op != POW:
+            give_numbers_nodes(<PyObject*>node)   # written as constant leaves, as in pure
         for k in range(2):
             if k == 1 and node._op == POW:    # the exponent: a number of the record
                 break
-            p = node._a if k == 0 else node._b
+            p = input_a(<PyObject*>node) if k == 0 else input_b(<PyObject*>node)
             if p == NULL:
                 continue
             x = <object>p
@@ -468,7 +491,7 @@ cdef tuple _flatten(Var root):
 
 
 def _born_of(Var x):
-    return x._born
+    return born_of(<PyObject*>x, x._mark)
 
 
 def _graph(leaves, op_names, vals, inputs, powers, labels):
@@ -476,7 +499,8 @@ def _graph(leaves, op_names, vals, inputs, powers, labels):
     columns are checked, so no input can build a malformed node."""
     global _births
     cdef list nodes = list(leaves)
-    cdef Var out, a, b, exponent
+    cdef Var out, a, b
+    cdef double exponent
     cdef int code
     cdef Py_ssize_t i, j = 0, k = 0, arity
     for x in nodes:
@@ -498,19 +522,20 @@ def _graph(leaves, op_names, vals, inputs, powers, labels):
         if len(args) != arity or not all(type(n) is int and -1 <= n < len(nodes) for n in args) \
                 or (-1 in args and set(args) != {-1}):
             raise ValueError("regrad: malformed inputs in a pickled graph")
-        out = Var.__new__(Var)
+        out = _new_var()
         out._val = _to_double(vals[i], "Var value")
+        out._op = code
+        out._flags = REQ_GRAD
         if code == POW:
             if k == len(powers):
                 raise ValueError("regrad: a Pow without its exponent in a pickled graph")
-            exponent = _const(_to_double(powers[k], "power"))
+            exponent = _to_double(powers[k], "power")
             k += 1
-            Py_INCREF(exponent)
-            out._b = <PyObject*>exponent
-        out._op = code
-        out._flags = REQ_GRAD
+            memcpy(&out._b, &exponent, sizeof(double))
+            out._flags |= CONST_B
         _births += 1
-        out._born = _births
+        out._born_hi = <unsigned short>(_births >> 32)
+        out._mark = <unsigned int>_births
         _set_label(out, _ops.check_label(labels.get(i)))
         if args[0] == -1:
             out._flags |= RELEASED
@@ -530,20 +555,21 @@ def _graph(leaves, op_names, vals, inputs, powers, labels):
 
 # Results requiring grad are numbered as they are made: the order the program
 # ran them in, which a replay needs to raise, of two failing nodes, the one the
-# program meets first (see ``_replay.pyx``). 2**64 never wraps.
+# program meets first (see ``_replay.pyx``). 48 bits, compared modulo 2**48.
 cdef unsigned long long _births = 0
 
 
 cdef inline Var _node(int op, double val, Var a, Var b):
     """A result of ``op``; a constant (no inputs kept) unless an input requires grad."""
     global _births
-    cdef Var out = Var.__new__(Var)
+    cdef Var out = _new_var()
     out._val = val
     if (a._flags | b._flags) & REQ_GRAD if b is not None else a._flags & REQ_GRAD:
         out._op = op
         out._flags = REQ_GRAD
         _births += 1
-        out._born = _births
+        out._born_hi = <unsigned short>(_births >> 32)
+        out._mark = <unsigned int>_births
         Py_INCREF(a)
         out._a = <PyObject*>a
         if b is not None:
@@ -552,16 +578,38 @@ cdef inline Var _node(int op, double val, Var a, Var b):
     return out
 
 
+cdef inline Var _node_number(int op, double val, Var v, double c, int which):
+    """A result of ``op`` on ``v`` and the number ``c``, kept in the node: in
+    the first operand's place (``which`` is CONST_A) or the second's."""
+    global _births
+    cdef Var out = _new_var()
+    out._val = val
+    if v._flags & REQ_GRAD:
+        out._op = op
+        out._flags = REQ_GRAD | which
+        _births += 1
+        out._born_hi = <unsigned short>(_births >> 32)
+        out._mark = <unsigned int>_births
+        Py_INCREF(v)
+        if which == CONST_A:
+            memcpy(&out._a, &c, sizeof(double))
+            out._b = <PyObject*>v
+        else:
+            out._a = <PyObject*>v
+            memcpy(&out._b, &c, sizeof(double))
+    return out
+
+
 cdef inline double _exponent(Var node):
-    return (<Var>node._b)._val
+    return value_b(<PyObject*>node)
 
 
 cdef inline Var _binary(int op, Var a, Var b):
     return _node(op, binary_value(op, a._val, b._val), a, b)
 
 
-cdef Var _pow(Var a, Var exponent):
-    return _node(POW, unary_value(POW, a._val, exponent._val), a, exponent)
+cdef Var _pow(Var a, double exponent):
+    return _node_number(POW, unary_value(POW, a._val, exponent), a, exponent, CONST_B)
 
 
 cdef inline Var _unary(int op, Var a):
@@ -572,7 +620,8 @@ cdef inline Var _unary(int op, Var a):
 #
 # Backward is PyTorch's dependency-counting schedule, in two passes:
 # 1. from the root, count for every result requiring grad how many edges lead
-#    to it from results under the root (its ``_pending`` consumers);
+#    to it from results under the root (its pending consumers, in its entry:
+#    see ``_graph.pxd``, where its gradient is summed too);
 # 2. a stack of ready results, starting with the root: pop one, pass its
 #    gradient to its inputs; an input whose last consumer has passed becomes
 #    ready. Every node is read twice in all, and no sort is needed.
@@ -582,93 +631,157 @@ cdef inline Var _unary(int op, Var a):
 # right after its own turn: memory returns as backward goes, never recursively.
 # ``regrad.pure`` runs the same schedule, so both add gradients in one order.
 
-cdef inline void _pass_to(NodeVec* ready, PyObject* x, double g, bint release) noexcept:
+cdef inline void _pass_to(Pass* seen, PyObject** ready, Py_ssize_t* n_ready, PyObject* x,
+                          double g, bint release) noexcept:
     """Add ``g`` to input ``x``'s gradient: a leaf's ``.grad``, or a result's
-    gradient slot, which makes the result ready once its last consumer passed.
+    entry, which makes the result ready once its last consumer passed.
     (``(<Var>ptr).field`` reads the C struct with no reference counting; in-place
     operators on such casts would take a reference, so none are used.)"""
+    cdef Entry* e
     if x == NULL:
         return
     if (<Var>x)._flags & REQ_GRAD:
-        (<Var>x)._grad = (<Var>x)._grad + g
         if (<Var>x)._op == LEAF:
+            set_leaf_grad(x, leaf_grad(x) + g)
             (<Var>x)._flags = (<Var>x)._flags | HAS_GRAD
         else:
-            (<Var>x)._pending = (<Var>x)._pending - 1
-            if (<Var>x)._pending == 0:
-                # capacity was reserved for every result: this cannot fail
-                ready.data[ready.size] = x
-                ready.size += 1
+            e = entry_of(seen, x)
+            e.grad = e.grad + g
+            e.pending -= 1
+            if e.pending == 0:
+                # room was reserved for every result: this cannot fail
+                ready[n_ready[0]] = x
+                n_ready[0] += 1
                 return          # when releasing, the stack now owns this link's reference
     if release:
         Py_DECREF(x)
 
 
 cdef int _backward(Var root, double seed, bint release) except -1:
-    cdef NodeVec seen, ready
+    cdef Pass seen
+    cdef PyObject** ready
+    cdef Py_ssize_t n_ready
+    cdef Entry* e
     cdef PyObject* node
     cdef PyObject* a
     cdef PyObject* b
-    cdef double g, x, out, p, ga, gb
-    cdef unsigned char op
-    cdef Py_ssize_t i
+    cdef double g, x, y, out, ga, gb
+    cdef unsigned char op, flags
     count_consumers(root, &seen)   # raises before any gradient is touched
-    ready.data = <PyObject**>PyMem_Malloc(seen.size * sizeof(PyObject*))
-    if ready.data == NULL:
-        for i in range(seen.size):
-            (<Var>seen.data[i])._pending = 0
-        PyMem_Free(seen.data)
+    ready = <PyObject**>PyMem_Malloc(seen.size * sizeof(PyObject*))
+    if ready == NULL:
+        pass_end(&seen)
         raise MemoryError("regrad: no memory for the backward pass")
-    PyMem_Free(seen.data)
-    ready.capacity = seen.size
-    ready.data[0] = <PyObject*>root
-    ready.size = 1
-    root._grad = seed
-    while ready.size:
-        ready.size -= 1
-        node = ready.data[ready.size]
-        g = (<Var>node)._grad
-        (<Var>node)._grad = 0.0
+    ready[0] = <PyObject*>root
+    n_ready = 1
+    seen.data[0].grad = seed
+    while n_ready:
+        n_ready -= 1
+        node = ready[n_ready]
+        e = entry_of(&seen, node)
+        g = e.grad
+        pass_leave(e)
         out = (<Var>node)._val
         op = (<Var>node)._op
+        flags = (<Var>node)._flags
         a = (<Var>node)._a
         b = (<Var>node)._b
+        if flags & CONST_A:     # a number kept in the node: no input to pass to
+            x = slot_value(&(<Var>node)._a)
+            a = NULL
+        else:
+            x = (<Var>a)._val
+        if ARITY[op] == 2 or op == POW:   # Pow: y is its exponent
+            if flags & CONST_B:
+                y = slot_value(&(<Var>node)._b)
+                b = NULL
+            else:
+                y = (<Var>b)._val
+        else:
+            y = 0.0
         if release:   # Pow keeps its exponent: .op still describes the node
             (<Var>node)._a = NULL
             if op != POW:
                 (<Var>node)._b = NULL
-            (<Var>node)._flags = (<Var>node)._flags | RELEASED
-        x = (<Var>a)._val
+            (<Var>node)._flags = flags | RELEASED
         if ARITY[op] == 2:
-            binary_grads(op, g, x, (<Var>b)._val, out, &ga, &gb)
-            _pass_to(&ready, a, ga, release)
-            _pass_to(&ready, b, gb, release)
+            binary_grads(op, g, x, y, out, &ga, &gb)
+            _pass_to(&seen, ready, &n_ready, a, ga, release)
+            _pass_to(&seen, ready, &n_ready, b, gb, release)
         else:
-            p = (<Var>b)._val if op == POW else 0.0   # Pow's exponent
-            _pass_to(&ready, a, unary_grad(op, g, x, out, p), release)
+            _pass_to(&seen, ready, &n_ready, a, unary_grad(op, g, x, out, y), release)
         if release and node != <PyObject*>root:
             Py_DECREF(node)     # the reference its last consumer handed over
-    PyMem_Free(ready.data)
+    PyMem_Free(seen.data)
+    PyMem_Free(ready)
     return 0
 
 
-# ------------------------------------------------------------------- freeing
+# ------------------------------------------------------- allocation, freeing
 #
-# A dying node first hands its inputs to _free_parents, then goes the way
-# Cython's own deallocator sends it (the freelist, or the allocator). This is
-# installed as the type's tp_dealloc rather than written as __dealloc__,
-# which Cython wraps in an exception save/restore that costs more than the
-# rest of the deallocation: nothing here can raise or run Python code.
+# Nodes live in slabs (``_pool.h``): made one after another, they sit one
+# after another, and memory freed by one graph goes to the next. A dying node
+# first hands its inputs to _free_parents, then its cell goes back to its
+# slab. This is installed as the type's tp_dealloc rather than written as
+# __dealloc__, which Cython wraps in an exception save/restore that costs more
+# than the rest of the deallocation: nothing here can raise or run Python code.
 
-cdef destructor _cython_dealloc = (<PyTypeObject*>Var).tp_dealloc
+cdef extern from "_pool.h":
+    void rg_init(size_t basicsize)
+    PyObject* rg_alloc() noexcept
+    Var rg_new(PyTypeObject* t)
+    void rg_free(PyObject* o) noexcept
+    size_t rg_release() noexcept
+    size_t rg_trim(size_t keep_bytes) noexcept
+    size_t rg_cell, rg_keep_limit, rg_slabs, RG_SLAB_BYTES
+    int rg_passthrough
+    ctypedef struct rg_list:
+        size_t count
+    rg_list rg_partial, rg_empty
+
+cdef extern from "Python.h":
+    PyObject* PyObject_Init(PyObject* o, PyTypeObject* t) noexcept
+    PyObject* PyErr_NoMemory() noexcept
+    bint PyType_HasFeature(PyTypeObject* t, unsigned long feature)
+    unsigned long Py_TPFLAGS_HEAPTYPE
+    # the slots Cython's PyTypeObject leaves out
+    ctypedef PyObject* (*allocfunc)(PyTypeObject*, Py_ssize_t) noexcept
+    ctypedef void (*freefunc)(void*) noexcept
+    ctypedef struct TypeSlots "PyTypeObject":
+        allocfunc tp_alloc
+        freefunc tp_free
+
+
+cdef PyObject* _var_alloc(PyTypeObject* t, Py_ssize_t n) noexcept:
+    cdef PyObject* o = rg_alloc()
+    if o == NULL:
+        return PyErr_NoMemory()
+    memset(o, 0, rg_cell)
+    return PyObject_Init(o, t)
+
+
+cdef inline Var _new_var():
+    """A zeroed Var, as ``Var.__new__(Var)`` makes it, minus the calls between
+    (a loop or memset over the cell would cost a libc call per node)."""
+    cdef Var out = rg_new(<PyTypeObject*>Var)
+    out._val = 0.0
+    out._a = out._b = NULL
+    out._op = out._flags = 0
+    out._born_hi = 0
+    out._mark = 0
+    return out
+
+
+cdef void _var_free(void* o) noexcept:
+    rg_free(<PyObject*>o)
 
 
 cdef void _var_dealloc(PyObject* node) noexcept:
-    if (<Var>node)._a != NULL or (<Var>node)._b != NULL:
-        _free_parents(node)
+    if (<Var>node)._op != LEAF and (input_a(node) != NULL or input_b(node) != NULL):
+        _free_parents(node)     # (a leaf's _a is its gradient)
     if (<Var>node)._flags & LABELED:
         _drop_label(node)
-    _cython_dealloc(node)
+    rg_free(node)
 
 
 cdef void _drop_label(PyObject* node) noexcept:
@@ -685,7 +798,38 @@ cdef void _drop_label(PyObject* node) noexcept:
     PyErr_Restore(kind, value, trace)
 
 
+if PyType_HasFeature(<PyTypeObject*>Var, Py_TPFLAGS_HEAPTYPE):
+    # instances of a heap type hold a reference to it, which _var_dealloc does not drop
+    raise ImportError("regrad._core: Var was built as a heap type; rebuild without type specs")
+rg_init((<PyTypeObject*>Var).tp_basicsize)
+(<TypeSlots*>Var).tp_alloc = _var_alloc
+(<TypeSlots*>Var).tp_free = _var_free
 (<PyTypeObject*>Var).tp_dealloc = _var_dealloc
+
+
+def release_memory():
+    """Give the memory kept for reuse back to the system: every slab of
+    nodes with no node alive in it. Returns the number of bytes given back."""
+    return rg_release()
+
+
+def set_pool_limit(nbytes):
+    """Keep at most ``nbytes`` of freed node memory for reuse (64 MiB to
+    begin with); what is kept beyond it is given back now, and more as it
+    is freed. Returns the old limit."""
+    global rg_keep_limit
+    cdef size_t old = rg_keep_limit
+    if nbytes < 0:
+        raise ValueError(f"set_pool_limit: nbytes must be >= 0, not {nbytes}")
+    rg_keep_limit = nbytes
+    rg_trim(rg_keep_limit)
+    return old
+
+
+def _pool_stats():
+    """The allocator's state, for tests: slabs held, empty, partly used."""
+    return dict(slabs=rg_slabs, empty=rg_empty.count, partial=rg_partial.count,
+                slab_bytes=RG_SLAB_BYTES, cell=rg_cell, passthrough=bool(rg_passthrough))
 
 
 cdef void _free_parents(PyObject* node) noexcept:
@@ -696,10 +840,10 @@ cdef void _free_parents(PyObject* node) noexcept:
     cdef PyObject** grown
     cdef Py_ssize_t size = 0, capacity = 64
     cdef PyObject* p
-    if (<Var>node)._a != NULL:
+    if input_a(node) != NULL:
         stack[size] = (<Var>node)._a
         size += 1
-    if (<Var>node)._b != NULL:
+    if input_b(node) != NULL:
         stack[size] = (<Var>node)._b
         size += 1
     (<Var>node)._a = NULL
@@ -707,7 +851,7 @@ cdef void _free_parents(PyObject* node) noexcept:
     while size:
         size -= 1
         p = stack[size]
-        if Py_REFCNT(p) == 1:
+        if Py_REFCNT(p) == 1 and (<Var>p)._op != LEAF:   # a leaf has no inputs
             if size + 2 > capacity:
                 grown = <PyObject**>PyMem_Malloc(2 * capacity * sizeof(PyObject*))
                 if grown == NULL:     # out of memory: let CPython free it recursively
@@ -718,10 +862,10 @@ cdef void _free_parents(PyObject* node) noexcept:
                     PyMem_Free(stack)
                 stack = grown
                 capacity *= 2
-            if (<Var>p)._a != NULL:
+            if input_a(p) != NULL:
                 stack[size] = (<Var>p)._a
                 size += 1
-            if (<Var>p)._b != NULL:
+            if input_b(p) != NULL:
                 stack[size] = (<Var>p)._b
                 size += 1
             (<Var>p)._a = NULL

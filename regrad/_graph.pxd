@@ -3,7 +3,8 @@ nodes through their raw parent pointers."""
 from cpython.ref cimport PyObject
 from cpython.mem cimport PyMem_Realloc, PyMem_Free
 
-from regrad._core cimport Var, LEAF, REQ_GRAD, RELEASED
+from regrad._core cimport (Var, LEAF, REQ_GRAD, RELEASED, IN_PASS, input_a, input_b,
+                          born_of, born_before)
 
 cdef extern from "Python.h":
     # on raw pointers: parent links are references the compiled modules own
@@ -47,49 +48,111 @@ cdef inline int _raise_released(Var node) except -1:
     raise released_error(node.name)
 
 
-cdef inline int count_consumers(Var root, NodeVec* seen) except -1:
-    """Backward's first pass, and a tape's: set ``_pending`` on every result
-    requiring grad under ``root`` to the number of edges that lead to it from
-    results under ``root``, and list those results in ``seen``. Depth first,
+# A pass over a graph (backward's, a tape's recording) gives every result it
+# meets an entry, numbered in the order met: the result's _mark holds that
+# number (IN_PASS says so), and the entry the mark's former content, bits 0-31
+# of the result's creation number, until the result leaves the pass. Keeping
+# the gradient and the count here rather than in the node keeps the node at
+# 48 bytes, and the entries are read in about the order they were written.
+
+cdef struct Entry:
+    PyObject* node
+    double grad             # backward: the gradient summed so far
+    unsigned int pending    # consumers yet to pass their gradient (a tape: then k + 1)
+    unsigned int born_lo    # the node's _mark before the pass
+
+
+cdef struct Pass:
+    Entry* data
+    Py_ssize_t size
+    Py_ssize_t capacity
+
+
+cdef inline int pass_enter(Pass* p, PyObject* node) except -1:
+    cdef Py_ssize_t capacity
+    cdef Entry* grown
+    if p.size == p.capacity:
+        capacity = p.capacity * 2 if p.capacity else 1024
+        if capacity > 0xFFFFFFFF:   # marks are 32 bits
+            raise MemoryError("regrad: a graph of more than 2**31 results")
+        grown = <Entry*>PyMem_Realloc(p.data, capacity * sizeof(Entry))
+        if grown == NULL:
+            raise MemoryError("regrad: no memory to walk the graph")
+        p.data = grown
+        p.capacity = capacity
+    p.data[p.size].node = node
+    p.data[p.size].grad = 0.0
+    p.data[p.size].pending = 0
+    p.data[p.size].born_lo = (<Var>node)._mark
+    (<Var>node)._mark = <unsigned int>p.size
+    (<Var>node)._flags = (<Var>node)._flags | IN_PASS
+    p.size += 1
+    return 0
+
+
+cdef inline Entry* entry_of(Pass* p, PyObject* node) noexcept:
+    return &p.data[(<Var>node)._mark]
+
+
+cdef inline void pass_leave(Entry* e) noexcept:
+    """The result gets its mark back: call once per entry, while it lives."""
+    (<Var>e.node)._mark = e.born_lo
+    (<Var>e.node)._flags = (<Var>e.node)._flags & ~IN_PASS
+
+
+cdef inline void pass_end(Pass* p) noexcept:
+    """Every result still in the pass leaves it; the entries are freed."""
+    cdef Py_ssize_t i
+    for i in range(p.size):
+        if (<Var>p.data[i].node)._flags & IN_PASS:
+            pass_leave(&p.data[i])
+    PyMem_Free(p.data)
+    p.data = NULL
+    p.size = p.capacity = 0
+
+
+cdef inline int count_consumers(Var root, Pass* seen) except -1:
+    """Backward's first pass, and a tape's: enter every result requiring grad
+    under ``root`` in ``seen`` (the root first) with the number of edges that
+    lead to it from results under ``root`` as its ``pending``. Depth first,
     so that a node is handled soon after it was first reached, while it is
-    still in the CPU's cache. On error every count is reset."""
+    still in the CPU's cache. On error the pass is ended."""
     cdef NodeVec stack
     cdef PyObject* node
     cdef PyObject* x
     cdef PyObject* released = NULL
+    cdef unsigned long long released_born = 0
     cdef int k
-    cdef Py_ssize_t i
-    seen.data = stack.data = NULL
-    seen.size = seen.capacity = stack.size = stack.capacity = 0
+    seen.data = NULL
+    seen.size = seen.capacity = 0
+    stack.data = NULL
+    stack.size = stack.capacity = 0
     try:
         if root._flags & RELEASED:
             _raise_released(root)
-        node_vec_push(seen, <PyObject*>root)
+        pass_enter(seen, <PyObject*>root)
         node_vec_push(&stack, <PyObject*>root)
         while stack.size:
             stack.size -= 1
             node = stack.data[stack.size]
             for k in range(2):
-                x = (<Var>node)._a if k == 0 else (<Var>node)._b
+                x = input_a(node) if k == 0 else input_b(node)
                 if is_result_requiring_grad(x):
-                    if (<Var>x)._pending == 0:
+                    if not (<Var>x)._flags & IN_PASS:
                         # a released result has no inputs to visit; of several,
                         # the error names the one made first, whatever the order
                         # of the walk (the pure engine's differs)
-                        if (<Var>x)._flags & RELEASED and (
-                                released == NULL or (<Var>x)._born < (<Var>released)._born):
+                        if (<Var>x)._flags & RELEASED and (released == NULL or born_before(
+                                born_of(x, (<Var>x)._mark), released_born)):
                             released = x
-                        node_vec_push(seen, x)
+                            released_born = born_of(x, (<Var>x)._mark)
+                        pass_enter(seen, x)
                         node_vec_push(&stack, x)
-                    (<Var>x)._pending = (<Var>x)._pending + 1
+                    entry_of(seen, x).pending += 1
         if released != NULL:
             _raise_released(<Var>released)
     except BaseException:
-        for i in range(seen.size):
-            (<Var>seen.data[i])._pending = 0
-        PyMem_Free(seen.data)
-        seen.data = NULL
-        seen.size = seen.capacity = 0
+        pass_end(seen)
         raise
     finally:
         PyMem_Free(stack.data)

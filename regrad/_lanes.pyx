@@ -35,7 +35,8 @@ from libc.stdint cimport int32_t, uint8_t
 from libc.string cimport memset, memcpy
 from libc.math cimport NAN
 
-from regrad._core cimport Var, MUL, ADD, DIV, POW, REQ_GRAD, HAS_GRAD
+from regrad._core cimport (Var, MUL, ADD, DIV, POW, REQ_GRAD, HAS_GRAD, leaf_grad, set_leaf_grad,
+                           born_before)
 from regrad._kernels cimport binary_value, unary_value
 
 import threading
@@ -465,7 +466,7 @@ cdef class BatchTape:
                     except Exception as e:
                         v[i] = NAN
                         born = self.t_born[i - L]
-                        if first_error is None or born < first_born:
+                        if first_error is None or born_before(born, first_born):
                             first_born = born
                             first_error = e
                 if first_error is not None:
@@ -535,12 +536,12 @@ cdef class BatchTape:
             for i in range(self.n_acc):
                 if self.param_of[i] >= 0:
                     p = <Var>self.scalar_leaf[self.param_of[i]]
-                    acc[i] = p._grad if p._flags & HAS_GRAD else 0.0
+                    acc[i] = leaf_grad(<PyObject*>p) if p._flags & HAS_GRAD else 0.0
             self._backward(seed, seeds, acc, ig, N)
             for i in range(self.n_acc):
                 if self.param_of[i] >= 0:
                     p = <Var>self.scalar_leaf[self.param_of[i]]
-                    p._grad = acc[i]
+                    set_leaf_grad(<PyObject*>p, acc[i])
                     p._flags = p._flags | HAS_GRAD
             return grads
         finally:

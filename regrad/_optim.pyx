@@ -16,7 +16,7 @@ from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.math cimport sqrt, pow, fabs, NAN
 from libc.string cimport memset
 
-from regrad._core cimport Var, LEAF, HAS_GRAD
+from regrad._core cimport Var, LEAF, HAS_GRAD, leaf_grad, set_leaf_grad
 
 cdef extern from "Python.h":
     void Py_DECREF(PyObject*)
@@ -67,9 +67,9 @@ cdef class _Kernel:
             p = <Var>self.nodes[i]
             if set_to_none:
                 p._flags = p._flags & ~HAS_GRAD
-                p._grad = 0.0
+                set_leaf_grad(<PyObject*>p, 0.0)
             elif p._flags & HAS_GRAD:
-                p._grad = 0.0
+                set_leaf_grad(<PyObject*>p, 0.0)
 
     cdef inline Py_ssize_t _index(self, Py_ssize_t i) except -1:
         if not 0 <= i < self.n:
@@ -104,7 +104,7 @@ cdef class SGDKernel(_Kernel):
             p = <Var>self.nodes[i]
             if not p._flags & HAS_GRAD:
                 continue
-            g = p._grad
+            g = leaf_grad(<PyObject*>p)   # (a leaf's gradient sits in _a)
             if maximize:
                 g = -g
             if weight_decay != 0:
@@ -166,7 +166,7 @@ cdef class AdamKernel(_Kernel):
             p = <Var>self.nodes[i]
             if not p._flags & HAS_GRAD:
                 continue
-            g = p._grad
+            g = leaf_grad(<PyObject*>p)   # (a leaf's gradient sits in _a)
             if maximize:
                 g = -g
             t = self.steps[i] + 1.0

@@ -36,10 +36,12 @@ from libc.string cimport memset, memcpy
 from libc.math cimport NAN
 
 from regrad._core cimport (Var, LEAF, ADD, MUL, POW, RELU, N_OPS, ARITY, REQ_GRAD,
-                           HAS_GRAD, RELEASED)
+                           HAS_GRAD, RELEASED, IN_PASS, CONST_A, CONST_B, leaf_grad,
+                           set_leaf_grad, born_of, born_before, give_numbers_nodes,
+                           input_a, input_b, value_b)
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
 from regrad._graph cimport (NodeVec, node_vec_push, is_result_requiring_grad, count_consumers,
-                            Py_DECREF, Py_XDECREF, Py_REFCNT)
+                            Pass, Entry, entry_of, pass_end, Py_DECREF, Py_XDECREF, Py_REFCNT)
 
 from . import ops as _ops
 from . import _messages as _msg
@@ -156,52 +158,52 @@ cdef class Tape:
     #
     # Recording runs the dynamic backward's schedule without computing anything
     # (``_schedule``): the results in the order backward handles them, reversed,
-    # are the tape's order. While recording, ``_pending`` numbers every node: a
-    # result handled k-th holds k + 1, a leaf its slot + 1 (see ``_slot``).
+    # are the tape's order. While recording, every node is numbered: a result
+    # handled k-th has k + 1 as its entry's ``pending``, a leaf its slot + 1 as
+    # its ``_mark`` (see ``_slot``).
 
     cdef int _record(self, Var root, tuple outs, bint release) except -1:
         """Count the consumers (as backward does), schedule, fill the arrays;
         then clear the marks and release the graph's interior unless kept."""
-        cdef NodeVec seen, order, leaves
+        cdef Pass seen
+        cdef NodeVec order, leaves
         cdef Py_ssize_t i
-        seen.data = order.data = leaves.data = NULL
-        seen.size = seen.capacity = order.size = order.capacity = 0
-        leaves.size = leaves.capacity = 0
+        seen.data = NULL
+        seen.size = seen.capacity = 0
+        order.data = leaves.data = NULL
+        order.size = order.capacity = leaves.size = leaves.capacity = 0
         try:
             if root._op == LEAF:               # a leaf root: a tape of one slot
                 node_vec_push(&leaves, <PyObject*>root)
                 Py_INCREF(root)
-                root._pending = 1
+                root._mark = 1
             else:
                 count_consumers(root, &seen)
-                _schedule(root, seen.size, &order, &leaves)
-            self._fill(root, &order, &leaves)
+                _schedule(root, &seen, &order, &leaves)
+            self._fill(root, &seen, &order, &leaves)
             self._fuse()
-            self._set_outputs(outs, self.n)
+            self._set_outputs(outs, &seen, self.n)
             self._build_table(&leaves)
         except BaseException:
-            for i in range(seen.size):
-                (<Var>seen.data[i])._pending = 0
+            pass_end(&seen)                    # every result is alive: held by root
             for i in range(order.size):
-                (<Var>order.data[i])._pending = 0
                 Py_DECREF(order.data[i])
             for i in range(leaves.size):
-                (<Var>leaves.data[i])._pending = 0
+                (<Var>leaves.data[i])._mark = 0
                 Py_DECREF(leaves.data[i])
-            PyMem_Free(seen.data)
             PyMem_Free(order.data)
             PyMem_Free(leaves.data)
             self.n = self.n_leaves = 0
             raise
-        PyMem_Free(seen.data)
+        pass_end(&seen)
         for i in range(leaves.size):
-            (<Var>leaves.data[i])._pending = 0
+            (<Var>leaves.data[i])._mark = 0
         self.leaf = leaves.data                # the tape owns these references now
         _release(&order, release)
         self._freeze(True)
         return 0
 
-    cdef int _fill(self, Var root, NodeVec* order, NodeVec* leaves) except -1:
+    cdef int _fill(self, Var root, Pass* seen, NodeVec* order, NodeVec* leaves) except -1:
         """The arrays: the leaves in the order met, then the results, root last;
         past them, the exponents of the Pows (see the module's docstring)."""
         cdef Py_ssize_t i, k, L = leaves.size, R = order.size, n = L + R, n_pow = 0
@@ -229,16 +231,16 @@ cdef class Tape:
             node = order.data[k]
             i = n - 1 - k
             self.op[i] = (<Var>node)._op
-            self.a[i] = _slot((<Var>node)._a, n)
+            self.a[i] = _slot(seen, (<Var>node)._a, n)
             if (<Var>node)._op == POW:
                 self.b[i] = <int32_t>(n + n_pow)
-                self.val[n + n_pow] = (<Var>(<Var>node)._b)._val
+                self.val[n + n_pow] = value_b(node)
                 n_pow += 1
             else:
-                self.b[i] = _slot((<Var>node)._b, n) if (<Var>node)._b != NULL else 0
+                self.b[i] = _slot(seen, (<Var>node)._b, n) if (<Var>node)._b != NULL else 0
             self.val[i] = (<Var>node)._val
-            self.born[i - L] = (<Var>node)._born
-        self.root_slot = _slot(<PyObject*>root, n)
+            self.born[i - L] = born_of(node, entry_of(seen, node).born_lo)
+        self.root_slot = _slot(seen, <PyObject*>root, n)
         return 0
 
     cdef int _freeze(self, bint freeze) except -1:
@@ -281,16 +283,16 @@ cdef class Tape:
         PyMem_Free(uses)
         return 0
 
-    cdef int _set_outputs(self, tuple outs, Py_ssize_t n) except -1:
+    cdef int _set_outputs(self, tuple outs, Pass* seen, Py_ssize_t n) except -1:
         cdef Py_ssize_t i
         cdef Var o
         self.out = <PyObject**>_alloc(len(outs), sizeof(PyObject*))
         self.out_slot = <int32_t*>_alloc(len(outs), sizeof(int32_t))
         for i in range(len(outs)):
             o = <Var>outs[i]
-            if o._pending == 0:        # not a node under the root
-                raise ValueError(_msg.outputs_graph_message(i))
-            self.out_slot[i] = _slot(<PyObject*>o, n)
+            if not (o._flags & IN_PASS if is_result_requiring_grad(<PyObject*>o) else o._mark):
+                raise ValueError(_msg.outputs_graph_message(i))   # not under the root
+            self.out_slot[i] = _slot(seen, <PyObject*>o, n)
         for i in range(len(outs)):
             Py_INCREF(outs[i])
             self.out[i] = <PyObject*>outs[i]
@@ -388,7 +390,7 @@ cdef class Tape:
             except Exception as e:
                 v[i] = NAN
                 born = self.born[i - self.n_leaves]
-                if first_error is None or born < first_born:
+                if first_error is None or born_before(born, first_born):
                     first_born = born
                     first_error = e
         raise first_error
@@ -414,7 +416,7 @@ cdef class Tape:
         for k in range(self.n_live):
             i = live[k]
             if (<Var>leaf[i])._flags & REQ_GRAD:
-                g[i] = (<Var>leaf[i])._grad
+                g[i] = leaf_grad(leaf[i])
         if n > L:
             g[self.root_slot] = seed
         else:
@@ -460,7 +462,7 @@ cdef class Tape:
         for k in range(self.n_live):
             i = live[k]
             if (<Var>leaf[i])._flags & REQ_GRAD:
-                (<Var>leaf[i])._grad = g[i]
+                set_leaf_grad(leaf[i], g[i])
                 (<Var>leaf[i])._flags = (<Var>leaf[i])._flags | HAS_GRAD
         return 0
 
@@ -609,55 +611,58 @@ cdef class Tape:
         return _msg.tape_repr(self.n, self.n_leaves, self.n_out, "cython")
 
 
-cdef int _schedule(Var root, Py_ssize_t n_results, NodeVec* order, NodeVec* leaves) except -1:
+cdef int _schedule(Var root, Pass* seen, NodeVec* order, NodeVec* leaves) except -1:
     """Backward's schedule, recorded: a stack of ready results, root first; a
-    result is ready once its last consumer has passed (``_pending`` as counted
-    by ``count_consumers``). Lists the results in ``order`` and the leaves, as
-    first met, in ``leaves``, each with a reference held until recording ends."""
-    cdef PyObject** ready = <PyObject**>_alloc(n_results, sizeof(PyObject*))
+    result is ready once its last consumer has passed (its entry's ``pending``
+    as counted by ``count_consumers``). Lists the results in ``order`` and the
+    leaves, as first met, in ``leaves``, each with a reference held until
+    recording ends."""
+    cdef PyObject** ready = <PyObject**>_alloc(seen.size, sizeof(PyObject*))
     cdef Py_ssize_t n_ready = 1
     cdef PyObject* node
     cdef PyObject* x
+    cdef Entry* e
     cdef int j
     ready[0] = <PyObject*>root
     try:
         while n_ready:
             n_ready -= 1
             node = ready[n_ready]
+            if (<Var>node)._flags & (CONST_A | CONST_B) and (<Var>node)._op != POW:
+                give_numbers_nodes(node)   # each gets a leaf slot (an exponent does not)
             node_vec_push(order, node)
             Py_INCREF(<object>node)
-            (<Var>node)._pending = <unsigned int>order.size   # k + 1
+            entry_of(seen, node).pending = <unsigned int>order.size   # k + 1
             for j in range(2):
-                x = (<Var>node)._a if j == 0 else (<Var>node)._b
+                x = input_a(node) if j == 0 else input_b(node)
                 if x == NULL or (j == 1 and (<Var>node)._op == POW):
                     continue               # Pow's exponent: a constant slot, not a leaf
                 if is_result_requiring_grad(x):
-                    (<Var>x)._pending = (<Var>x)._pending - 1
-                    if (<Var>x)._pending == 0:
+                    e = entry_of(seen, x)
+                    e.pending -= 1
+                    if e.pending == 0:
                         ready[n_ready] = x     # room for every result was reserved
                         n_ready += 1
-                elif (<Var>x)._pending == 0:   # a leaf met for the first time
+                elif (<Var>x)._mark == 0:      # a leaf met for the first time
                     node_vec_push(leaves, x)
                     Py_INCREF(<object>x)
-                    (<Var>x)._pending = <unsigned int>leaves.size   # slot + 1
+                    (<Var>x)._mark = <unsigned int>leaves.size   # slot + 1
     finally:
         PyMem_Free(ready)
     return 0
 
 
 cdef void _release(NodeVec* order, bint release) noexcept:
-    """Clear the results' marks and drop the references recording held; with
-    ``release``, first free the graph's interior (root included) as backward()
-    does. Every result is held by ``order`` and every leaf by the tape, so
-    nothing is freed before the last loop, where each result dies with no
-    inputs left to free."""
+    """Drop the references recording held; with ``release``, first free the
+    graph's interior (root included) as backward() does. Every result is held
+    by ``order`` and every leaf by the tape, so nothing is freed before the
+    last loop, where each result dies with no inputs left to free."""
     cdef Py_ssize_t k
     cdef PyObject* node
     cdef PyObject* pa
     cdef PyObject* pb
     for k in range(order.size):
         node = order.data[k]
-        (<Var>node)._pending = 0
         if release:
             pa = (<Var>node)._a
             (<Var>node)._a = NULL
@@ -672,11 +677,11 @@ cdef void _release(NodeVec* order, bint release) noexcept:
     PyMem_Free(order.data)
 
 
-cdef inline int32_t _slot(PyObject* x, Py_ssize_t n) noexcept:
-    """A recorded node's slot, while ``_pending`` holds the recording's marks."""
+cdef inline int32_t _slot(Pass* seen, PyObject* x, Py_ssize_t n) noexcept:
+    """A recorded node's slot, from the marks recording left (see ``_record``)."""
     if is_result_requiring_grad(x):
-        return <int32_t>(n - (<Var>x)._pending)
-    return <int32_t>((<Var>x)._pending - 1)
+        return <int32_t>(n - entry_of(seen, x).pending)
+    return <int32_t>((<Var>x)._mark - 1)
 
 
 cdef inline bint _is_float64(const char* fmt) noexcept:

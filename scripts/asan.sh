@@ -5,8 +5,9 @@
 #
 # The working tree (tracked and new files, no build products) is copied into a
 # scratch directory ($ASAN_WORKDIR, or a new one under /tmp), the extensions are
-# built there with -fsanitize=address (and without Cython's freelists, so that
-# every node freed goes back to malloc, where ASan watches it), and pytest runs
+# built there with -fsanitize=address (and without Cython's freelists; with
+# PYTHONMALLOC=malloc the compiled engine's node allocator, regrad/_pool.h, also
+# hands every node to malloc, where ASan watches it), and pytest runs
 # the copy's tests with libasan preloaded into the (uninstrumented) interpreter:
 #
 #   LD_PRELOAD=$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libstdc++.so)
@@ -66,7 +67,8 @@ done
 # exceptions, which ASan can only intercept if libstdc++ is there from the start
 export LD_PRELOAD="$libasan:$libstdcxx"
 export ASAN_OPTIONS="detect_leaks=0:alloc_dealloc_mismatch=0:halt_on_error=1:abort_on_error=0:log_path=$work/asan"
-export PYTHONMALLOC=malloc
+# ASAN_PYTHONMALLOC=pymalloc keeps the compiled engine's slabs (free cells poisoned)
+export PYTHONMALLOC="${ASAN_PYTHONMALLOC:-malloc}"
 export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}"
 "$python" - <<EOF
 import regrad, regrad._core, regrad._replay, regrad._optim

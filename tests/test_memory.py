@@ -40,7 +40,7 @@ WARMUP = 60
 # what a flat run may still grow by (allocator noise); a graph is megabytes
 RSS_BUDGET = {"bounded": 4 << 20, "long": 8 << 20}
 # per window of tracemalloc (20 steps in CI): one node leaked a step is over
-# 1,280 bytes a window (64 bytes a compiled node), a flat run 0 to 200 bytes
+# 960 bytes a window (48 bytes a compiled node), a flat run 0 to 200 bytes
 TRACED_BUDGET = 768
 
 

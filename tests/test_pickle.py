@@ -178,3 +178,31 @@ def test_unpickled_graphs_replay(Var):
     tape.backward()
     y.backward()
     assert (a2.grad, b2.grad) == (a.grad, b.grad)
+
+
+def test_numbers_in_expressions_pickle_as_constant_leaves():
+    """The compiled engine keeps a number operand (``1 - x``, ``x * 0.25``,
+    ``x ** 2``) in its result; pickled, it is a constant leaf as in the pure
+    engine (an exponent a number of the record), beside a released result."""
+    forms, grads = [], []
+    for name in ("cython", "python"):
+        Var = regrad.get_engine(name).Var
+        x = Var(0.5, req_grad=True)
+        done = (x * 3.0) ** 2
+        done.backward()
+        x.grad = None
+        y = (1 - x) * 0.25 + 2 / x ** 2 - x.exp() / 4
+        w = y + done
+        func, (leaves, *columns) = w.__reduce__()
+        forms.append(([(v.val, v.req_grad, v.label) for v in leaves], columns))
+        x2, y2, w2 = roundtrip((x, y, w))
+        assert (y2.val, w2.val) == (y.val, w.val)
+        with pytest.raises(RuntimeError, match=r"released graph \(Pow result\)"):
+            w2.backward()
+        y.backward()
+        y2.backward()
+        grads.append((x.grad, x2.grad))
+    assert forms[0] == forms[1]
+    assert sorted(v for v, _, _ in forms[0][0]) == [0.25, 0.5, 1.0, 2.0, 4.0]   # x and 4 numbers
+    assert forms[0][1][3] == (2.0, 2.0)          # the exponents
+    assert grads[0] == grads[1] and grads[0][0] == grads[0][1]

@@ -43,8 +43,8 @@ time), so that on a shared machine the time spent waiting for a core is not
 counted; the report says how much of a core the timed code got.
 ``gc.collect()`` runs (untimed) before each contender's turn; the cyclic
 garbage collector stays on during the steps. Bytes per node: tracemalloc
-over building the loss graph once (after ``gc.collect()``, with the compiled
-engine's free list drained first so every node is a fresh allocation),
+over building the loss graph once (after ``gc.collect()``; the compiled
+engine reports each node to tracemalloc, taken from its pool or not),
 divided by the number of nodes in the graph (found through ``.src``, deduped,
 counting constants and leaves).
 """
@@ -67,17 +67,17 @@ from .args import layer_sizes, names_from, nonnegative, positive_int
 
 __all__ = ["WORKLOAD", "TARGETS", "CONTENDERS", "SCALING_SHAPES", "SCALING_SIZES",
            "Workload", "Contender", "learning_rate", "count_nodes", "moons_loss",
-           "scaling_graph", "measure_steps", "measure_bytes", "measure_scaling",
+           "scaling_graph", "measure_steps", "measure_bytes", "measure_rss", "measure_scaling",
            "machine_description", "run_report", "add_parser", "run"]
 
 #: the moons step of GUIDE.md
 WORKLOAD = dict(samples=100, noise=0.1, seed=1337, hidden=(16, 16), alpha=1e-4)
 
-#: the compiled engine's targets (issue 5)
+#: the compiled engine's targets (issues 5 and 14)
 TARGETS = dict(
     speedup_vs_pure=35.0,     # moons step >= 35x faster than the pure engine
-    vs_floats=2.5,            # moons step <= 2.5x the plain-float forward pass
-    bytes_per_node=64.0,      # <= 64 bytes held per node
+    vs_floats=1.4,            # moons step <= 1.4x the plain-float forward pass
+    bytes_per_node=48.0,      # <= 48 bytes held per node
     scaling=1.5,              # cost per node at 10^6 nodes <= 1.5x that at 10^4
     # static-graph replay
     replay_vs_torch=1.0,      # replay's step faster than PyTorch's batched tensors
@@ -90,11 +90,6 @@ TARGETS = dict(
 SCALING_SHAPES = ("chain", "sum", "mlp")
 SCALING_SIZES = (10**3, 10**4, 10**5, 10**6)
 SCALING_TARGET_SIZES = (10**4, 10**6)
-
-#: the compiled engine keeps a free list of nodes; tracemalloc cannot see a node
-#: taken from it, so that many fresh nodes are held while bytes are measured
-_DRAIN = 100_000
-
 
 def learning_rate(k, epochs=100):
     """The moons step's learning rate at step ``k``: ``1.0 - 0.9*k/epochs``,
@@ -272,7 +267,8 @@ class Contender:
         return node.src
 
     def drain(self):
-        """Objects to hold while bytes are measured (see ``_DRAIN``)."""
+        """Objects to hold while bytes are measured: none (the compiled
+        engine's allocator reports every node to tracemalloc, reused or not)."""
         return None
 
     def bytes_per_node(self):
@@ -313,10 +309,6 @@ class RegradCompiled(RegradEngine):
     key = "compiled"
     label = "regrad compiled"
     engine_name = "cython"
-
-    def drain(self):
-        Var = self.engine.Var
-        return [Var(0.0) for _ in range(_DRAIN)]
 
 
 class RegradPure(RegradEngine):
@@ -847,6 +839,31 @@ def measure_bytes(contender):
     return requested / nodes, rounded / nodes, nodes
 
 
+def measure_rss(contender, graphs=5):
+    """Bytes of resident memory per node of ``contender``'s loss graph, or
+    None (no graph, or no /proc/self/statm): the growth of the process's RSS
+    while ``graphs`` loss graphs are built and held, divided by their nodes.
+    Memory the process already holds for reuse (the compiled engine's pool,
+    given back first; pymalloc's free pools, not) is not counted."""
+    if not contender.has_graph or not os.path.exists("/proc/self/statm"):
+        return None
+    import regrad
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def rss():
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * page
+
+    gc.collect()
+    regrad.release_memory()
+    before = rss()
+    roots = [contender.build_graph() for _ in range(graphs)]
+    grown = rss() - before
+    nodes = count_nodes(roots[0], contender.inputs)
+    del roots
+    return grown / (graphs * nodes)
+
+
 def measure_scaling(shapes=SCALING_SHAPES, sizes=SCALING_SIZES, rounds=3, min_time=0.1,
                     engine="cython", clock="cpu", progress=None, usage=None):
     """Build + backward + free of ``scaling_graph(shape, engine, size)``,
@@ -1055,6 +1072,9 @@ def run_report(work=None, keys=CONTENDER_KEYS, rounds=5, min_time=0.2,
             r["bytes_note"] = c.bytes_note
         else:
             r["bytes"], r["bytes_rounded"], r["nodes"] = b
+            rss = measure_rss(c) if c.key in ("compiled", "pure") else None
+            if rss is not None:
+                r["bytes_rss"] = rss
     contenders.clear()
 
     scaling = {}
@@ -1199,6 +1219,10 @@ def format_report(rep):
     rounded = [f"{r['label']} {r['bytes_rounded']:.1f}" for r in rep.rows if "bytes_rounded" in r]
     if rounded:
         lines.append("with pymalloc's 16-byte block rounding: " + ", ".join(rounded) + ".")
+    rss = [f"{r['label']} {r['bytes_rss']:.1f}" for r in rep.rows if "bytes_rss" in r]
+    if rss:
+        lines.append("by RSS (growth while 5 loss graphs are held, over their nodes): "
+                     + ", ".join(rss) + ".")
     for n in rep.notes:
         lines.append("note: " + n)
     if rep.scaling:
