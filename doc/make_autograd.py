@@ -70,21 +70,8 @@ def _captioned(drawing, k):
 
 
 def main(argv):
-    check = "--check" in argv
-    stale = []
-    for rel, text in render().items():
-        path = os.path.join(ROOT, rel)
-        old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
-        if old == text:
-            continue
-        stale.append(rel)
-        if not check:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
-    for rel in stale:
-        print(("differs: " if check else "wrote ") + rel)
-    return 1 if check and stale else 0
+    from make_ops import write       # the same writer, beside this script
+    return write(render(), "--check" in argv)
 
 
 if __name__ == "__main__":

@@ -130,9 +130,14 @@ def _derivs(op):
 
 
 def main(argv):
-    check = "--check" in argv
+    return write(render(), "--check" in argv)
+
+
+def write(files, check):
+    """Write ``files`` ({path under the repository: text}) where they differ,
+    or with ``check`` only say which differ (exit status 1 if any)."""
     stale = []
-    for rel, text in render().items():
+    for rel, text in files.items():
         path = os.path.join(ROOT, rel)
         old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
         if old == text:

@@ -20,8 +20,8 @@ import re
 from html import escape
 
 from .. import ops
-from ._graph import collect, format_value, DEFAULT_MAX_NODES
-from ._style import normalize_orientation, text_width, FONT_FAMILY
+from ._graph import collect, format_value, walk, DEFAULT_MAX_NODES
+from ._style import normalize_orientation, text_width
 from ._svg import render_svg
 
 __all__ = ["Pass", "Step", "backward_schedule", "BackwardSteps", "draw_backward",
@@ -355,7 +355,7 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
     steps = backward_schedule(root, dy)
     dy = 1.0 if dy is None else ops.to_float(dy, "dy")
     graph = collect(root, max_nodes)
-    found = _vars_in_order(root)        # the Vars of graph.nodes, in their order
+    found = walk(root)                  # the Vars of graph.nodes, in their order
     assert len(found) == len(graph.nodes)
     index = {id(var): i for i, var in enumerate(found)}   # id(Var) -> node index
     order = {id(s.node): s.number for s in steps}
@@ -409,26 +409,6 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
     drawing = BackwardSteps(root, steps, [], svgs, labels, order, dy)
     drawing.captions = [_caption(drawing, k) for k in range(len(steps) + 1)]
     return drawing
-
-
-def _vars_in_order(root):
-    """The Vars of ``collect(root)``'s graph, in its node order (the same walk)."""
-    seen = {id(root)}
-    out = []
-    stack = [[root, tuple(root.src or ()), 0]]
-    while stack:
-        frame = stack[-1]
-        var, ins, i = frame
-        if i < len(ins):
-            frame[2] = i + 1
-            x = ins[i]
-            if id(x) not in seen:
-                seen.add(id(x))
-                stack.append([x, tuple(x.src or ()), 0])
-        else:
-            stack.pop()
-            out.append(var)
-    return out
 
 
 def _restyle(svg, grads, current, done, flows):
