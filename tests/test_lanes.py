@@ -11,7 +11,6 @@ from array import array
 
 import numpy as np
 import pytest
-import torch
 
 import regrad
 from regrad import ops
@@ -143,6 +142,7 @@ def test_a_parameter_used_many_times_a_sample(name):
 
 
 def test_the_gradients_are_pytorchs():
+    torch = pytest.importorskip("torch")
     data = np.array(rows(64, seed=5))
     dy = np.random.default_rng(0).uniform(0.1, 1.0, 64)
     for name in ENGINES:
