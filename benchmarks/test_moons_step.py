@@ -42,7 +42,8 @@ class Moons:
         step(self.model, w.X, w.y, learning_rate(next(self.k)), w.alpha, self.params)
 
 
-@pytest.fixture(scope="module", params=list(ENGINES))
+# the pure engine takes about half a second a step: its smoke tests are slow ones
+@pytest.fixture(scope="module", params=["compiled", pytest.param("pure", marks=pytest.mark.slow)])
 def moons_setup(request):
     m = Moons(request.param)
     m.step()                                  # warm up

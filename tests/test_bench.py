@@ -49,6 +49,7 @@ def tiny_run(tmp_path_factory):
     return proc, picture, out / "bench.json"
 
 
+@pytest.mark.slow
 def test_report_runs_and_prints_its_table(tiny_run):
     proc, _, _ = tiny_run
     assert proc.returncode == 0, proc.stderr
@@ -74,6 +75,7 @@ def test_report_runs_and_prints_its_table(tiny_run):
     assert sum(line.startswith("| regrad compiled |") for line in md) == 1
 
 
+@pytest.mark.slow
 def test_report_writes_its_picture(tiny_run):
     proc, picture, _ = tiny_run
     assert proc.returncode == 0, proc.stderr
@@ -85,6 +87,7 @@ def test_report_writes_its_picture(tiny_run):
         assert ET.fromstring(data).tag.endswith("svg")
 
 
+@pytest.mark.slow
 def test_report_writes_json(tiny_run):
     proc, _, path = tiny_run
     assert proc.returncode == 0, proc.stderr
@@ -98,6 +101,7 @@ def test_report_writes_json(tiny_run):
     assert len(data["targets"]) == len(bench.TARGETS)
 
 
+@pytest.mark.slow
 def test_svg_picture_without_matplotlib(tmp_path):
     picture = tmp_path / "b.svg"
     proc = run_bench(*TINY, "--only", "compiled,pure,floats", "--no-scaling",

@@ -509,6 +509,7 @@ def test_deep_graph_no_recursion(Var):
     assert d.width < 400
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("orientation", ["TB", "RL"])
 def test_leaves_feeding_every_step_share_one_line(Var, orientation):
     # y = y * w + b with the same w and b at every step: their edges to the 8

@@ -141,6 +141,7 @@ def _case_id(kwargs):
     return ",".join(f"{k}={v}" for k, v in kwargs.items() if v and k != "lr") or "plain"
 
 
+@pytest.mark.slow
 @needs_torch
 @pytest.mark.parametrize("kwargs", SGD_CASES, ids=_case_id)
 def test_sgd_matches_torch_to_the_bit(kwargs, portable_torch, monkeypatch):
@@ -148,6 +149,7 @@ def test_sgd_matches_torch_to_the_bit(kwargs, portable_torch, monkeypatch):
     assert ours == portable_torch[json.dumps(["SGD", kwargs, False])]
 
 
+@pytest.mark.slow
 @needs_torch
 @pytest.mark.parametrize("kwargs", ADAM_CASES, ids=_case_id)
 def test_adam_matches_torch(kwargs, portable_torch, monkeypatch):

@@ -153,7 +153,8 @@ def test_models_pickle_and_copy(engine):
     assert all(type(p) is engine.Var for p in best.parameters())
 
 
-@pytest.mark.parametrize("depth", [10 ** 4, 10 ** 5])
+@pytest.mark.parametrize("depth", [10 ** 3, pytest.param(10 ** 4, marks=pytest.mark.slow),
+                                   pytest.param(10 ** 5, marks=pytest.mark.slow)])
 def test_deep_graphs_pickle_without_recursion(engine, depth):
     if depth > 10 ** 4 and engine.__name__ == "regrad.pure":
         pytest.skip("the same code path as 10**4; slow on the pure engine")

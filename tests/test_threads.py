@@ -16,7 +16,9 @@ import pytest
 import regrad
 from regrad.apps.moons import make_moons, build_model, step
 
-COMBOS = [("cython", "cython"), ("python", "python"), ("cython", "python")]
+# two pure engines at once take seconds: that pair runs with the slow tests
+COMBOS = [("cython", "cython"),
+          pytest.param(("python", "python"), marks=pytest.mark.slow), ("cython", "python")]
 IDS = ["cython+cython", "python+python", "cython+python"]
 OTHER = {"cython": "python", "python": "cython"}
 
