@@ -46,7 +46,7 @@ from ._messages import (NO_FORWARD_MESSAGE, NO_VALUES_MESSAGE, batch_repr, buffe
                         check_inputs, check_options, check_outputs, lane_error,
                         rows_to_floats, weights_to_floats)
 from .ops import is_real
-from .replay import Tape
+from .replay import Tape, first_failure
 
 __all__ = ["BatchTape"]
 
@@ -117,19 +117,11 @@ class BatchTape:
 
     def _raise_first_failure(self, lane, v):
         """As ``regrad.replay.Tape._raise_first_failure``, on one lane."""
-        j, first_born, first_error = len(self._leaves), None, None
-        for op, args, born in zip(self._ops, self._args, self._born):
-            try:
-                v[j] = op.forward(*[v[a] for a in args])
-            except Exception as e:
-                v[j] = float("nan")
-                if first_error is None or born < first_born:
-                    first_born, first_error = born, e
-            j += 1
+        error = first_failure(self._ops, self._args, self._born, v, len(self._leaves))
         try:
-            raise lane_error(lane, first_error)
+            raise lane_error(lane, error)
         finally:
-            first_error = None
+            error = None
 
     def backward(self, dy=None, input_grads=False):
         """Add ``sum_i dy_i * d(out_i)/d(p)`` into the ``.grad`` of every shared

@@ -91,7 +91,7 @@ class Tape:
             order, leaves = [], [root]
         else:
             order, leaves = _schedule(root)
-        n_leaves, n = len(leaves), len(leaves) + len(order)
+        n = len(leaves) + len(order)
         slot = {id(x): j for j, x in enumerate(leaves)}
         for k, node in enumerate(order):  # processed k-th: slot n-1-k
             slot[id(node)] = n - 1 - k
@@ -139,24 +139,11 @@ class Tape:
         return self._root._val
 
     def _raise_first_failure(self):
-        """After a failed forward: evaluate every result (NaN for the failing
-        ones) and raise the error of the failing node made first. A node fed
-        by a failing one was made after it, so what NaN does downstream never
-        wins."""
-        vals, i = self._vals, len(self._leaves)
-        first_born = first_error = None
-        for op, args, born in zip(self._ops, self._args, self._born):
-            try:
-                vals[i] = op.forward(*[vals[k] for k in args])
-            except Exception as e:
-                vals[i] = float("nan")
-                if first_error is None or born < first_born:
-                    first_born, first_error = born, e
-            i += 1
+        error = first_failure(self._ops, self._args, self._born, self._vals, len(self._leaves))
         try:
-            raise first_error
+            raise error
         finally:
-            first_error = None            # no cycle through this frame
+            error = None                  # no cycle through this frame
 
     def backward(self, dy=None):
         """Add d(root)/d(leaf) * ``dy`` (default 1.0) into the ``.grad`` of every
@@ -270,3 +257,20 @@ def _schedule(root):
                 seen_leaves.add(id(x))
                 leaves.append(x)
     return order, leaves
+
+
+def first_failure(ops, args, borns, vals, start):
+    """After a failed forward: evaluate every result from slot ``start`` on
+    (NaN for the failing ones) and return the error of the failing node made
+    first. A node fed by a failing one was made after it, so what NaN does
+    downstream never wins."""
+    i, first_born, first_error = start, None, None
+    for op, operands, born in zip(ops, args, borns):
+        try:
+            vals[i] = op.forward(*[vals[k] for k in operands])
+        except Exception as e:
+            vals[i] = float("nan")
+            if first_error is None or born < first_born:
+                first_born, first_error = born, e
+        i += 1
+    return first_error

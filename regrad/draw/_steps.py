@@ -17,12 +17,11 @@ are faded and dashed (``backward()`` has released them).
 """
 import os
 import re
-from html import escape
 
 from .. import ops
 from ._graph import collect, format_value, walk, DEFAULT_MAX_NODES
 from ._style import normalize_orientation, text_width
-from ._svg import render_svg
+from ._svg import _esc, page_head, render_svg
 
 __all__ = ["Pass", "Step", "backward_schedule", "BackwardSteps", "draw_backward",
            "backward_steps"]
@@ -134,10 +133,6 @@ def _count_consumers(root):
 
 # ------------------------------------------------------------------ drawing
 
-def _esc(s):
-    return escape(str(s), quote=True)
-
-
 def _num(x):
     s = f"{x:.1f}"
     return s[:-2] if s.endswith(".0") else s
@@ -226,12 +221,7 @@ class BackwardSteps:
                             f'<p class="caption">{_esc(caption)}</p>\n'
                             f'<div class="graph">\n{svg}\n</div></section>')
         return (
-            "<!DOCTYPE html>\n"
-            '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'\">\n"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{_esc(title)}</title>\n<style>\n{_PAGE_CSS}\n</style>\n</head>\n<body>\n"
+            page_head(title, _PAGE_CSS) + "<body>\n"
             f"<header><h1>{_esc(title)}</h1>\n<p>{_esc(_INTRO)}</p></header>\n"
             + "\n".join(sections) + "\n</body>\n</html>\n")
 

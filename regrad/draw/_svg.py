@@ -23,6 +23,16 @@ def _esc(s):
     return escape(str(s), quote=True)
 
 
+def page_head(title, css):
+    """A page's doctype and head: no script, nothing fetched (the policy says so)."""
+    return ("<!DOCTYPE html>\n"
+            '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            "style-src 'unsafe-inline'\">\n"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{_esc(title)}</title>\n<style>\n{css}\n</style>\n</head>\n")
+
+
 def _num(x):
     s = f"{x:.1f}"
     return s[:-2] if s.endswith(".0") else s
@@ -213,13 +223,7 @@ def render_page(graph, drawing, title):
     fit_label = ('<label class="fit" for="fit" title="fit the drawing to the window, or show '
                  'it at its actual size">fit to window</label>' if big else "")
     return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-        "style-src 'unsafe-inline'\">\n"
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)} ({n_nodes} nodes)</title>\n"
-        f"<style>\n{_PAGE_CSS}\n</style>\n</head>\n"
+        page_head(f"{title} ({n_nodes} nodes)", _PAGE_CSS) +
         f"<body{body_class}>\n{fit}"
         f'<header><h1>{_esc(title)}</h1><span class="stats">{n_nodes} nodes, '
         f'{n_edges} edges</span>{fit_label}\n<div class="legend">{"".join(keys)}</div></header>\n'
