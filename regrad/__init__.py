@@ -134,5 +134,9 @@ def set_pool_limit(nbytes):
     return 0 if core is None else core.set_pool_limit(nbytes)
 
 
+from .autodiff import (grad, jvp, hvp, hessian, gradcheck, gradgradcheck,  # noqa: E402
+                       GradcheckError)
+
 __all__ = ["Var", "BACKEND", "get_engine", "ops", "compile", "release_memory",
-           "set_pool_limit"]
+           "set_pool_limit", "grad", "jvp", "hvp", "hessian", "gradcheck", "gradgradcheck",
+           "GradcheckError"]
