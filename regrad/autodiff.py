@@ -91,7 +91,7 @@ def _topological(outputs):
     return order, srcs
 
 
-def _reverse(outputs, seeds, inputs, create_graph, release):
+def _reverse(outputs, seeds, inputs, create_graph, release, allow_unused=True):
     """The gradients of ``sum(seed * output)`` with respect to each of
     ``inputs`` that the outputs depend on: ``{input: gradient}`` (None for a
     gradient that is zero whatever the seeds are). The schedule is
@@ -99,13 +99,18 @@ def _reverse(outputs, seeds, inputs, create_graph, release):
     consumers have), so the sums are made in the same order; only the Vars
     on a path to an input are visited. With ``create_graph`` the gradients
     are Vars built by each operator's ``backward_vars``, else numbers from
-    its ``backward``."""
+    its ``backward``. Inputs the outputs do not depend on are left out, or
+    without ``allow_unused`` raise RuntimeError before anything is released."""
     order, srcs = _topological(outputs)
     wanted = set(inputs)
     needed = set()                      # the Vars some input is under
     for node in order:
         if node in wanted or any(x in needed for x in srcs[node] or ()):
             needed.add(node)
+    for i, x in enumerate(inputs):
+        if x not in needed and not allow_unused:
+            raise RuntimeError(f"grad: inputs[{i}] is not used in the graph of the outputs; "
+                               "pass allow_unused=True to get None for it")
     pending = {}                        # consumers yet to pass, per result
     for node in order:
         if node in needed:
@@ -216,13 +221,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 raise RuntimeError(f"grad: {what}[{i}] does not require grad "
                                    "(no input of its graph has req_grad=True)")
     retain_graph = create_graph if retain_graph is None else retain_graph
-    found = _reverse(outputs, seeds, inputs, create_graph, release=not retain_graph)
+    found = _reverse(outputs, seeds, inputs, create_graph, not retain_graph, allow_unused)
     result = []
-    for i, x in enumerate(inputs):
+    for x in inputs:
         if x not in found:
-            if not allow_unused:
-                raise RuntimeError(f"grad: inputs[{i}] is not used in the graph of the outputs; "
-                                   "pass allow_unused=True to get None for it")
             result.append(None)
             continue
         g = found[x]
