@@ -54,7 +54,7 @@ import sys  # noqa: E402
 
 import regrad  # noqa: E402
 
-DOCS = ["doc/autograd.md", "README_zh.md"]
+DOCS = ["doc/autograd.md", "doc/higher-order.md", "README_zh.md"]
 QUOTE = re.compile(r"# (regrad/[\w/]+\.py), ([\w.]+)$")
 EXPECT = re.compile(r"#\s*(?:prints|输出)\s+(.*?)\s*$")
 MARK = "----- block {} -----"
@@ -127,6 +127,15 @@ def test_autograd_md_pictures_and_table_are_what_the_script_draws():
     assert "\n" + table + "\n" in doc
     for picture in re.findall(r"\]\((autograd/[\w.-]+)\)", doc):
         assert os.path.exists(os.path.join(ROOT, "doc", picture)), picture
+
+
+def test_higher_order_md_pictures_are_what_the_script_draws():
+    for rel, text in _script("make_higher_order.py").render().items():
+        with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+            assert f.read() == text, f"{rel} is stale: run python doc/make_higher_order.py"
+    doc = open(os.path.join(ROOT, "doc", "higher-order.md"), encoding="utf-8").read()
+    pictures = re.findall(r"\]\((higher-order/[\w.-]+)\)", doc)
+    assert pictures == ["higher-order/x-cubed-d1.svg", "higher-order/x-cubed-d2.svg"]
 
 
 def test_readme_links_the_docs():
