@@ -104,19 +104,19 @@ def _reverse(outputs, seeds, inputs, create_graph, release, allow_unused=True):
     order, srcs = _topological(outputs)
     wanted = set(inputs)
     needed = set()                      # the Vars some input is under
-    for node in order:
-        if node in wanted or any(x in needed for x in srcs[node] or ()):
+    pending = {}                        # consumers yet to pass, per result
+    for node in order:                  # inputs first: their fate is known
+        src = srcs[node]
+        live = [x for x in src if x in needed] if src is not None else ()
+        if live or node in wanted:
             needed.add(node)
+            for x in live:
+                if srcs[x] is not None:
+                    pending[x] = pending.get(x, 0) + 1
     for i, x in enumerate(inputs):
         if x not in needed and not allow_unused:
             raise RuntimeError(f"grad: inputs[{i}] is not used in the graph of the outputs; "
                                "pass allow_unused=True to get None for it")
-    pending = {}                        # consumers yet to pass, per result
-    for node in order:
-        if node in needed:
-            for x in srcs[node] or ():
-                if x in needed and srcs[x] is not None:
-                    pending[x] = pending.get(x, 0) + 1
     adjoint, found, ready = {}, {}, []
     for y, seed in zip(outputs, seeds):
         if y in needed:
@@ -142,7 +142,7 @@ def _reverse(outputs, seeds, inputs, create_graph, release, allow_unused=True):
                     "so its gradient cannot be built from Vars")
             local = op.backward_vars(node, g, *src)
         else:
-            local = op.backward(node.val, g, *(x.val for x in src))
+            local = op.backward(node.val, g, *[x.val for x in src])
         for x, gx in zip(src, local):
             if x not in needed:
                 continue
@@ -173,7 +173,7 @@ def _tangents(order, srcs, seeds):
         for i, x in enumerate(src):
             tx = tangent.get(x)
             if tx is not None:
-                part = node.op.backward(node.val, tx, *(y.val for y in src))[i]
+                part = node.op.backward(node.val, tx, *[y.val for y in src])[i]
                 t = part if t is None else t + part
         if t is not None:
             tangent[node] = t

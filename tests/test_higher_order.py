@@ -466,3 +466,12 @@ def test_gradient_graphs_are_freed_traced(engine):
         tracemalloc.stop()
     # one node leaked a call would be 48 KB
     assert after - before < 4_000, after - before
+
+
+def test_at_an_infinite_slope_create_graph_raises_the_operators_error(engine):
+    """backward follows IEEE arithmetic (an infinite slope is inf), backward_vars
+    the operators' domains: sqrt's slope at 0 is 0.5 / 0."""
+    x = engine.Var(0.0, req_grad=True)
+    assert regrad.grad(x.sqrt(), x, retain_graph=True) == (math.inf,)
+    with pytest.raises(ZeroDivisionError, match=r"Div\(0.5, 0.0\): division by zero"):
+        regrad.grad(x.sqrt(), x, create_graph=True)
