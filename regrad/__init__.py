@@ -8,6 +8,10 @@ or the extension cannot be imported (then a warning says so, or, with
 ``REGRAD_REQUIRE_COMPILED=1``, the import fails: for CI and deployments where
 the pure engine by accident would be a silent slowdown).
 ``regrad.BACKEND`` tells which one is in use: ``"cython"`` or ``"python"``.
+
+Derivatives as functions, on either engine (``regrad.autodiff``): ``grad``
+(gradients returned, or built as Vars to differentiate again), ``jvp``
+(forward mode), ``hvp`` and ``hessian``, ``gradcheck`` and ``gradgradcheck``.
 """
 import os as _os
 
