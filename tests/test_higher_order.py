@@ -116,6 +116,25 @@ def test_retain_graph_and_released_graphs(engine):
     assert regrad.grad(g, x) == (12.0,)
 
 
+def test_a_gradient_replays_on_a_tape_and_in_lanes(engine):
+    x, y = engine.Var(3.0, req_grad=True), engine.Var(0.5, req_grad=True)
+    (d1,) = regrad.grad(x ** 3, x, create_graph=True)
+    tape = regrad.compile(d1)
+    x.val = 2.0
+    assert tape.forward() == 12.0               # 3 x ** 2
+    tape.backward()
+    assert x.grad == 12.0                       # 6 x
+    x.grad = None
+    # d/dy sin(x y) = x cos(x y), over a batch of x; its backward: -x**2 sin(x y), summed
+    (g,) = regrad.grad((x * y).sin(), y, create_graph=True)
+    batch = regrad.compile(g, inputs=[x])
+    xs = [1.0, 2.0]
+    assert list(batch.forward([[v] for v in xs])) == pytest.approx(
+        [v * math.cos(v * 0.5) for v in xs], rel=1e-15)
+    batch.backward()
+    assert y.grad == pytest.approx(sum(-v * v * math.sin(v * 0.5) for v in xs), rel=1e-14)
+
+
 def test_newton_method_on_a_cubic(engine):
     # f(x) = x^3 - 2x - 5: its real root (Wallis's example), by Newton's steps
     x = engine.Var(2.0, req_grad=True)
