@@ -222,3 +222,27 @@ def test_links_inside_the_repository_resolve(rel):
             continue
         if anchor and full.endswith(".md"):
             assert anchor in _anchors(full), f"{rel}: no heading for the link {target}"
+
+
+# ------------------------------------------------------- the 100-line build
+
+
+def test_build_your_own_reaches_the_seed_example_with_its_own_engine():
+    """The build's first three blocks are the whole engine: run them alone, build
+    the seed README's example with their Var, and compare with regrad's pure
+    engine (an independent implementation) and with the README's numbers."""
+    import sys as _sys
+    _sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from seed import seed_example
+    engine = runnable("doc/build-your-own.md")[:3]
+    assert sum(1 for b in engine for line in b.splitlines() if line.strip()) <= 100
+    ns = {"__name__": "build_your_own"}
+    for src in engine:
+        exec(compile(src, "doc/build-your-own.md", "exec"), ns)
+    a, b, g = seed_example(ns["Var"])
+    g.backward()
+    assert [f"{x:.4f}" for x in (g.val, a.grad, b.grad)] == ["24.7041", "222.1341", "978.7784"]
+    ra, rb, rg = seed_example(regrad.get_engine("python").Var)
+    rg.backward()
+    for mine, theirs in ((g.val, rg.val), (a.grad, ra.grad), (b.grad, rb.grad)):
+        assert abs(mine - theirs) <= 1e-12 * abs(theirs)
