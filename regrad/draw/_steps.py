@@ -390,8 +390,8 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
     for i, node in enumerate(graph.nodes):
         var_label = labels.get(id(found[i]), node.label)
         k = order.get(id(found[i]))
-        if var_label is not None:
-            node.name = var_label
+        if var_label is not None:       # a result keeps its operator's name beside it
+            node.name = var_label if found[i].op is None else f"{var_label}: {node.name}"
             node.label = None           # the name says it already
         elif k is not None:
             node.name = f"#{k} {node.name}"
