@@ -170,6 +170,13 @@ def test_readme_and_readme_zh_have_the_same_commands_and_code():
     assert headings[0] == headings[1]
 
 
+def test_readmes_name_tools_only_as_the_compatibility_path():
+    for rel, word in (("README.md", "compatibility"), ("README_zh.md", "兼容")):
+        text = open(os.path.join(ROOT, rel), encoding="utf-8").read()
+        paragraphs = [p for p in text.split("\n\n") if "tools" in p]
+        assert len(paragraphs) == 1 and word in paragraphs[0], rel
+
+
 def test_ci_runs_the_readme_test_command():
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     commands = [b.strip() for b in re.findall(r"^```bash\n(.*?)^```$", readme, re.S | re.M)]
