@@ -37,10 +37,23 @@ ORDER = ("compiled", "replay", "lanes", "pure", "micrograd", "torch-scalar", "to
 SCALING_NAMES = {"chain": "chain (y = y*w + b)", "sum": "wide sum(xs)", "mlp": "MLP moons loss"}
 
 
-def last_run(path=HISTORY):
+def runs(path=HISTORY):
     with open(path, encoding="utf-8") as f:
-        lines = [line for line in f if line.strip()]
-    return json.loads(lines[-1])
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def last_run(path=HISTORY):
+    """The last run, with the goals and the scaling table of the last run that
+    recorded them (a run of only some contenders records neither)."""
+    recorded = runs(path)
+    run = dict(recorded[-1])
+    for key in ("targets", "scaling"):
+        if not run.get(key):
+            earlier = [r for r in recorded if r.get(key)]
+            if earlier:
+                run[key] = earlier[-1][key]
+                run[key + "_from"] = earlier[-1].get("commit") or "?"
+    return run
 
 
 def ms(x):
@@ -95,13 +108,16 @@ def performance_tables(run):
         lines.append(f"| {r.get('label', key)} | {ms(r['ms'])} | {span} | "
                      f"{ratio(r['vs_pure'])} | {ratio(r['vs_torch'])} | {size} | {first} |")
     if run.get("targets"):
-        lines += ["", "| goal | this run | |", "|---|---|---|"]
+        when = f"run at commit {run['targets_from']}" if "targets_from" in run else "this run"
+        lines += ["", f"| goal | {when} | |", "|---|---|---|"]
         for t in run["targets"]:
             verdict = ("not measured" if t["holds"] is None
                        else "met" if t["holds"] else "not met yet")
             lines.append(f"| {t['target']} | {t['shown']} | {verdict} |")
     if run.get("scaling"):
         sizes = sorted({int(n) for d in run["scaling"].values() for n in d})
+        if "scaling_from" in run:
+            lines += ["", f"The scaling table is from the run at commit {run['scaling_from']}."]
         lines += ["", "| build + backward + free, ns per node | "
                   + " | ".join(f"~{n:,} nodes" for n in sizes) + " |",
                   "|---|" + "--:|" * len(sizes)]
