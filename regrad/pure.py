@@ -10,6 +10,7 @@ import itertools
 import threading
 
 from . import ops
+from . import function
 from .ops import to_float, is_real
 
 __all__ = ["Var"]
@@ -295,6 +296,12 @@ class Var:
                         ready.append(x)
 
 
+def _apply_function(op, inputs):
+    """A result of ``op``, an operator defined in Python (``regrad.Function``),
+    on ``inputs``, Vars of this engine."""
+    return inputs[0]._apply(op, *inputs)
+
+
 def _count_consumers(root):
     """For every result requiring grad under ``root``: how many edges lead to
     it from results under ``root``. Raises RuntimeError if the graph (or a part
@@ -380,7 +387,9 @@ def _flatten(root):
     inputs = []
     for x in results:
         inputs.extend([-1] * x._op.arity if x._src is None else [index[y] for y in x._src])
-    return (tuple(leaves), tuple(x._op.name for x in results), tuple(x._val for x in results),
+    return (tuple(leaves),   # an operator defined in Python: itself, pickled by reference
+            tuple(x._op.name if x._op.code >= 0 else x._op for x in results),
+            tuple(x._val for x in results),
             tuple(inputs), tuple(x._op.power for x in results if isinstance(x._op, ops.Pow)),
             {i: x.label for i, x in enumerate(results) if x.label is not None})
 
@@ -398,7 +407,7 @@ def _graph(leaves, op_names, vals, inputs, powers, labels):
         raise ValueError("regrad: malformed pickled graph (no results, or not one value each)")
     j = 0
     for i, name in enumerate(op_names):
-        op = ops.OPS_BY_NAME.get(name) if type(name) is str else None
+        op = ops.OPS_BY_NAME.get(name) if type(name) is str else function.pickled(name)
         if op is None:
             raise ValueError(f"regrad: unknown operator {name!r} in a pickled graph")
         args = inputs[j:j + op.arity]

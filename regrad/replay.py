@@ -53,6 +53,7 @@ from ._messages import (BUFFER_LAYOUT_MESSAGE, CREATE_GRAPH_MESSAGE, buffer_form
                         value_to_float, values_type_message, vars_leaf_message,
                         vars_sequence_message, vars_type_message, RECORDED_ONCE_MESSAGE)
 from .ops import to_float
+from .function import tape_refusal
 
 __all__ = ["Tape"]
 
@@ -250,6 +251,8 @@ def _schedule(root):
     ready = [root]
     while ready:
         node = ready.pop()
+        if node._op.code < 0:             # an operator defined in Python
+            raise tape_refusal(node._op)
         order.append(node)
         for x in node._src:
             if x._op is not None and x._req_grad:
