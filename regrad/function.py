@@ -74,8 +74,10 @@ class Function(ops.Op):
 
     @property
     def args(self):
-        """The instance's own attributes (``self.arity`` set in ``__init__``...)."""
-        return dict(getattr(self, "__dict__", {}))
+        """The numbers the instance keeps (``self.delta = delta`` in ``__init__``):
+        shown in drawings and ``repr``, compared by ``==``."""
+        return {k: v for k, v in getattr(self, "__dict__", {}).items()
+                if is_real(v) and k != "arity"}
 
     def __call__(self, *inputs):
         name = self.name
