@@ -115,6 +115,7 @@ cdef class BatchTape:
     cdef Py_ssize_t n, n_leaves, root_slot
     cdef uint8_t* t_op
     cdef int32_t* t_a
+    cdef dict t_pow              # the recorded tape's Pow exponents, by node (the error path)
     cdef int32_t* t_b
     cdef unsigned long long* t_born
     cdef int32_t* leaf_scalar     # per leaf slot: its scalar index, or -1 - input
@@ -205,6 +206,7 @@ cdef class BatchTape:
             self.t_b[i] = b[i]
         for i in range(n - L):
             self.t_born[i] = born[i]
+        self.t_pow = exponents
         # leaves: inputs are lane slots 0..k-1, the others scalars
         slot_of_leaf = {id(leaf): j for j, leaf in enumerate(leaves)}
         lane = [-1] * n                   # per slot: its lane slot, or -1
@@ -462,7 +464,9 @@ cdef class BatchTape:
                         if o <= DIV:
                             v[i] = binary_value(o, v[self.t_a[i]], v[self.t_b[i]])
                         else:
-                            v[i] = unary_value(o, v[self.t_a[i]], v[self.t_b[i]])
+                            # Pow's exponent is past the tape's n slots: not in v
+                            v[i] = unary_value(o, v[self.t_a[i]],
+                                               self.t_pow[i] if o == POW else 0.0)
                     except Exception as e:
                         v[i] = NAN
                         born = self.t_born[i - L]
