@@ -17,9 +17,10 @@ are faded and dashed (``backward()`` has released them).
 """
 import os
 import re
+import sys
 
 from .. import ops
-from ._graph import collect, format_value, walk, DEFAULT_MAX_NODES
+from ._graph import check_var, collect, format_value, walk, DEFAULT_MAX_NODES
 from ._style import normalize_orientation, text_width
 from ._svg import _esc, page_head, render_svg
 
@@ -78,7 +79,8 @@ def backward_schedule(root, dy=None):
     changed (no ``.grad``, no release). Raises what ``backward()`` raises: a
     RuntimeError for a root that does not require grad or a released graph,
     a TypeError for a ``dy`` that is not a number. A leaf root has no step."""
-    if not getattr(root, "req_grad", False):
+    check_var(root)
+    if not root.req_grad:
         raise RuntimeError(ops.NO_GRAD_MESSAGE)
     dy = 1.0 if dy is None else ops.to_float(dy, "dy")
     if root.op is None:
@@ -114,20 +116,25 @@ def backward_schedule(root, dy=None):
 
 def _count_consumers(root):
     """pure._count_consumers on the public API: id -> number of edges into
-    each result requiring grad, breadth first from ``root``."""
+    each result requiring grad, breadth first from ``root``; of several
+    released results, the error names the one made first, as backward's."""
     if root.src is None:
         raise ops.released_error(root.name)
     pending = {}
     seen = [root]
+    released = []
     for node in seen:
-        for x in node.src:
+        for x in node.src or ():
             if x.op is not None and x.req_grad:
-                if x.src is None:
-                    raise ops.released_error(x.name)
                 if id(x) not in pending:
                     pending[id(x)] = 0
                     seen.append(x)
+                    if x.src is None:
+                        released.append(x)
                 pending[id(x)] += 1
+    if released:
+        born_of = sys.modules[type(root).__module__]._born_of   # the engine's creation order
+        raise ops.released_error(min(released, key=born_of).name)
     return pending
 
 
