@@ -12,7 +12,7 @@ import math
 import os
 import subprocess
 import time
-from xml.sax.saxutils import escape
+from regrad.draw._escape import xml_text as escape
 
 DEFAULT_PATH = os.path.join("benchmarks", "history.jsonl")
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",

@@ -6,7 +6,7 @@ by hand with no dependency. The format follows the file name's extension.
 """
 import math
 import os
-from xml.sax.saxutils import escape
+from regrad.draw._escape import xml_text as escape
 
 from .floats import predict, weights
 

@@ -22,7 +22,8 @@ import sys
 from .. import ops
 from ._graph import check_var, collect, format_value, walk, DEFAULT_MAX_NODES
 from ._style import normalize_orientation, text_width
-from ._svg import _esc, page_head, render_svg
+from ._escape import markdown_cell, xml_text
+from ._svg import page_head, render_svg
 
 __all__ = ["Pass", "Step", "backward_schedule", "BackwardSteps", "draw_backward",
            "backward_steps"]
@@ -216,8 +217,9 @@ class BackwardSteps:
         rows = ["| step | node | value | gradient arriving | passes to its inputs |",
                 "|--:|---|--:|--:|---|"]
         for s in self.steps:
-            rows.append(f"| {s.number} | {self.name_of(s.node)} | {format_value(s.node.val)} | "
-                        f"{format_value(s.grad)} | {_passes_text(self, s)} |")
+            rows.append(f"| {s.number} | {markdown_cell(self.name_of(s.node))} | "
+                        f"{format_value(s.node.val)} | {format_value(s.grad)} | "
+                        f"{markdown_cell(_passes_text(self, s))} |")
         return "\n".join(rows)
 
     def html(self, title="regrad backward, step by step"):
@@ -225,11 +227,11 @@ class BackwardSteps:
         for k, (caption, svg) in enumerate(zip(self.captions, self.svgs)):
             head = "Before the pass" if k == 0 else f"Step {k} of {len(self.steps)}"
             sections.append(f'<section class="step" id="step-{k}"><h2>{head}</h2>\n'
-                            f'<p class="caption">{_esc(caption)}</p>\n'
+                            f'<p class="caption">{xml_text(caption)}</p>\n'
                             f'<div class="graph">\n{svg}\n</div></section>')
         return (
             page_head(title, _PAGE_CSS) + "<body>\n"
-            f"<header><h1>{_esc(title)}</h1>\n<p>{_esc(_INTRO)}</p></header>\n"
+            f"<header><h1>{xml_text(title)}</h1>\n<p>{xml_text(_INTRO)}</p></header>\n"
             + "\n".join(sections) + "\n</body>\n</html>\n")
 
     def save(self, path, title=None):
@@ -335,7 +337,7 @@ def _with_caption(svg, caption):
     text = [f'<rect width="{_num(new_w)}" height="{_num(new_h)}" fill="#FFFFFF"/>',
             f'<g class="caption" font-size="{_num(size)}" fill="#263238">']
     for i, t in enumerate(lines):
-        text.append(f'<text x="10" y="{_num(6.0 + line * (i + 1) - 4.0)}">{_esc(t)}</text>')
+        text.append(f'<text x="10" y="{_num(6.0 + line * (i + 1) - 4.0)}">{xml_text(t)}</text>')
     text.append("</g>")
     body = svg[m.end():].rsplit("</svg>", 1)[0]
     return (head + "\n" + "\n".join(text) + f'\n<g transform="translate(0,{_num(top)})">'
@@ -419,7 +421,7 @@ def _restyle(svg, grads, current, done, flows):
         if texts and texts[-1][1].startswith("grad "):
             new = "grad -" if g is None else f"grad {format_value(g)}"
             head, _, tail = texts[-1]
-            body = body.replace(head + texts[-1][1] + tail, head + _esc(new) + tail)
+            body = body.replace(head + texts[-1][1] + tail, head + xml_text(new) + tail)
         extra = ""
         if i == current:
             classes += " current"
@@ -439,7 +441,7 @@ def _restyle(svg, grads, current, done, flows):
                           f'stroke="{FLOW}" stroke-width="2.2"', body, count=1)
         title = "" if g is None else f", gradient {g!r}"
         body = re.sub(r"<title>([^<]*)</title>",
-                      lambda t: f"<title>{t.group(1).split(' value ')[0]}{_esc(title)}</title>",
+                      lambda t: f"<title>{t.group(1).split(' value ')[0]}{xml_text(title)}</title>",
                       body, count=1)
         return f'<g class="{classes}" data-node="n{i}"{attrs}{extra}>{body}</g>'
 
@@ -459,7 +461,7 @@ def _restyle(svg, grads, current, done, flows):
                           f'<rect x="{_num(x - w / 2)}" y="{_num(y - 9)}" width="{_num(w)}" '
                           f'height="17" rx="3" fill="#FFFFFF" stroke="{FLOW}" stroke-width="1"/>'
                           f'<text x="{_num(x)}" y="{_num(y + 4)}" text-anchor="middle" '
-                          f'font-size="11.5" font-weight="bold" fill="{FLOW}">{_esc(text)}</text>'
+                          f'font-size="11.5" font-weight="bold" fill="{FLOW}">{xml_text(text)}</text>'
                           "</g>")
             return f'<g class="edge flowing" data-src="n{src}" data-dst="n{dst}"{attrs}>{body}</g>'
         return m.group(0)
