@@ -39,6 +39,7 @@ from regrad._core cimport (Var, MUL, ADD, DIV, POW, REQ_GRAD, HAS_GRAD, leaf_gra
                            born_before)
 from regrad._kernels cimport binary_value, unary_value
 
+import signal
 import threading
 from array import array
 
@@ -389,7 +390,8 @@ cdef class BatchTape:
         """Run the graph on every row of ``data`` (N rows of one value per
         input, in the order of ``inputs``: a C-contiguous float64 buffer, flat
         or of shape (N, k), or a sequence of rows); return the N values of the
-        root as ``array('d')``. The other leaves' ``.val`` are read now."""
+        root as ``array('d')`` (none for N = 0, as NumPy sums an empty array:
+        backward() then adds nothing). The other leaves' ``.val`` are read now."""
         cdef Py_buffer view
         cdef double* rows = NULL
         cdef double* owned = NULL
@@ -716,12 +718,16 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
 
     workers = []
     try:
-        for t in range(T - 1):
-            w = threading.Thread(target=work, args=(t,))
-            if _test_hook is not None:
-                _test_hook("start", t)
-            w.start()
-            workers.append(w)
+        mask = _block_interrupts()   # start() is Python code: no interrupt inside it
+        try:
+            for t in range(T - 1):
+                w = threading.Thread(target=work, args=(t,))
+                workers.append(w)
+                if _test_hook is not None:
+                    _test_hook("start", t)
+                w.start()
+        finally:
+            _unblock_interrupts(mask)
         work(T - 1)
     except BaseException:
         ln_set_stop(&tape.stop, 1)
@@ -733,13 +739,28 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
     return 0
 
 
+def _block_interrupts():
+    """Hold SIGINT back from this thread (and the threads it starts), where
+    POSIX allows; returns the former mask."""
+    if hasattr(signal, "pthread_sigmask"):
+        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    return None
+
+
+def _unblock_interrupts(mask):
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)   # a held SIGINT comes now
+
+
 cdef int _join(BatchTape tape, list workers) except -1:
     """Join every worker; an interrupt meanwhile stops them, and is raised
     once they have all returned."""
     interrupt = None
     for t, w in enumerate(workers):
-        while True:
+        while True:                   # (every Python call can raise the interrupt)
             try:
+                if w.ident is None:   # start() failed: nothing to join
+                    break
                 if _test_hook is not None and interrupt is None:
                     _test_hook("join", t)
                 w.join()

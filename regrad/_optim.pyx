@@ -17,9 +17,6 @@ from libc.math cimport sqrt, fabs, NAN
 from libc.string cimport memset
 
 from regrad._core cimport Var, LEAF, HAS_GRAD, leaf_grad, set_leaf_grad
-
-from .optim import _bias_corrections   # Python floats, as PyTorch computes them
-
 cdef extern from "Python.h":
     void Py_DECREF(PyObject*)
 
@@ -157,7 +154,7 @@ cdef class AdamKernel(_Kernel):
         PyMem_Free(self.max_exp_avg_sq)
 
     def step(self, double lr, double beta1, double beta2, double eps, double weight_decay,
-             bint amsgrad, bint maximize, bint decoupled):
+             bint amsgrad, bint maximize, bint decoupled, bias_corrections):
         cdef Py_ssize_t i
         cdef Var p
         cdef double g, t, m, v, denom
@@ -187,7 +184,8 @@ cdef class AdamKernel(_Kernel):
             v = self.exp_avg_sq[i] * beta2 + (1 - beta2) * g * g
             self.exp_avg_sq[i] = v
             if t != last_t:        # parameters usually share their count: pow is costly
-                step_size, bias_correction2_sqrt = _bias_corrections(lr, beta1, beta2, t)
+                # regrad.optim's, in Python floats as PyTorch computes them
+                step_size, bias_correction2_sqrt = bias_corrections(lr, beta1, beta2, t)
                 last_t = t
             if amsgrad:
                 v = _maximum(self.max_exp_avg_sq[i], v)

@@ -87,7 +87,8 @@ class BatchTape:
         """Run the graph on every row of ``data`` (N rows of one value per
         input, in the order of ``inputs``: a C-contiguous float64 buffer, flat
         or of shape (N, k), or a sequence of rows); return the N values of the
-        root as ``array('d')``. The other leaves' ``.val`` are read now."""
+        root as ``array('d')`` (none for N = 0, as NumPy sums an empty array:
+        backward() then adds nothing). The other leaves' ``.val`` are read now."""
         k = len(self._inputs)
         try:
             view = memoryview(data)

@@ -352,7 +352,8 @@ class Adam(Optimizer):
         return (to_float(group["lr"], "lr"), to_float(betas[0], "betas[0]"),
                 to_float(betas[1], "betas[1]"), to_float(group["eps"], "eps"),
                 to_float(group["weight_decay"], "weight_decay"), bool(group["amsgrad"]),
-                bool(group["maximize"]), bool(group["decoupled_weight_decay"]))
+                bool(group["maximize"]), bool(group["decoupled_weight_decay"]),
+                _bias_corrections)
 
     def _export_state(self, group, s):
         if not group["amsgrad"]:
@@ -380,7 +381,8 @@ class Adam(Optimizer):
             self.exp_avg_sq = [0.0] * n
             self.max_exp_avg_sq = [0.0] * n
 
-        def step(self, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled):
+        def step(self, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled,
+                 bias_corrections):
             weight = 1 - beta1     # lerp's weight: PyTorch computes it so, then branches on it
             for i, p in enumerate(self.params):
                 g = p.grad
@@ -401,7 +403,7 @@ class Adam(Optimizer):
                     m = g - (g - m) * (1 - weight)
                 self.exp_avg[i] = m
                 v = self.exp_avg_sq[i] = self.exp_avg_sq[i] * beta2 + (1 - beta2) * g * g
-                step_size, bias_correction2_sqrt = _bias_corrections(lr, beta1, beta2, t)
+                step_size, bias_correction2_sqrt = bias_corrections(lr, beta1, beta2, t)
                 if amsgrad:
                     v = self.max_exp_avg_sq[i] = _maximum(self.max_exp_avg_sq[i], v)
                 denom = _divide(math.sqrt(v), bias_correction2_sqrt) + eps
@@ -437,7 +439,7 @@ def _zero_grad(params, set_to_none):
 def _bias_corrections(lr, beta1, beta2, t):
     """Adam's ``lr / (1 - beta1 ** t)`` and ``(1 - beta2 ** t) ** 0.5`` in Python
     floats, as PyTorch computes them, with its errors (beta1 == 1 divides by
-    zero); both kernels call this. The rest of the step is tensor arithmetic
+    zero); both kernels' steps are given this function. The rest of the step is tensor arithmetic
     in PyTorch: IEEE, as ``_divide``."""
     bias_correction1 = 1 - beta1 ** t
     bias_correction2 = 1 - beta2 ** t

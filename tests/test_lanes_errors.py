@@ -296,3 +296,78 @@ def test_a_thread_that_fails_to_start_or_an_interrupt_stops_every_worker(hook, s
         assert all(p.grad == 0.0 for p in params)
     assert _reference(batch, params, data) == want      # and usable
 
+
+
+_INTERRUPTS = r"""
+import random, signal, sys, threading
+import numpy as np
+import regrad
+from regrad.apps import moons
+
+E = regrad.get_engine("cython")
+model = moons.build_model((16, 16), seed=1, engine=E)
+params = model.parameters()
+x0, x1, t = E.Var(0.0), E.Var(0.0), E.Var(0.0)
+batch = regrad.compile((1 + t * model([x0, x1])).relu(), inputs=[x0, x1, t], threads=3)
+rng = random.Random(4)
+data = np.array([(rng.uniform(-2, 2), rng.uniform(-2, 2), rng.choice((-1.0, 1.0)))
+                 for _ in range(60000)])
+
+def reference():
+    values = list(batch.forward(data))
+    for p in params:
+        p.grad = 0.0
+    batch.backward(0.5)
+    return values, [p.grad for p in params]
+
+want = reference()
+main = threading.main_thread().ident
+outcomes = []
+for k in range(12):
+    call = "forward" if k % 2 == 0 else "backward"
+    for p in params:
+        p.grad = 0.0
+    finished = False
+    try:
+        timer = threading.Timer(0.005 * (k + 1), signal.pthread_kill, (main, signal.SIGINT))
+        timer.start()
+        try:
+            batch.forward(data) if call == "forward" else batch.backward(0.5)
+            finished = True
+        finally:
+            timer.join()                # the signal is handled inside this try
+            sum(range(1000))
+    except KeyboardInterrupt:
+        pass
+    timer.join()                        # if the interrupt cut the first join short
+    outcomes.append("done" if finished else "interrupted")
+    if not finished:
+        assert threading.active_count() == 1, "a worker outlived the interrupted call"
+        if call == "backward":
+            assert all(p.grad == 0.0 for p in params), "an interrupted backward added"
+        else:
+            try:
+                batch.backward()
+                raise AssertionError("backward after an interrupted forward")
+            except RuntimeError:
+                pass
+    assert reference() == want, "the tape is not usable after an interrupt"
+print(outcomes.count("interrupted"), outcomes.count("done"))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(__import__("signal"), "pthread_kill"), reason="POSIX signals")
+def test_ctrl_c_during_a_threaded_call_leaves_the_tape_usable():
+    """A real SIGINT while the workers run: every interrupted call stops and
+    joins its workers, adds nothing, and the next calls give the same numbers."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root)
+    proc = subprocess.run([sys.executable, "-c", _INTERRUPTS], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    interrupted, done = map(int, proc.stdout.split())
+    assert interrupted >= 1, "no call was interrupted: the test tests nothing"

@@ -477,7 +477,7 @@ def test_compiled_kernels_refuse_what_they_cannot_hold():
     with pytest.raises(IndexError):
         kernel.set_state(-1, None)
     with pytest.raises(TypeError):
-        kernel.step("lr", 0.9, 0.999, 1e-8, 0.0, False, False, False)
+        kernel.step("lr", 0.9, 0.999, 1e-8, 0.0, False, False, False, optim._bias_corrections)
 
 
 if __name__ == "__main__":
