@@ -469,6 +469,19 @@ static inline void ln_set_stop(int* stop, int value)
     __atomic_store_n(stop, value, __ATOMIC_RELEASE);
 }
 
+/* A worker thread is done with the call's buffers. */
+static inline void ln_worker_done(Py_ssize_t* done)
+{
+    __atomic_add_fetch(done, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Wait until n workers are done (without the GIL: no interrupt cuts it short). */
+static inline void ln_wait_workers(Py_ssize_t* done, Py_ssize_t n)
+{
+    while (__atomic_load_n(done, __ATOMIC_ACQUIRE) < n)
+        LN_YIELD();
+}
+
 static inline void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next)
 {
     __atomic_store_n(turn, next, __ATOMIC_RELEASE);

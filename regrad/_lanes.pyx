@@ -76,6 +76,8 @@ cdef extern from "_lanes.h":
     int ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine, const int* stop) nogil
     int ln_stopped(const int* stop) nogil
     void ln_set_stop(int* stop, int value) nogil
+    void ln_worker_done(Py_ssize_t* done) nogil
+    void ln_wait_workers(Py_ssize_t* done, Py_ssize_t n) nogil
     void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next) nogil
     void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssize_t U,
                    Py_ssize_t B, Py_ssize_t n) nogil
@@ -109,7 +111,8 @@ cdef tuple _shape(Py_buffer* view):
 
 
 # tests: a function called as _test_hook("start", t) before worker t starts and
-# _test_hook("join", t) before it is joined, to force the failures of those steps
+# as _test_hook("wait", 0) before the workers are waited for, to force a
+# failure at those steps (a thread that cannot start, an interrupt)
 _test_hook = None
 
 
@@ -156,6 +159,7 @@ cdef class BatchTape:
     cdef bint busy                # a forward or backward runs (the GIL released)
     cdef bint started             # __init__ has begun: a tape records once
     cdef int stop                 # a failed call's workers stop (ln_stopped)
+    cdef Py_ssize_t done          # worker threads done with the call's buffers
     # Python objects
     cdef object _root, _inputs, _scalars, _params, _tape, _outputs, _out_lanes
 
@@ -698,9 +702,12 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
               Py_ssize_t N, double* seed, double* ig) except -1:
     """Run thread ``t``'s share of the blocks for t = 0..T-1: T-1 threads and
     this one, each with the GIL released. Whatever fails (a thread that cannot
-    start, an interrupt), every started thread is stopped and joined before
-    this returns: they work on buffers the caller frees."""
+    start, an interrupt), the started threads are stopped and waited for
+    before this returns: they work on buffers the caller frees. The wait
+    holds no GIL, so no interrupt cuts it short (Thread.join can return
+    before the thread is done when one does, in Python 3.11)."""
     cdef size_t a = <size_t>src, b = <size_t>dst, s = <size_t>seed, g = <size_t>ig
+    cdef Py_ssize_t t, started = 0
     ln_set_stop(&tape.stop, 0)
     if T == 0:                        # no rows
         return 0
@@ -715,27 +722,46 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
         except BaseException as e:
             ln_set_stop(&tape.stop, 1)
             errors.append(e)
+        finally:
+            if t < T - 1:
+                ln_worker_done(&tape.done)
 
+    tape.done = 0
     workers = []
+    failure = None
     try:
         mask = _block_interrupts()   # start() is Python code: no interrupt inside it
         try:
             for t in range(T - 1):
                 w = threading.Thread(target=work, args=(t,))
-                workers.append(w)
                 if _test_hook is not None:
                     _test_hook("start", t)
                 w.start()
+                workers.append(w)
+                started += 1
         finally:
             _unblock_interrupts(mask)
         work(T - 1)
-    except BaseException:
+        if _test_hook is not None:
+            _test_hook("wait", 0)
+    except BaseException as e:
         ln_set_stop(&tape.stop, 1)
-        _join(tape, workers)
-        raise
-    _join(tape, workers)
-    if errors:
-        raise errors[0]
+        failure = e
+    with nogil:
+        ln_wait_workers(&tape.done, started)
+    for w in workers:                 # done: each join returns at once
+        try:
+            w.join()
+        except BaseException as e:
+            if failure is None:
+                failure = e
+    if failure is None and errors:
+        failure = errors[0]
+    if failure is not None:
+        try:
+            raise failure
+        finally:
+            failure = None
     return 0
 
 
@@ -750,31 +776,6 @@ def _block_interrupts():
 def _unblock_interrupts(mask):
     if mask is not None:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)   # a held SIGINT comes now
-
-
-cdef int _join(BatchTape tape, list workers) except -1:
-    """Join every worker; an interrupt meanwhile stops them, and is raised
-    once they have all returned."""
-    interrupt = None
-    for t, w in enumerate(workers):
-        while True:                   # (every Python call can raise the interrupt)
-            try:
-                if w.ident is None:   # start() failed: nothing to join
-                    break
-                if _test_hook is not None and interrupt is None:
-                    _test_hook("join", t)
-                w.join()
-                break
-            except BaseException as e:
-                ln_set_stop(&tape.stop, 1)
-                if interrupt is None:
-                    interrupt = e
-    if interrupt is not None:
-        try:
-            raise interrupt
-        finally:
-            interrupt = None
-    return 0
 
 
 cdef int _work(BatchTape tape, Py_ssize_t t, Py_ssize_t T, int backward, size_t src,
