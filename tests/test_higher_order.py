@@ -184,7 +184,7 @@ def _settings(n):
 
 
 def _program(data, P):
-    from hypothesis import assume, strategies as st
+    from hypothesis import assume
     leaves, raw, _, _ = data.draw(P.raw_programs(P.finite, P.finite, P.exponents, max_steps=15))
     assume(any(r for _, r in leaves))
     return leaves, P.plan_in_domain(leaves, raw)
