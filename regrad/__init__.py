@@ -38,9 +38,9 @@ else:
         import warnings as _warnings
         _warnings.warn(
             f"regrad: the compiled engine could not be imported ({_exc}); using the "
-            "pure-Python engine. Build it with `pip install .` (or "
-            "`python setup.py build_ext --inplace`), or set REGRAD_PURE_PYTHON=1 "
-            "to silence this warning.", RuntimeWarning, stacklevel=2)
+            "pure-Python engine. Build it with `pip install -e .` from the source tree "
+            "(or, after `pip install -e \".[dev]\"`, `python setup.py build_ext --inplace`), "
+            "or set REGRAD_PURE_PYTHON=1 to silence this warning.", RuntimeWarning, stacklevel=2)
         from .pure import Var
         BACKEND = "python"
 
