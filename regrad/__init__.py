@@ -112,6 +112,27 @@ def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, blo
     return Tape(root, retain_graph=retain_graph, outputs=outputs)
 
 
+def build_info():
+    """How this regrad was built and what runs, for bug reports
+    (``python -c "import regrad; print(regrad.build_info())"``): a dict of
+    ``version``; ``engine`` (``BACKEND``); ``compiler``, the C compiler of the
+    compiled engine; ``simd``, the build of the lane kernels in use
+    (``"baseline"``, or ``"avx2"`` where the CPU has it: the same bits) and
+    ``simd_available``, those this CPU can run (set ``REGRAD_SIMD`` at import
+    to choose); the last three None without the compiled engine; ``python``
+    and ``platform``."""
+    import platform
+    import sys
+    info = {"version": __version__, "engine": BACKEND, "compiler": None, "simd": None,
+            "simd_available": None, "python": sys.version.split()[0],
+            "platform": f"{platform.system()} {platform.machine()}"}
+    if BACKEND == "cython":
+        from . import _lanes
+        info.update(compiler=_lanes.COMPILER, simd=_lanes.simd(),
+                    simd_available=_lanes.simd_variants())
+    return info
+
+
 def release_memory():
     """Give back to the system the memory the compiled engine keeps for reuse.
 
@@ -134,5 +155,5 @@ def set_pool_limit(nbytes):
     return 0 if core is None else core.set_pool_limit(nbytes)
 
 
-__all__ = ["Var", "BACKEND", "get_engine", "ops", "compile", "release_memory",
+__all__ = ["Var", "BACKEND", "get_engine", "ops", "compile", "build_info", "release_memory",
            "set_pool_limit"]
