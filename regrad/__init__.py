@@ -34,9 +34,10 @@ else:
         import warnings as _warnings
         _warnings.warn(
             f"regrad: the compiled engine could not be imported ({_exc}); using the "
-            "pure-Python engine. Build it with `pip install .` (or "
-            "`python setup.py build_ext --inplace`), or set REGRAD_PURE_PYTHON=1 "
-            "to silence this warning.", RuntimeWarning, stacklevel=2)
+            "pure-Python engine (the same results, slower). It is built when regrad is "
+            "installed where a C compiler is (see doc/install.md), or in a source tree by "
+            "`python setup.py build_ext --inplace`; REGRAD_PURE_PYTHON=1 silences this "
+            "warning.", RuntimeWarning, stacklevel=2)
         from .pure import Var
         BACKEND = "python"
 

@@ -89,7 +89,7 @@ __all__ = ["BatchTape", "simd", "simd_variants", "use_simd"]
 cdef const ln_kernels* kernels = &ln_baseline
 cdef str kernels_name = "baseline"
 
-COMPILER = LN_COMPILER.decode("ascii", "replace")
+COMPILER = LN_COMPILER.decode("ascii", "replace").strip()
 
 
 def simd_variants():
