@@ -8,6 +8,10 @@ or the extension cannot be imported (then a warning says so, or, with
 ``REGRAD_REQUIRE_COMPILED=1``, the import fails: for CI and deployments where
 the pure engine by accident would be a silent slowdown).
 ``regrad.BACKEND`` tells which one is in use: ``"cython"`` or ``"python"``.
+
+Derivatives as functions, on either engine (``regrad.autodiff``): ``grad``
+(gradients returned, or built as Vars to differentiate again), ``jvp``
+(forward mode), ``hvp`` and ``hessian``, ``gradcheck`` and ``gradgradcheck``.
 """
 import os as _os
 
@@ -35,9 +39,9 @@ else:
         _warnings.warn(
             f"regrad: the compiled engine could not be imported ({_exc}); using the "
             "pure-Python engine (the same results, slower). It is built when regrad is "
-            "installed where a C compiler is (see doc/install.md), or in a source tree by "
-            "`python setup.py build_ext --inplace`; REGRAD_PURE_PYTHON=1 silences this "
-            "warning.", RuntimeWarning, stacklevel=2)
+            "installed where a C compiler is (see doc/install.md), or from the source tree "
+            "by `pip install -e .`; REGRAD_PURE_PYTHON=1 silences this warning.",
+            RuntimeWarning, stacklevel=2)
         from .pure import Var
         BACKEND = "python"
 
@@ -156,5 +160,9 @@ def set_pool_limit(nbytes):
     return 0 if core is None else core.set_pool_limit(nbytes)
 
 
+from .autodiff import (grad, jvp, hvp, hessian, gradcheck, gradgradcheck,  # noqa: E402
+                       GradcheckError)
+
 __all__ = ["Var", "BACKEND", "get_engine", "ops", "compile", "build_info", "release_memory",
-           "set_pool_limit"]
+           "set_pool_limit", "grad", "jvp", "hvp", "hessian", "gradcheck", "gradgradcheck",
+           "GradcheckError"]
