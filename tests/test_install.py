@@ -1,5 +1,6 @@
 """Installs as a learner's machine would see them, each in a fresh virtual
-environment from a copy of the sources (git's files only): without a C
+environment from a copy of the sources (git's files only), with pip's build
+isolation (setuptools and Cython from the package index): without a C
 compiler the install still succeeds with the pure engine (and fails with
 REGRAD_REQUIRE_COMPILED=1); the pure py3-none-any wheel installs and runs
 where no compiler is on PATH, on every Python found here. Slow: builds."""
@@ -36,21 +37,18 @@ def sources(tmp_path_factory):
     return dest
 
 
-def make_venv(path, python=sys.executable, system_site=False):
-    """A fresh environment; with system_site, this Python's pip, setuptools and
-    Cython are the ones it uses (none of its own in front of them)."""
-    args = [python, "-m", "venv", str(path)]
-    args += ["--system-site-packages", "--without-pip"] if system_site else []
-    subprocess.run(args, check=True, capture_output=True)
+def make_venv(path, python=sys.executable):
+    subprocess.run([python, "-m", "venv", str(path)], check=True, capture_output=True)
     return os.path.join(path, "bin", "python")
 
 
 def no_compiler_env(venv_python):
-    """PATH with the environment's own scripts only, and no C compiler to find."""
+    """PATH with the environment's own scripts only, and no C compiler to find
+    (pip's own settings, such as its index, are kept)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("REGRAD_", "PYTHON", "PIP_", "CC", "LDSHARED"))}
+           if not k.startswith(("REGRAD_", "PYTHON", "CC", "CFLAGS", "LDSHARED"))}
     env.update(PATH=os.path.dirname(venv_python), CC="/bin/false", LDSHARED="/bin/false",
-               PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INDEX="1")
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
     return env
 
 
@@ -59,10 +57,9 @@ def run(args, env, cwd):
 
 
 def test_without_a_compiler_pip_install_falls_back_to_the_pure_engine(sources, tmp_path):
-    # the build tools come from this Python (no index here): setuptools and Cython
-    py = make_venv(tmp_path / "env", system_site=True)
+    py = make_venv(tmp_path / "env")
     env = no_compiler_env(py)
-    install = [py, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "-v", "."]
+    install = [py, "-m", "pip", "install", "--no-deps", "-v", "."]
     required = run(install, dict(env, REGRAD_REQUIRE_COMPILED="1"), sources)
     assert required.returncode != 0
     assert "/bin/false" in required.stdout + required.stderr     # the compiler it could not run
@@ -89,9 +86,8 @@ def pythons():
 
 def test_the_pure_wheel_installs_and_runs_without_a_compiler(sources, tmp_path):
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps",
-         "-w", str(tmp_path / "dist"), "."], cwd=sources, capture_output=True, text=True,
-        env=dict(os.environ, REGRAD_PURE_PYTHON="1", PIP_NO_INDEX="1"))
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path / "dist"), "."],
+        cwd=sources, capture_output=True, text=True, env=dict(os.environ, REGRAD_PURE_PYTHON="1"))
     assert built.returncode == 0, built.stderr
     (wheel,) = glob.glob(str(tmp_path / "dist" / "*.whl"))
     assert wheel.endswith("-py3-none-any.whl")
@@ -101,7 +97,7 @@ def test_the_pure_wheel_installs_and_runs_without_a_compiler(sources, tmp_path):
     for i, python in enumerate(pythons()):
         py = make_venv(tmp_path / f"env{i}", python=python)
         env = no_compiler_env(py)
-        done = run([py, "-m", "pip", "install", "--no-deps", wheel], env, tmp_path)
+        done = run([py, "-m", "pip", "install", "--no-deps", "--no-index", wheel], env, tmp_path)
         assert done.returncode == 0, (python, done.stderr)
         out = run([py, "-c", INFO], dict(env, REGRAD_PURE_PYTHON="1"), tmp_path)
         assert out.stdout.split() == ["python", "None"], (python, out.stderr)
