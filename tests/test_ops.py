@@ -49,8 +49,9 @@ def _run(engine, op, point, replay):
 @pytest.mark.parametrize("op", ops.OPS, ids=lambda op: op.name)
 def test_every_operator_is_everywhere_and_agrees(op):
     """Codes and arity from the table; a compiled kernel, a pure one, a replay
-    path in each engine and a drawing label; the same bits everywhere over a grid
-    (a missing kernel raises or disagrees here, never passes silently)."""
+    path in each engine, a drawing label, and the lanes of each engine (see
+    _check_lanes); the same bits everywhere over a grid (a missing kernel raises
+    or disagrees here, never passes silently)."""
     core, pure = regrad.get_engine("cython"), regrad.get_engine("python")
     assert core.OpCode[op.name.upper()] == op.code and op.code > 0
     assert op.name in SPELLED or op.method is not None
@@ -67,6 +68,8 @@ def test_every_operator_is_everywhere_and_agrees(op):
     assert y.op.name == op.name and y.op.symbol == op.symbol
     from regrad.draw import build_svg
     assert op.name in build_svg(y)
+    for engine_name in ("cython", "python"):
+        _check_lanes(op, engine_name)
 
 
 def test_the_table_has_one_code_per_operator():
@@ -209,14 +212,13 @@ def test_names_and_op_objects_come_from_the_table(Var):
 
 
 # ------------------------------------------ every operator through the lanes
+# (part of test_every_operator_is_everywhere_and_agrees)
 
 def _points(op):
     return [(a, b) for a in GRID for b in GRID] if op.arity == 2 else [(a,) for a in GRID]
 
 
-@pytest.mark.parametrize("engine_name", ["cython", "python"])
-@pytest.mark.parametrize("op", ops.OPS, ids=lambda op: op.name)
-def test_every_operator_runs_in_lanes_as_in_the_dynamic_engine(op, engine_name):
+def _check_lanes(op, engine_name):
     """A batch tape (both engines) runs each operator with the dynamic engine's
     bits: every input a lane, then an input a shared parameter (a scalar
     operand in the lane kernels); a point outside the domain raises what the
