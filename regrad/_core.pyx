@@ -387,8 +387,7 @@ def _release(Var node):
     if node._op == LEAF or node._flags & RELEASED:
         return
     if node._flags & IN_PASS:
-        raise RuntimeError("regrad: this graph is being differentiated by another backward "
-                           "(from an operator defined in Python)")
+        raise RuntimeError(_ops.IN_ANOTHER_PASS_MESSAGE)
     a = input_a(<PyObject*>node)
     node._a = NULL
     if node._op != POW and node._op != CUSTOM:   # they keep their exponent, their operator

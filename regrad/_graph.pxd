@@ -114,8 +114,8 @@ cdef inline void pass_end(Pass* p) noexcept:
 cdef inline int _raise_in_other_pass() except -1:
     # only an operator defined in Python, running its backward in the middle
     # of another pass over the same nodes, can get here
-    raise RuntimeError("regrad: this graph is being differentiated by another backward "
-                       "(from an operator defined in Python)")
+    from regrad.ops import IN_ANOTHER_PASS_MESSAGE   # the error path only
+    raise RuntimeError(IN_ANOTHER_PASS_MESSAGE)
 
 
 cdef inline int _count_input(Pass* seen, NodeVec* stack, PyObject* x, PyObject** released,

@@ -277,23 +277,38 @@ class Var:
             pending = _count_consumers(self)   # raises before any gradient is touched
             adjoint = {self: dy}               # gradients of results, dropped as used
             ready = [self]                     # results whose consumers have all passed
-            while ready:
-                node = ready.pop()
-                g = adjoint.pop(node)
-                inputs = node._src
-                if not retain_graph:
-                    node._src = None            # release this result's links to its inputs
-                grads = node._op.backward(node._val, g, *(x._val for x in inputs))
-                for x, gx in zip(inputs, grads):
-                    if not x._req_grad:
-                        continue
-                    if x._op is None:           # a leaf requiring grad: accumulate
-                        x._grad = (0.0 if x._grad is None else x._grad) + gx
-                        continue
-                    adjoint[x] = adjoint.get(x, 0.0) + gx
-                    pending[x] -= 1
-                    if pending[x] == 0:        # its last consumer has passed
-                        ready.append(x)
+            _passes.append((pending, adjoint))
+            try:
+                while ready:
+                    node = ready.pop()
+                    g = adjoint.pop(node)
+                    inputs = node._src
+                    if not retain_graph:
+                        node._src = None        # release this result's links to its inputs
+                    grads = node._op.backward(node._val, g, *(x._val for x in inputs))
+                    for x, gx in zip(inputs, grads):
+                        if not x._req_grad:
+                            continue
+                        if x._op is None:       # a leaf requiring grad: accumulate
+                            x._grad = (0.0 if x._grad is None else x._grad) + gx
+                            continue
+                        adjoint[x] = adjoint.get(x, 0.0) + gx
+                        pending[x] -= 1
+                        if pending[x] == 0:    # its last consumer has passed
+                            ready.append(x)
+            finally:
+                _passes.pop()
+
+
+# The (pending, adjoint) of each backward running: more than one only when an
+# operator defined in Python (regrad.Function) starts a backward from its own,
+# which must not run over the nodes the first has yet to handle (the compiled
+# engine keeps a pass's state in those nodes, and refuses the same way).
+_passes = []
+
+
+def _in_pass(x):
+    return any(pending.get(x, 0) > 0 or x in adjoint for pending, adjoint in _passes)
 
 
 def _apply_function(op, inputs):
@@ -310,6 +325,8 @@ def _count_consumers(root):
     the traversal, which differs between the engines)."""
     if root._src is None:
         raise ops.released_error(root.name)
+    if _passes and _in_pass(root):
+        raise RuntimeError(ops.IN_ANOTHER_PASS_MESSAGE)
     pending = {}
     seen = [root]
     released = None
@@ -317,6 +334,8 @@ def _count_consumers(root):
         for x in node._src or ():          # a released result: no inputs to visit
             if x._op is not None and x._req_grad:
                 if x not in pending:
+                    if _passes and _in_pass(x):
+                        raise RuntimeError(ops.IN_ANOTHER_PASS_MESSAGE)
                     pending[x] = 0
                     seen.append(x)
                     if x._src is None and (released is None or x._born < released._born):
@@ -331,6 +350,8 @@ def _release(node):
     """Drop a result's links to its inputs, as backward() does once the result
     has passed its gradient on (``regrad.grad`` without ``retain_graph``)."""
     if node._op is not None:
+        if _passes and _in_pass(node):
+            raise RuntimeError(ops.IN_ANOTHER_PASS_MESSAGE)
         node._src = None
 
 

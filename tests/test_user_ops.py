@@ -435,24 +435,35 @@ def test_a_composite_must_return_a_var(engine):
         Bad()(engine.Var(1.0, req_grad=True))
 
 
-def test_a_backward_inside_a_backward_over_the_same_graph_is_refused():
-    """The compiled engine keeps a pass's bookkeeping in the nodes: a second
-    pass over the same nodes from inside a user backward must raise, not corrupt it."""
-    Var = engine_module("cython").Var
-    x = Var(1.0, req_grad=True)
+def test_a_backward_inside_a_backward_over_the_same_graph_is_refused(engine):
+    """The compiled engine keeps a pass's bookkeeping in the nodes: a second pass
+    over nodes the first has yet to handle, started from a user backward, must
+    raise, not corrupt it; the pure engine raises the same. A backward over
+    another graph, or over nodes already handled, runs."""
+    x = engine.Var(1.0, req_grad=True)
     inner = x * 3.0
+    other = engine.Var(2.0, req_grad=True)
+    calls = []
 
     class Reentrant(regrad.Function):
+        def __init__(self, nested):
+            self.nested = nested
+
         def forward(self, a):
             return a
 
         def backward(self, out, g, a):
-            inner.backward(retain_graph=True)
+            (other * other).backward()               # another graph: fine
+            calls.append(other.grad)
+            self.nested()                            # inner is still to be handled
             return (g,)
 
-    y = Reentrant()(inner) * inner
-    with pytest.raises(RuntimeError, match="being differentiated by another backward"):
-        y.backward()
+    for nested in (lambda: inner.backward(retain_graph=True),
+                   lambda: regrad.grad(inner * 1.0, x)):   # regrad.grad releases inner
+        y = Reentrant(nested)(inner) * inner
+        with pytest.raises(RuntimeError, match="being differentiated by another backward"):
+            y.backward(retain_graph=True)
+    assert calls == [4.0, 8.0]
     del y, inner
     gc.collect()
 
