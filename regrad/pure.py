@@ -8,8 +8,9 @@ engine implements exactly this, in the same order, so both give the same bits.
 """
 import itertools
 import threading
+from operator import attrgetter
 
-from . import ops
+from . import _pickle, ops
 from .ops import to_float, is_real
 
 __all__ = ["Var"]
@@ -156,8 +157,8 @@ class Var:
         so that no depth of graph makes pickle recurse). The compiled engine
         writes the same form."""
         if self._op is None:
-            return _leaf, (self._val, self._req_grad, self._grad, self.label)
-        return _graph, _flatten(self)
+            return _leaf, _pickle.leaf_form(self)
+        return _graph, _pickle.flatten(self, attrgetter("_src"), attrgetter("_born"))
 
     # ------------------------------------------------------------- operators
     def _apply(self, op, *inputs):
@@ -341,75 +342,25 @@ def _as_var(x):
 
 
 # ------------------------------------------------------------------ pickling
-# The form both engines write (see ``regrad/_core.pyx``): a leaf is
-# ``_leaf(val, req_grad, grad, label)``; a result is ``_graph(leaves, ops,
-# vals, inputs, powers, labels)``: its leaves as objects, then every result
-# under it in creation order (root last), as columns: op names, values, the
-# inputs' indexes into leaves + results (-1 for a released result), the
-# exponents of the Pows, and {position: label} for the labelled results.
+# The format is ``regrad._pickle``'s; these are the names pickles refer to.
 
 def _leaf(val, req_grad, grad, label):
     """Rebuild a pickled leaf (see ``Var.__reduce__``)."""
-    v = Var(val, req_grad, label)
-    if grad is not None:
-        v.grad = grad
-    return v
-
-
-def _flatten(root):
-    results, leaves, seen, stack = [], [], {root}, [root]
-    while stack:
-        node = stack.pop()
-        results.append(node)
-        for x in node._src or ():
-            if x not in seen:
-                seen.add(x)
-                (stack if x._op is not None else leaves).append(x)
-    results.sort(key=lambda x: x._born)
-    index = {x: i for i, x in enumerate(leaves + results)}
-    inputs = []
-    for x in results:
-        inputs.extend([-1] * x._op.arity if x._src is None else [index[y] for y in x._src])
-    return (tuple(leaves), tuple(x._op.name for x in results), tuple(x._val for x in results),
-            tuple(inputs), tuple(x._op.power for x in results if isinstance(x._op, ops.Pow)),
-            {i: x.label for i, x in enumerate(results) if x.label is not None})
+    return _pickle.rebuild_leaf(Var, val, req_grad, grad, label)
 
 
 def _graph(leaves, op_names, vals, inputs, powers, labels):
-    """Rebuild a pickled result and its graph (see ``Var.__reduce__``); the
-    columns are checked, so no input can build a malformed node."""
-    nodes = list(leaves)
-    for x in nodes:
-        if not isinstance(x, Var):
-            raise TypeError(f"regrad: cannot rebuild a graph on a {type(x).__name__}")
-    op_names, vals, inputs, powers, labels = (tuple(op_names), tuple(vals), tuple(inputs),
-                                              iter(tuple(powers)), dict(labels))
-    if not op_names or len(vals) != len(op_names):
-        raise ValueError("regrad: malformed pickled graph (no results, or not one value each)")
-    j = 0
-    for i, name in enumerate(op_names):
-        op = ops.OPS_BY_NAME.get(name) if type(name) is str else None
-        if op is None:
-            raise ValueError(f"regrad: unknown operator {name!r} in a pickled graph")
-        args = inputs[j:j + op.arity]
-        j += op.arity
-        if len(args) != op.arity or not all(type(n) is int and -1 <= n < len(nodes)
-                                            for n in args) or (-1 in args and set(args) != {-1}):
-            raise ValueError("regrad: malformed inputs in a pickled graph")
-        out = Var.__new__(Var)
-        out._val = to_float(vals[i], "Var value")
-        if op is ops.Pow:
-            power = next(powers, None)
-            if power is None:
-                raise ValueError("regrad: a Pow without its exponent in a pickled graph")
-            op = ops.Pow(to_float(power, "power"))
-        out._op = op
-        out._grad = None
-        out._req_grad = True
-        out._born = next(_births)
-        out._label = ops.check_label(labels.get(i))
-        out._src = None if args[0] == -1 else tuple(nodes[n] for n in args)
-        nodes.append(out)
-    if j != len(inputs) or next(powers, None) is not None:
-        raise ValueError("regrad: malformed pickled graph (columns of different lengths)")
-    return nodes[-1]
+    """Rebuild a pickled result and its graph (see ``Var.__reduce__``)."""
+    return _pickle.rebuild_graph(Var, _result, leaves, op_names, vals, inputs, powers, labels)
+
+
+def _result(op, val, src, label):
+    out = Var.__new__(Var)
+    out._val = val
+    out._op = op
+    out._grad = None
+    out._req_grad = True
+    out._born = next(_births)
+    out._label = label
+    out._src = src
+    return out
