@@ -21,14 +21,18 @@ import re
 from .. import ops
 from ._graph import collect, format_value, walk, DEFAULT_MAX_NODES
 from ._style import normalize_orientation, text_width
-from ._svg import _esc, page_head, render_svg
+from ._svg import _esc, _num, page_head, Placed, paint
 
 __all__ = ["Pass", "Step", "backward_schedule", "BackwardSteps", "draw_backward",
            "backward_steps"]
 
-CURRENT = {"fill": "#FFE0B2", "stroke": "#E65100", "text": "#3E2723"}
+# The roles a step gives nodes and edges, and their styles (see ``_svg.paint``).
 FLOW = "#E65100"          # edges carrying this step's gradients, and their labels
-DONE_OPACITY = "0.45"
+CURRENT = {"class": "current", "fill": "#FFE0B2", "stroke": FLOW, "text": "#3E2723",
+           "stroke-width": 3}
+DONE = {"class": "done", "opacity": "0.45", "dash": True}
+RECEIVES = {"class": "receives", "stroke": FLOW, "stroke-width": 2.2}
+FLOWING = {"class": "flowing", "stroke": FLOW, "stroke-width": 2.4}
 
 
 class Pass:
@@ -133,15 +137,6 @@ def _count_consumers(root):
 
 # ------------------------------------------------------------------ drawing
 
-def _num(x):
-    s = f"{x:.1f}"
-    return s[:-2] if s.endswith(".0") else s
-
-
-_NODE = re.compile(r'<g class="([^"]*)" data-node="n(\d+)"([^>]*)>(.*?)</g>', re.S)
-_EDGE = re.compile(r'<g class="edge" data-src="n(\d+)" data-dst="n(\d+)"([^>]*)>(.*?)</g>',
-                   re.S)
-_TEXTS = re.compile(r"(<text [^>]*>)([^<]*)(</text>)")
 _SVG_OPEN = re.compile(r"<svg [^>]*>")
 
 
@@ -153,27 +148,6 @@ def _label(var, labels, order):
         return name
     k = order.get(id(var))
     return f"#{k} {var.name}" if k is not None else var.name
-
-
-def _path_middle(d):
-    """A point half way along an edge path made of M, L and C pieces."""
-    nums = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", d)]
-    start = (nums[0], nums[1])
-    pieces = []
-    rest = d.split(" ", 1)[1] if " " in d else ""
-    for cmd in re.findall(r"[LC][^LC]*", rest):
-        vals = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", cmd)]
-        pieces.append((cmd[0], vals))
-    if not pieces:
-        return start
-    p0 = start
-    for cmd, vals in pieces[:len(pieces) // 2]:
-        p0 = (vals[-2], vals[-1])
-    cmd, vals = pieces[len(pieces) // 2]
-    if cmd == "L":
-        return ((p0[0] + vals[0]) / 2, (p0[1] + vals[1]) / 2)
-    (x1, y1, x2, y2, x3, y3) = vals
-    return ((p0[0] + 3 * x1 + 3 * x2 + x3) / 8, (p0[1] + 3 * y1 + 3 * y2 + y3) / 8)
 
 
 class BackwardSteps:
@@ -384,7 +358,7 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
             node.grad = max(values, key=lambda v: text_width(format_value(v), 12.5))
         elif node.req_grad:
             node.grad = 0.0             # room for "grad -" later
-    base = render_svg(graph, orientation).svg
+    placed = Placed(graph, orientation)
 
     svgs = []
     for k in range(len(steps) + 1):
@@ -395,73 +369,35 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
             for p in steps[k - 1].passes:
                 if p.kind != "skipped":
                     flows.setdefault(index[id(p.var)], []).append(p.grad)
-        svgs.append(_restyle(base, grads[k], current, done, flows))
+        svgs.append(paint(placed, *_step_styles(grads[k], current, done, flows)).svg)
     drawing = BackwardSteps(root, steps, [], svgs, labels, order, dy)
     drawing.captions = [_caption(drawing, k) for k in range(len(steps) + 1)]
     return drawing
 
 
-def _restyle(svg, grads, current, done, flows):
-    """One step's SVG: ``base`` with each node's grad line, the current node
-    in orange, the finished ones faded and dashed, the flowing edges orange
-    and labelled with the gradients they carry."""
-    def node(m):
-        classes, i, attrs, body = m.group(1), int(m.group(2)), m.group(3), m.group(4)
-        g = grads[i]
-        texts = _TEXTS.findall(body)
-        if texts and texts[-1][1].startswith("grad "):
-            new = "grad -" if g is None else f"grad {format_value(g)}"
-            head, _, tail = texts[-1]
-            body = body.replace(head + texts[-1][1] + tail, head + _esc(new) + tail)
-        extra = ""
+def _step_styles(grads, current, done, flows):
+    """The style hooks of one step: each node's grad line, the current node,
+    the finished ones, those receiving gradients and the edges carrying them,
+    labelled with the gradients they carry."""
+    def node_style(node):
+        i, g = node.index, grads[node.index]
+        style = {"title": node.tooltip.split(" value ")[0] +
+                 ("" if g is None else f", gradient {g!r}")}
+        if node.grad is not None:
+            style["grad"] = g
         if i == current:
-            classes += " current"
-            body = re.sub(r'fill="#[0-9A-Fa-f]{6}" stroke="#[0-9A-Fa-f]{6}" stroke-width="[\d.]+"',
-                          f'fill="{CURRENT["fill"]}" stroke="{CURRENT["stroke"]}" '
-                          'stroke-width="3"', body, count=1)
-            body = re.sub(r'(<text [^>]*)fill="#[0-9A-Fa-f]{6}"', rf'\1fill="{CURRENT["text"]}"',
-                          body)
+            style.update(CURRENT)
         elif i in done:
-            classes += " done"
-            extra = f' opacity="{DONE_OPACITY}"'
-            if "stroke-dasharray" not in body:
-                body = body.replace("/>", ' stroke-dasharray="5 3"/>', 1)
+            style.update(DONE)
         elif i in flows:
-            classes += " receives"
-            body = re.sub(r'stroke="(#[0-9A-Fa-f]{6})" stroke-width="[\d.]+"',
-                          f'stroke="{FLOW}" stroke-width="2.2"', body, count=1)
-        title = "" if g is None else f", gradient {g!r}"
-        body = re.sub(r"<title>([^<]*)</title>",
-                      lambda t: f"<title>{t.group(1).split(' value ')[0]}{_esc(title)}</title>",
-                      body, count=1)
-        return f'<g class="{classes}" data-node="n{i}"{attrs}{extra}>{body}</g>'
+            style.update(RECEIVES)
+        return style
 
-    labels = []
-
-    def edge(m):
-        src, dst, attrs, body = int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)
-        if dst == current and src in flows:
-            body = body.replace('stroke="#607D8B" stroke-width="1.4"',
-                                f'stroke="{FLOW}" stroke-width="2.4"')
-            body = body.replace('fill="#607D8B"', f'fill="{FLOW}"')
-            d = re.search(r' d="([^"]+)"', body).group(1)
-            x, y = _path_middle(d)
-            text = " + ".join(format_value(v) for v in flows[src])
-            w = text_width(text, 11.5, True) + 8
-            labels.append(f'<g class="flow" data-src="n{src}" data-dst="n{dst}">'
-                          f'<rect x="{_num(x - w / 2)}" y="{_num(y - 9)}" width="{_num(w)}" '
-                          f'height="17" rx="3" fill="#FFFFFF" stroke="{FLOW}" stroke-width="1"/>'
-                          f'<text x="{_num(x)}" y="{_num(y + 4)}" text-anchor="middle" '
-                          f'font-size="11.5" font-weight="bold" fill="{FLOW}">{_esc(text)}</text>'
-                          "</g>")
-            return f'<g class="edge flowing" data-src="n{src}" data-dst="n{dst}"{attrs}>{body}</g>'
-        return m.group(0)
-
-    svg = _NODE.sub(node, svg)
-    svg = _EDGE.sub(edge, svg)
-    if labels:
-        svg = svg.replace("</svg>", '<g class="flows">' + "".join(labels) + "</g>\n</svg>")
-    return svg
+    def edge_style(edge):
+        if edge.dst == current and edge.src in flows:
+            return dict(FLOWING, label=" + ".join(format_value(v) for v in flows[edge.src]))
+        return None
+    return node_style, edge_style
 
 
 def backward_steps(root, name, orientation="TB", *, dy=None, labels=None, svg=False,
