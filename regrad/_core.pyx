@@ -1,5 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False, infer_types=False
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: infer_types=False
 # cython: embedsignature=True, embedsignature.format=clinic
 """The compiled engine: the same ``Var`` API as ``regrad.pure``, in C.
 
