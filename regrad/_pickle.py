@@ -1,17 +1,11 @@
-"""The pickle format, one for both engines.
-
-A leaf pickles as ``_leaf(val, req_grad, grad, label)``. A result pickles as
-``_graph(leaves, ops, vals, inputs, powers, labels)``: the leaves it depends
-on, as objects (pickle keeps one copy of each, shared with the rest of what is
-pickled), then every result under it, in creation order (root last), as
-columns: op names, values, their inputs' indexes into leaves + results
-(``arity`` of them per result; -1 for a result a backward released), the
-exponents of the Pows, and {position: label} for the results that have one.
-Flat columns keep pickle from recursing once per node.
-
-Each engine keeps the two names pickles refer to (``regrad.pure._graph``,
-``regrad._core._graph``, ...) and supplies only what is its own: how to read
-a result's inputs and creation number, and how to make a result.
+"""The pickle format, one for both engines. A leaf pickles as ``_leaf(val,
+req_grad, grad, label)``; a result as ``_graph(leaves, ops, vals, inputs,
+powers, labels)``: its leaves as objects (so that pickle keeps them shared),
+then every result under it in creation order (root last) as flat columns, so
+that pickle never recurses once per node: op names, values, the inputs'
+indexes into leaves + results (-1 for a released result), the Pows'
+exponents, and {position: label}. Each engine keeps the two names pickles
+refer to and supplies how to read a result's inputs and make a result.
 """
 from . import ops
 from .ops import to_float

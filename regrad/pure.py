@@ -13,7 +13,7 @@ from operator import attrgetter
 from . import _pickle, ops
 from .ops import to_float, is_real
 
-__all__ = ["Var"]
+__all__ = ["Var", "Schedule"]
 
 # Results requiring grad are numbered as they are made (``_born``): the order
 # the program ran them in, which a replay needs to raise, of two failing
@@ -158,7 +158,7 @@ class Var:
         writes the same form."""
         if self._op is None:
             return _leaf, _pickle.leaf_form(self)
-        return _graph, _pickle.flatten(self, attrgetter("_src"), attrgetter("_born"))
+        return _graph, _pickle.flatten(self, attrgetter("_src"), _born_of)
 
     # ------------------------------------------------------------- operators
     def _apply(self, op, *inputs):
@@ -272,15 +272,10 @@ class Var:
             self._grad = (0.0 if self._grad is None else self._grad) + dy
             return
         with _graph_lock:    # see _graph_lock
-            # PyTorch's dependency-counting schedule (the compiled engine runs the
-            # same one, so both add up gradients in the same order):
-            pending = _count_consumers(self)   # raises before any gradient is touched
+            order = Schedule(self)             # raises before any gradient is touched
             adjoint = {self: dy}               # gradients of results, dropped as used
-            ready = [self]                     # results whose consumers have all passed
-            while ready:
-                node = ready.pop()
+            for node, inputs in order:
                 g = adjoint.pop(node)
-                inputs = node._src
                 if not retain_graph:
                     node._src = None            # release this result's links to its inputs
                 grads = node._op.backward(node._val, g, *(x._val for x in inputs))
@@ -289,36 +284,66 @@ class Var:
                         continue
                     if x._op is None:           # a leaf requiring grad: accumulate
                         x._grad = (0.0 if x._grad is None else x._grad) + gx
-                        continue
-                    adjoint[x] = adjoint.get(x, 0.0) + gx
+                    else:
+                        adjoint[x] = adjoint.get(x, 0.0) + gx
+
+
+# ------------------------------------------------------------ the schedule
+
+class Schedule:
+    """PyTorch's dependency-counting schedule, which both engines run (the
+    compiled one in C, ``_core._backward``): iterating gives each result under
+    ``root``, once all its consumers have, as ``(node, inputs)`` (inputs read
+    first: the caller may release them). ``pending``: consumers yet to pass,
+    per result; ``ready``: the results next (last first). Reads the public
+    ``Var`` API, so it walks either engine's graph (``born``: the engine's
+    ``_born_of``); a released graph raises RuntimeError before anything runs."""
+
+    def __init__(self, root, born=None):
+        self.pending = count_consumers(root, born or _born_of)
+        self.ready = [root]
+
+    def __iter__(self):
+        pending, ready = self.pending, self.ready
+        while ready:
+            node = ready.pop()
+            inputs = node.src
+            for x in inputs:
+                if x in pending:
                     pending[x] -= 1
                     if pending[x] == 0:        # its last consumer has passed
                         ready.append(x)
+            yield node, inputs
 
 
-def _count_consumers(root):
-    """For every result requiring grad under ``root``: how many edges lead to
+def count_consumers(root, born):
+    """For every result under ``root`` (results require grad: a constant is a
+    leaf): how many edges lead to
     it from results under ``root``. Raises RuntimeError if the graph (or a part
     of it) was released by an earlier backward, naming of the released results
-    the one made first (so that the message does not depend on the order of
-    the traversal, which differs between the engines)."""
-    if root._src is None:
+    the one made first (``born``: so that the message does not depend on the
+    order of the traversal, which differs between the engines)."""
+    if root.src is None:
         raise ops.released_error(root.name)
     pending = {}
     seen = [root]
     released = None
     for node in seen:                      # grows as it goes: breadth first
-        for x in node._src or ():          # a released result: no inputs to visit
-            if x._op is not None and x._req_grad:
-                if x not in pending:
-                    pending[x] = 0
-                    seen.append(x)
-                    if x._src is None and (released is None or x._born < released._born):
-                        released = x
-                pending[x] += 1
+        for x in node.src or ():           # a released result: no inputs to visit
+            if x.op is None:               # a leaf, or a constant
+                continue
+            if x not in pending:
+                pending[x] = 0
+                seen.append(x)
+                if x.src is None and (released is None or born(x) < born(released)):
+                    released = x
+            pending[x] += 1
     if released is not None:
         raise ops.released_error(released.name)
     return pending
+
+
+_born_of = attrgetter("_born")
 
 
 def _release(node):

@@ -185,6 +185,25 @@ def test_schedule_errors_are_backwards(engine):
     assert backward_schedule(a) == []                  # a leaf: nothing to run
 
 
+def test_schedule_names_the_released_result_backward_names(engine):
+    w = engine.Var(0.5, req_grad=True)
+    a, b = w.sin(), w.exp()             # a made first
+    a.backward()
+    b.backward()
+    y = b + a                           # met first: b; made first: a
+    with pytest.raises(RuntimeError) as drawn:
+        backward_schedule(y)
+    with pytest.raises(RuntimeError) as run:
+        y.backward()
+    assert str(drawn.value) == str(run.value) and "(Sin result)" in str(run.value)
+
+
+@pytest.mark.parametrize("root", [1.0, "x", None, [pure.Var(1.0, req_grad=True)]])
+def test_schedule_refuses_what_is_not_a_var(root):
+    with pytest.raises(TypeError, match="root must be a Var"):
+        backward_schedule(root)
+
+
 # ------------------------------------------------------------------ drawings
 
 def parse(svg):

@@ -1,11 +1,10 @@
 """Backward, step by step: the engine's schedule, and one drawing per step.
 
-``backward_schedule(root)`` runs the pure engine's backward pass
-(``regrad/pure.py``: ``Var.backward`` and ``_count_consumers``) on the
-public ``Var`` API without changing anything: it counts each result's
-consumers, pops results off the same ready stack, calls the same operator
-``backward`` from ``regrad.ops`` and adds the gradients up in the same order,
-so its steps are what ``backward()`` does, bit for bit, on either engine.
+``backward_schedule(root)`` follows the schedule ``backward()`` runs
+(``regrad.pure.Schedule``, which walks either engine's graph) without
+changing anything: it calls the same operator ``backward`` from
+``regrad.ops`` and adds the gradients up in the same order, so its steps are
+what ``backward()`` does, bit for bit, on either engine.
 
 ``backward_steps(root, "name")`` draws them: one self-contained page
 ``name.html`` (inline SVG, no script, nothing fetched) with the graph once per
@@ -19,6 +18,9 @@ import os
 import re
 
 from .. import ops
+from .._messages import type_name
+from ..autodiff import _engine_of
+from ..pure import Schedule
 from ._graph import collect, format_value, walk, DEFAULT_MAX_NODES
 from ._style import normalize_orientation, text_width
 from ._svg import _esc, _num, legend_html, page_head, Placed, paint
@@ -81,58 +83,37 @@ def backward_schedule(root, dy=None):
     """The steps ``root.backward(dy)`` takes, as a list of ``Step``; nothing is
     changed (no ``.grad``, no release). Raises what ``backward()`` raises: a
     RuntimeError for a root that does not require grad or a released graph,
-    a TypeError for a ``dy`` that is not a number. A leaf root has no step."""
-    if not getattr(root, "req_grad", False):
+    a TypeError for a ``dy`` that is not a number; and a TypeError for a root
+    that is not a Var. A leaf root has no step."""
+    engine = _engine_of(root)
+    if engine is None:
+        raise TypeError(f"backward_schedule: root must be a Var, not {type_name(root)}")
+    if not root.req_grad:
         raise RuntimeError(ops.NO_GRAD_MESSAGE)
     dy = 1.0 if dy is None else ops.to_float(dy, "dy")
     if root.op is None:
         return []
-    pending = _count_consumers(root)
-    leaf_grad = {}                      # id -> a leaf's .grad as the pass goes
-    adjoint = {id(root): dy}            # id -> gradient of a result, dropped as used
-    ready = [root]
+    order = Schedule(root, engine._born_of)        # backward()'s own schedule
+    leaf_grad = {}                      # a leaf's .grad as the pass goes
+    adjoint = {root: dy}                # the gradient of a result, dropped as used
     steps = []
-    while ready:
-        node = ready.pop()
-        g = adjoint.pop(id(node))
-        inputs = node.src
+    for node, inputs in order:
+        g = adjoint.pop(node)
         grads = node.op.backward(node.val, g, *(x.val for x in inputs))
         passes = []
-        for x, gx in zip(inputs, grads):
+        for i, (x, gx) in enumerate(zip(inputs, grads)):
             if not x.req_grad:
                 passes.append(Pass(x, gx, "skipped"))
-                continue
-            if x.op is None:
-                before = leaf_grad.get(id(x), x.grad)
-                total = leaf_grad[id(x)] = (0.0 if before is None else before) + gx
-                passes.append(Pass(x, gx, "leaf", total))
-                continue
-            total = adjoint[id(x)] = adjoint.get(id(x), 0.0) + gx
-            pending[id(x)] -= 1
-            passes.append(Pass(x, gx, "result", total, pending[id(x)]))
-            if pending[id(x)] == 0:
-                ready.append(x)
-        steps.append(Step(len(steps) + 1, node, g, tuple(passes), tuple(ready)))
+            elif x.op is None:
+                before = leaf_grad.get(x, x.grad)
+                leaf_grad[x] = (0.0 if before is None else before) + gx
+                passes.append(Pass(x, gx, "leaf", leaf_grad[x]))
+            else:                       # its consumers yet to pass, this edge done
+                adjoint[x] = adjoint.get(x, 0.0) + gx
+                waiting = order.pending[x] + sum(1 for y in inputs[i + 1:] if y is x)
+                passes.append(Pass(x, gx, "result", adjoint[x], waiting))
+        steps.append(Step(len(steps) + 1, node, g, tuple(passes), tuple(order.ready)))
     return steps
-
-
-def _count_consumers(root):
-    """pure._count_consumers on the public API: id -> number of edges into
-    each result requiring grad, breadth first from ``root``."""
-    if root.src is None:
-        raise ops.released_error(root.name)
-    pending = {}
-    seen = [root]
-    for node in seen:
-        for x in node.src:
-            if x.op is not None and x.req_grad:
-                if x.src is None:
-                    raise ops.released_error(x.name)
-                if id(x) not in pending:
-                    pending[id(x)] = 0
-                    seen.append(x)
-                pending[id(x)] += 1
-    return pending
 
 
 # ------------------------------------------------------------------ drawing
