@@ -18,12 +18,12 @@ import os
 import re
 
 from .. import ops
-from .._messages import type_name
 from ..autodiff import _engine_of
 from ..pure import Schedule
-from ._graph import collect, format_value, walk, DEFAULT_MAX_NODES
+from ._escape import markdown_cell, xml_text
+from ._graph import check_var, collect, format_value, walk, DEFAULT_MAX_NODES
 from ._style import normalize_orientation, text_width
-from ._svg import _esc, _num, legend_html, page_head, Placed, paint
+from ._svg import _num, legend_html, page_head, Placed, paint
 
 __all__ = ["Pass", "Step", "backward_schedule", "BackwardSteps", "draw_backward",
            "backward_steps"]
@@ -83,17 +83,15 @@ def backward_schedule(root, dy=None):
     """The steps ``root.backward(dy)`` takes, as a list of ``Step``; nothing is
     changed (no ``.grad``, no release). Raises what ``backward()`` raises: a
     RuntimeError for a root that does not require grad or a released graph,
-    a TypeError for a ``dy`` that is not a number; and a TypeError for a root
-    that is not a Var. A leaf root has no step."""
-    engine = _engine_of(root)
-    if engine is None:
-        raise TypeError(f"backward_schedule: root must be a Var, not {type_name(root)}")
+    a TypeError for a ``dy`` that is not a number. A leaf root has no step."""
+    check_var(root)
     if not root.req_grad:
         raise RuntimeError(ops.NO_GRAD_MESSAGE)
     dy = 1.0 if dy is None else ops.to_float(dy, "dy")
     if root.op is None:
         return []
-    order = Schedule(root, engine._born_of)        # backward()'s own schedule
+    engine = _engine_of(root)           # its creation numbers: the engine's own
+    order = Schedule(root, engine and engine._born_of)   # backward()'s own schedule
     leaf_grad = {}                      # a leaf's .grad as the pass goes
     adjoint = {root: dy}                # the gradient of a result, dropped as used
     steps = []
@@ -164,8 +162,9 @@ class BackwardSteps:
         rows = ["| step | node | value | gradient arriving | passes to its inputs |",
                 "|--:|---|--:|--:|---|"]
         for s in self.steps:
-            rows.append(f"| {s.number} | {self.name_of(s.node)} | {format_value(s.node.val)} | "
-                        f"{format_value(s.grad)} | {_passes_text(self, s)} |")
+            rows.append(f"| {s.number} | {markdown_cell(self.name_of(s.node))} | "
+                        f"{format_value(s.node.val)} | {format_value(s.grad)} | "
+                        f"{markdown_cell(_passes_text(self, s))} |")
         return "\n".join(rows)
 
     def _sections(self, heading):
@@ -173,19 +172,19 @@ class BackwardSteps:
         for k, (caption, svg) in enumerate(zip(self.captions, self.svgs)):
             head = "Before the pass" if k == 0 else f"Step {k} of {len(self.steps)}"
             sections.append(f'<section class="step" id="step-{k}"><{heading}>{head}</{heading}>\n'
-                            f'<p class="caption">{_esc(caption)}</p>\n'
+                            f'<p class="caption">{xml_text(caption)}</p>\n'
                             f'<div class="graph" style="overflow:auto">\n{svg}\n</div></section>')
         return "\n".join(sections)
 
     def html(self, title="regrad backward, step by step"):
         return (
             page_head(title, _PAGE_CSS) + "<body>\n"
-            f"<header><h1>{_esc(title)}</h1>\n<p>{_esc(_INTRO)}</p>\n{_legend()}</header>\n"
+            f"<header><h1>{xml_text(title)}</h1>\n<p>{xml_text(_INTRO)}</p>\n{_legend()}</header>\n"
             + self._sections("h2") + "\n</body>\n</html>\n")
 
     def _repr_html_(self):
         """In Jupyter: the explanation, the colour key and every step, in a cell."""
-        return (f'<div class="regrad-steps"><p style="max-width:60em">{_esc(_INTRO)}</p>\n'
+        return (f'<div class="regrad-steps"><p style="max-width:60em">{xml_text(_INTRO)}</p>\n'
                 f"{_legend()}\n{self._sections('h4')}</div>")
 
     def __repr__(self):
@@ -299,7 +298,7 @@ def _with_caption(svg, caption):
     text = [f'<rect width="{_num(new_w)}" height="{_num(new_h)}" fill="#FFFFFF"/>',
             f'<g class="caption" font-size="{_num(size)}" fill="#263238">']
     for i, t in enumerate(lines):
-        text.append(f'<text x="10" y="{_num(6.0 + line * (i + 1) - 4.0)}">{_esc(t)}</text>')
+        text.append(f'<text x="10" y="{_num(6.0 + line * (i + 1) - 4.0)}">{xml_text(t)}</text>')
     text.append("</g>")
     body = svg[m.end():].rsplit("</svg>", 1)[0]
     return (head + "\n" + "\n".join(text) + f'\n<g transform="translate(0,{_num(top)})">'
