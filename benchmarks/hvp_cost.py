@@ -1,6 +1,6 @@
 """What a Hessian-vector product costs next to one gradient, on the moons loss.
 
-    python benchmarks/hvp_cost.py [--rounds 7] [--engines cython,python]
+    python benchmarks/hvp_cost.py [--rounds 7] [--engines cython,python] [--samples 100]
 
 The loss is the moons step's (``regrad.apps.moons.loss``: MLP(2, [16, 16, 1])
 on 100 two-moons points, hinge loss plus 1e-4 times the squared parameters),
@@ -24,9 +24,9 @@ import regrad
 from regrad.apps.moons import build_model, loss, make_moons
 
 
-def moons_loss(engine):
+def moons_loss(engine, samples=100):
     """The loss as a function of the parameters, and their values."""
-    X, y = make_moons(100, noise=0.1, seed=1)
+    X, y = make_moons(samples, noise=0.1, seed=1)
     model = build_model([16, 16], seed=0, engine=engine)
     values = [p.val for p in model.parameters()]
 
@@ -54,11 +54,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--engines", default="cython,python")
+    parser.add_argument("--samples", type=int, default=100)
     args = parser.parse_args(argv)
     rng = random.Random(0)
     for name in args.engines.split(","):
         engine = regrad.get_engine(name)
-        f, values = moons_loss(engine)
+        f, values = moons_loss(engine, args.samples)
         v = [rng.uniform(-1, 1) for _ in values]
 
         def leaves():

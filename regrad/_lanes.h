@@ -7,8 +7,9 @@
  * are those of regrad/_kernels.pxd, in the same floating-point order, so each
  * lane gets the dynamic engine's bits; this file is compiled without FMA
  * contraction (-ffp-contract=off) so that no compiler fuses them. Value
- * kernels that raise in the dynamic engine only count the lanes that would
- * raise here; the caller re-runs such a block through the raising kernels.
+ * kernels that raise in the dynamic engine only flag a block where a lane
+ * would raise (a flag ORed in, never a sum: isinf() is -1 for -inf in glibc);
+ * the caller re-runs such a block through the raising kernels.
  */
 #ifndef REGRAD_LANES_H
 #define REGRAD_LANES_H
@@ -70,10 +71,13 @@ typedef struct {
     if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; o[l] = (EXPR);) }                   \
     else { LN_LOOP(double x = sa; o[l] = (EXPR);) }
 
-/* one instruction whose formula has a domain check: count the bad lanes */
+/* a lane out of the domain: flag the block (0 or 1, whatever BAD's value) */
+#define LN_FLAG(BAD) bad |= ((BAD) != 0);
+
+/* one instruction whose formula has a domain check */
 #define LN_UNARY_CHECKED(BAD, EXPR)                                                      \
-    if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; bad += (BAD); o[l] = (EXPR);) }     \
-    else { LN_LOOP(double x = sa; bad += (BAD); o[l] = (EXPR);) }
+    if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; LN_FLAG(BAD) o[l] = (EXPR);) }      \
+    else { LN_LOOP(double x = sa; LN_FLAG(BAD) o[l] = (EXPR);) }
 
 static inline double ln_sigmoid(double x) {
     double v;
@@ -88,8 +92,8 @@ static inline int ln_pow_bad(double x, double p, double v) {
            || (isinf(v) && isfinite(x) && isfinite(p));
 }
 
-/* Forward over lanes 0..n-1 of a block; returns the number of lane values
- * that the dynamic engine would have refused (0: all good). */
+/* Forward over lanes 0..n-1 of a block; returns 1 if the dynamic engine
+ * would have refused a lane's value, else 0. */
 LN_CLONES
 static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                              double* V, const double* S, Py_ssize_t B, Py_ssize_t n)
@@ -130,27 +134,27 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
         case LN_MUL: LN_BINARY(x * y) break;
         case LN_DIV:
             switch (in->kind & 3) {
-            case 3: LN_LOOP(double y = xb[l]; bad += (y == 0.0); o[l] = xa[l] / y;) break;
-            case 1: LN_LOOP(bad += (sb == 0.0); o[l] = xa[l] / sb;) break;
-            case 2: LN_LOOP(double y = xb[l]; bad += (y == 0.0); o[l] = sa / y;) break;
-            default: LN_LOOP(bad += (sb == 0.0); o[l] = sa / sb;) break;
+            case 3: LN_LOOP(double y = xb[l]; LN_FLAG(y == 0.0) o[l] = xa[l] / y;) break;
+            case 1: LN_LOOP(LN_FLAG(sb == 0.0) o[l] = xa[l] / sb;) break;
+            case 2: LN_LOOP(double y = xb[l]; LN_FLAG(y == 0.0) o[l] = sa / y;) break;
+            default: LN_LOOP(LN_FLAG(sb == 0.0) o[l] = sa / sb;) break;
             }
             break;
         case LN_NEG: LN_UNARY(-x) break;
         case LN_POW:
             if (in->kind & LN_A) {
                 LN_LOOP(double x = xa[l]; double v = pow(x, p);
-                        bad += ln_pow_bad(x, p, v); o[l] = v;)
+                        LN_FLAG(ln_pow_bad(x, p, v)) o[l] = v;)
             } else {
-                LN_LOOP(double v = pow(sa, p); bad += ln_pow_bad(sa, p, v); o[l] = v;)
+                LN_LOOP(double v = pow(sa, p); LN_FLAG(ln_pow_bad(sa, p, v)) o[l] = v;)
             }
             break;
         case LN_EXP:
             if (in->kind & LN_A) {
                 LN_LOOP(double x = xa[l]; double v = exp(x);
-                        bad += (isinf(v) && !isinf(x)); o[l] = v;)
+                        LN_FLAG(isinf(v) && !isinf(x)) o[l] = v;)
             } else {
-                LN_LOOP(double v = exp(sa); bad += (isinf(v) && !isinf(sa)); o[l] = v;)
+                LN_LOOP(double v = exp(sa); LN_FLAG(isinf(v) && !isinf(sa)) o[l] = v;)
             }
             break;
         case LN_LOG: LN_UNARY_CHECKED(x <= 0.0, log(x)) break;
@@ -442,9 +446,39 @@ static void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssi
 #define LN_YIELD() ((void)0)
 #endif
 
-static inline void ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine)
+/* Returns 0 if the call was stopped (*stop set: a thread failed to start, an
+ * interrupt) before the turn came; else 1. */
+static inline int ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine, const int* stop)
 {
-    while (__atomic_load_n(turn, __ATOMIC_ACQUIRE) != mine)
+    while (__atomic_load_n(turn, __ATOMIC_ACQUIRE) != mine) {
+        if (__atomic_load_n(stop, __ATOMIC_ACQUIRE))
+            return 0;
+        LN_YIELD();
+    }
+    return 1;
+}
+
+/* A failed call stops its workers: they look at the flag between blocks. */
+static inline int ln_stopped(const int* stop)
+{
+    return __atomic_load_n(stop, __ATOMIC_ACQUIRE);
+}
+
+static inline void ln_set_stop(int* stop, int value)
+{
+    __atomic_store_n(stop, value, __ATOMIC_RELEASE);
+}
+
+/* A worker thread is done with the call's buffers. */
+static inline void ln_worker_done(Py_ssize_t* done)
+{
+    __atomic_add_fetch(done, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Wait until n workers are done (without the GIL: no interrupt cuts it short). */
+static inline void ln_wait_workers(Py_ssize_t* done, Py_ssize_t n)
+{
+    while (__atomic_load_n(done, __ATOMIC_ACQUIRE) < n)
         LN_YIELD();
 }
 

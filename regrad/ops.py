@@ -23,8 +23,8 @@ import numbers
 import sys
 
 __all__ = ["Op", "OPS", "OPS_BY_NAME", "OPS_BY_CODE", "Pow", "to_float", "is_real", "math_error",
-           "released_error", "NO_GRAD_MESSAGE", "BACKWARD_CREATE_GRAPH_MESSAGE", "var_repr", "check_label",
-           "ADD", "SUB", "MUL", "DIV", "NEG"]
+           "released_error", "NO_GRAD_MESSAGE", "BACKWARD_CREATE_GRAPH_MESSAGE", "var_repr",
+           "check_label", "ADD", "SUB", "MUL", "DIV", "NEG"]
 
 inf = math.inf
 

@@ -48,9 +48,9 @@ after a backward); the tape keeps references to its leaves, its root and its
 outputs only.
 """
 from . import ops
-from ._messages import (BUFFER_LAYOUT_MESSAGE, CREATE_GRAPH_MESSAGE, buffer_format_message, length_message,
-                        outputs_graph_message, outputs_type_message, tape_repr, type_name,
-                        value_to_float, values_type_message, vars_leaf_message,
+from ._messages import (BUFFER_LAYOUT_MESSAGE, CREATE_GRAPH_MESSAGE, buffer_format_message,
+                        length_message, outputs_graph_message, outputs_type_message, tape_repr,
+                        type_name, value_to_float, values_type_message, vars_leaf_message,
                         vars_sequence_message, vars_type_message, RECORDED_ONCE_MESSAGE)
 from .ops import to_float
 

@@ -184,7 +184,7 @@ def _settings(n):
 
 
 def _program(data, P):
-    from hypothesis import assume, strategies as st
+    from hypothesis import assume
     leaves, raw, _, _ = data.draw(P.raw_programs(P.finite, P.finite, P.exponents, max_steps=15))
     assume(any(r for _, r in leaves))
     return leaves, P.plan_in_domain(leaves, raw)
@@ -508,3 +508,16 @@ def test_at_an_infinite_slope_create_graph_raises_the_operators_error(engine):
     assert regrad.grad(x.sqrt(), x, retain_graph=True) == (math.inf,)
     with pytest.raises(ZeroDivisionError, match=r"Div\(0.5, 0.0\): division by zero"):
         regrad.grad(x.sqrt(), x, create_graph=True)
+
+
+def test_the_hvp_cost_script_runs(capsys):
+    """benchmarks/hvp_cost.py (the doc's figures), on a few points, once."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "benchmarks", "hvp_cost.py")
+    spec = importlib.util.spec_from_file_location("hvp_cost", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.main(["--rounds", "1", "--samples", "3"])
+    out = capsys.readouterr().out
+    assert out.count("hvp / backward") == 2 and "python: 337 parameters" in out
