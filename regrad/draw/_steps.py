@@ -477,7 +477,8 @@ def _restyle(svg, grads, current, done, flows):
                           f'<rect x="{_num(x - w / 2)}" y="{_num(y - 9)}" width="{_num(w)}" '
                           f'height="17" rx="3" fill="#FFFFFF" stroke="{FLOW}" stroke-width="1"/>'
                           f'<text x="{_num(x)}" y="{_num(y + 4)}" text-anchor="middle" '
-                          f'font-size="11.5" font-weight="bold" fill="{FLOW}">{xml_text(text)}</text>'
+                          f'font-size="11.5" font-weight="bold" fill="{FLOW}">'
+                          f'{xml_text(text)}</text>'
                           "</g>")
             return f'<g class="edge flowing" data-src="n{src}" data-dst="n{dst}"{attrs}>{body}</g>'
         return m.group(0)

@@ -158,7 +158,8 @@ def render_svg(graph, orientation):
             baseline = y + size * (LINE - 1.0) / 2.0 + size * 0.86
             weight = ' font-weight="bold"' if bold else ""
             out.append(f'<text x="{_num(cx)}" y="{_num(baseline)}" text-anchor="middle" '
-                       f'font-size="{_num(size)}"{weight} fill="{st["text"]}">{xml_text(text)}</text>')
+                       f'font-size="{_num(size)}"{weight} fill="{st["text"]}">'
+                       f'{xml_text(text)}</text>')
             y += size * LINE
         out.append("</g>")
     out.append("</g>")
