@@ -46,14 +46,20 @@ typedef struct {
     int32_t pad;
 } ln_term;
 
-/* Runtime dispatch: an AVX2 clone beside the baseline one where the compiler
- * and the C library support it (no FMA: it would change the bits). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) \
-    && !defined(REGRAD_NO_CLONES)
-#define LN_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define LN_CLONES
-#endif
+/* The four kernels of a build of this file. It is compiled twice on x86-64:
+ * with _lanes.pyx for the baseline instruction set, and alone for AVX2
+ * (_lanes_avx2.c, without FMA: it would change the bits); _lanes.pyx picks
+ * one at import by asking the CPU (_lanes_simd.h). */
+typedef struct {
+    Py_ssize_t (*forward)(const ln_instr*, Py_ssize_t, const ln_term*, double*, const double*,
+                          Py_ssize_t, Py_ssize_t);
+    void (*backward)(const ln_instr*, Py_ssize_t, const ln_term*, const double*, double*,
+                     const double*, Py_ssize_t, Py_ssize_t, double*, int);
+    void (*flush_block)(const ln_instr*, Py_ssize_t, const ln_term*, const double*,
+                        const double*, Py_ssize_t, Py_ssize_t, const double*, double*);
+    void (*reduce)(double*, const int32_t*, const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+} ln_kernels;
+#define LN_KERNELS {ln_forward, ln_backward, ln_flush_block, ln_reduce}
 
 #define LN_LOOP(BODY) for (l = 0; l < n; l++) { BODY }
 #define LN_USED(V) (void)(V);
@@ -94,7 +100,6 @@ static inline int ln_pow_bad(double x, double p, double v) {
 
 /* Forward over lanes 0..n-1 of a block; returns 1 if the dynamic engine
  * would have refused a lane's value, else 0. */
-LN_CLONES
 static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                              double* V, const double* S, Py_ssize_t B, Py_ssize_t n)
 {
@@ -250,7 +255,6 @@ enum { LN_STORE = 0, LN_DEFER = 1 };
 /* Backward over lanes 0..n-1 of a block, the instructions last to first, as
  * the replay tape's sweep: G holds the lane adjoints (zero but the root's
  * seeds); the contributions to the parameters as ``mode`` says. */
-LN_CLONES
 static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                         const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
                         double* C, int mode)
@@ -346,7 +350,6 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
 /* After ln_backward(LN_DEFER) of the same block: every contribution added
  * into acc, lane n-1 first (the lanes after these are in already), in groups
  * of a neuron's uses. */
-LN_CLONES
 static void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                            const double* V, const double* G, Py_ssize_t B, Py_ssize_t n,
                            const double* C, double* acc)
@@ -408,7 +411,6 @@ static void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term
  * order. When every parameter has one use, acc[u] is the use u's, and eight
  * uses are summed side by side (eight independent chains of additions, each
  * reading its contributions in order); else acc[param[u]], one at a time. */
-LN_CLONES
 static void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssize_t U,
                       Py_ssize_t B, Py_ssize_t n)
 {
@@ -438,20 +440,43 @@ static void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssi
     }
 }
 
-/* Threads add their blocks' contributions in turn, the last block first. */
+/* Threads add their blocks' contributions in turn, the last block first:
+ * the turn is read with acquire and passed with release semantics, so a
+ * thread sees the sums of the blocks before its turn. MSVC has no C11
+ * atomics in C by default: its interlocked intrinsics (full barriers). */
+#if defined(_MSC_VER)
+#include <intrin.h>
+#if defined(_WIN64)
+#define LN_LOAD(p) ((Py_ssize_t)_InterlockedOr64((volatile __int64*)(p), 0))
+#define LN_STORE(p, v) ((void)_InterlockedExchange64((volatile __int64*)(p), (__int64)(v)))
+#define LN_INCREMENT(p) ((void)_InterlockedIncrement64((volatile __int64*)(p)))
+#else
+#define LN_LOAD(p) ((Py_ssize_t)_InterlockedOr((volatile long*)(p), 0))
+#define LN_STORE(p, v) ((void)_InterlockedExchange((volatile long*)(p), (long)(v)))
+#define LN_INCREMENT(p) ((void)_InterlockedIncrement((volatile long*)(p)))
+#endif
+/* SwitchToThread (kernel32), declared here rather than with all of windows.h */
+__declspec(dllimport) int __stdcall SwitchToThread(void);
+#define LN_YIELD() ((void)SwitchToThread())
+#else
+#include <stdatomic.h>
+#define LN_LOAD(p) atomic_load_explicit((_Atomic Py_ssize_t*)(p), memory_order_acquire)
+#define LN_STORE(p, v) atomic_store_explicit((_Atomic Py_ssize_t*)(p), (v), memory_order_release)
+#define LN_INCREMENT(p) ((void)atomic_fetch_add_explicit((_Atomic Py_ssize_t*)(p), 1, memory_order_acq_rel))
 #if defined(__unix__) || defined(__APPLE__)
 #include <sched.h>
 #define LN_YIELD() sched_yield()
 #else
 #define LN_YIELD() ((void)0)
 #endif
+#endif
 
 /* Returns 0 if the call was stopped (*stop set: a thread failed to start, an
  * interrupt) before the turn came; else 1. */
-static inline int ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine, const int* stop)
+static inline int ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine, const Py_ssize_t* stop)
 {
-    while (__atomic_load_n(turn, __ATOMIC_ACQUIRE) != mine) {
-        if (__atomic_load_n(stop, __ATOMIC_ACQUIRE))
+    while (LN_LOAD(turn) != mine) {
+        if (LN_LOAD(stop))
             return 0;
         LN_YIELD();
     }
@@ -459,32 +484,32 @@ static inline int ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine, const int* sto
 }
 
 /* A failed call stops its workers: they look at the flag between blocks. */
-static inline int ln_stopped(const int* stop)
+static inline int ln_stopped(const Py_ssize_t* stop)
 {
-    return __atomic_load_n(stop, __ATOMIC_ACQUIRE);
+    return LN_LOAD(stop) != 0;
 }
 
-static inline void ln_set_stop(int* stop, int value)
+static inline void ln_set_stop(Py_ssize_t* stop, Py_ssize_t value)
 {
-    __atomic_store_n(stop, value, __ATOMIC_RELEASE);
+    LN_STORE(stop, value);
 }
 
 /* A worker thread is done with the call's buffers. */
 static inline void ln_worker_done(Py_ssize_t* done)
 {
-    __atomic_add_fetch(done, 1, __ATOMIC_ACQ_REL);
+    LN_INCREMENT(done);
 }
 
 /* Wait until n workers are done (without the GIL: no interrupt cuts it short). */
 static inline void ln_wait_workers(Py_ssize_t* done, Py_ssize_t n)
 {
-    while (__atomic_load_n(done, __ATOMIC_ACQUIRE) < n)
+    while (LN_LOAD(done) < n)
         LN_YIELD();
 }
 
 static inline void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next)
 {
-    __atomic_store_n(turn, next, __ATOMIC_RELEASE);
+    LN_STORE(turn, next);
 }
 
 #endif

@@ -64,25 +64,78 @@ cdef extern from "_lanes.h":
         int32_t b, c
         int32_t ub, uc
     int LN_DOT, LN_A, LN_B, LN_C
-    Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
-                          double* V, const double* S, Py_ssize_t B, Py_ssize_t n) nogil
-    void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
-                     const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
-                     double* C, int mode) nogil
-    void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
-                        const double* V, const double* G, Py_ssize_t B, Py_ssize_t n,
-                        const double* C, double* acc) nogil
     int LN_STORE, LN_DEFER
-    int ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine, const int* stop) nogil
-    int ln_stopped(const int* stop) nogil
-    void ln_set_stop(int* stop, int value) nogil
+    int ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine, const Py_ssize_t* stop) nogil
+    int ln_stopped(const Py_ssize_t* stop) nogil
+    void ln_set_stop(Py_ssize_t* stop, Py_ssize_t value) nogil
     void ln_worker_done(Py_ssize_t* done) nogil
     void ln_wait_workers(Py_ssize_t* done, Py_ssize_t n) nogil
     void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next) nogil
-    void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssize_t U,
-                   Py_ssize_t B, Py_ssize_t n) nogil
 
-__all__ = ["BatchTape"]
+cdef extern from "_lanes_simd.h":
+    ctypedef struct ln_kernels:
+        Py_ssize_t (*forward)(const ln_instr*, Py_ssize_t, const ln_term*, double*, const double*,
+                              Py_ssize_t, Py_ssize_t) noexcept nogil
+        void (*backward)(const ln_instr*, Py_ssize_t, const ln_term*, const double*, double*,
+                         const double*, Py_ssize_t, Py_ssize_t, double*, int) noexcept nogil
+        void (*flush_block)(const ln_instr*, Py_ssize_t, const ln_term*, const double*,
+                            const double*, Py_ssize_t, Py_ssize_t, const double*,
+                            double*) noexcept nogil
+        void (*reduce)(double*, const int32_t*, const double*, Py_ssize_t, Py_ssize_t,
+                       Py_ssize_t) noexcept nogil
+    const ln_kernels ln_baseline
+    const ln_kernels* LN_AVX2_KERNELS
+    bint LN_AVX2_BUILT
+    bint ln_cpu_has_avx2()
+    const char* LN_COMPILER
+
+__all__ = ["BatchTape", "simd", "simd_variants", "use_simd"]
+
+# The build of the lane kernels in use (regrad/_lanes_simd.h): each gives the same bits
+cdef const ln_kernels* kernels = &ln_baseline
+cdef str kernels_name = "baseline"
+
+COMPILER = LN_COMPILER.decode("ascii", "replace").strip()
+
+
+def simd_variants():
+    """The builds of the lane kernels that this build holds and this CPU runs."""
+    return ("baseline", "avx2") if LN_AVX2_BUILT and ln_cpu_has_avx2() else ("baseline",)
+
+
+def simd():
+    """The build of the lane kernels in use: "baseline" or "avx2"."""
+    return kernels_name
+
+
+def use_simd(name=None):
+    """Run the lane kernels built for ``name`` ("baseline" or "avx2"; None:
+    the best this CPU runs); return the name used before. All builds give
+    the same bits: this is for comparing them."""
+    global kernels, kernels_name
+    available = simd_variants()
+    if name is None:
+        name = available[len(available) - 1]
+    if name not in available:
+        raise ValueError(f"regrad: no {name!r} build of the lane kernels here "
+                         f"(built and supported: {', '.join(available)})")
+    previous = kernels_name
+    kernels = LN_AVX2_KERNELS if name == "avx2" else &ln_baseline
+    kernels_name = name
+    return previous
+
+
+def _use_simd_from_env():
+    """REGRAD_SIMD=baseline (or avx2) at import: that build, else the best."""
+    import os, warnings
+    try:
+        use_simd(os.environ.get("REGRAD_SIMD") or None)
+    except ValueError as exc:
+        warnings.warn(f"{exc}; REGRAD_SIMD ignored", RuntimeWarning, stacklevel=2)
+        use_simd()
+
+
+_use_simd_from_env()
 
 # the working set of a block (values, adjoints, contributions) kept to about this
 cdef Py_ssize_t BLOCK_BYTES = 512 * 1024
@@ -158,7 +211,7 @@ cdef class BatchTape:
     cdef Py_ssize_t turn          # the block whose contributions are added next
     cdef bint busy                # a forward or backward runs (the GIL released)
     cdef bint started             # __init__ has begun: a tape records once
-    cdef int stop                 # a failed call's workers stop (ln_stopped)
+    cdef Py_ssize_t stop          # a failed call's workers stop (ln_stopped)
     cdef Py_ssize_t done          # worker threads done with the call's buffers
     # Python objects
     cdef object _root, _inputs, _scalars, _params, _tape, _outputs, _out_lanes
@@ -478,7 +531,7 @@ cdef class BatchTape:
             for l in range(n):
                 for j in range(k):
                     V[j * B + l] = rows[(base + l) * k + j]
-            if ln_forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
+            if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
                 self.bad_block[t] = blk
                 return
             memcpy(out + base, V + self.root_lane * B, n * sizeof(double))
@@ -624,7 +677,7 @@ cdef class BatchTape:
             else:
                 for l in range(n):
                     g[l] = seed
-            ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, C, mode)
+            kernels.backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, C, mode)
             if ig != NULL:
                 for l in range(n):
                     for j in range(k):
@@ -632,9 +685,9 @@ cdef class BatchTape:
             if not ln_wait_turn(&self.turn, blk, &self.stop):   # G and C hold what is
                 return 0                                           # still to add: in turn
             if mode == LN_DEFER:
-                ln_flush_block(self.prog, self.n_ins, self.terms, V, G, B, n, C, acc)
+                kernels.flush_block(self.prog, self.n_ins, self.terms, V, G, B, n, C, acc)
             else:
-                ln_reduce(acc, self.use_param, C, U, B, n)
+                kernels.reduce(acc, self.use_param, C, U, B, n)
             ln_pass_turn(&self.turn, blk - 1)
             blk -= T
         return 0
