@@ -271,25 +271,21 @@ class Var:
         if self._op is None:            # a leaf: its gradient is dy itself
             self._grad = (0.0 if self._grad is None else self._grad) + dy
             return
-        with _graph_lock:    # see _graph_lock
+        with _graph_lock, _BackwardPass():    # see _graph_lock, _BackwardPass
             order = Schedule(self)             # raises before any gradient is touched
             adjoint = {self: dy}               # gradients of results, dropped as used
-            _passes.append(order)
-            try:
-                for node, inputs in order:
-                    g = adjoint.pop(node)
-                    if not retain_graph:
-                        node._src = None        # release this result's links to its inputs
-                    grads = node._op.backward(node._val, g, *(x._val for x in inputs))
-                    for x, gx in zip(inputs, grads):
-                        if not x._req_grad:
-                            continue
-                        if x._op is None:       # a leaf requiring grad: accumulate
-                            x._grad = (0.0 if x._grad is None else x._grad) + gx
-                        else:
-                            adjoint[x] = adjoint.get(x, 0.0) + gx
-            finally:
-                _passes.pop()
+            for node, inputs in order:
+                g = adjoint.pop(node)
+                if not retain_graph:
+                    node._src = None            # release this result's links to its inputs
+                grads = node._op.backward(node._val, g, *(x._val for x in inputs))
+                for x, gx in zip(inputs, grads):
+                    if not x._req_grad:
+                        continue
+                    if x._op is None:           # a leaf requiring grad: accumulate
+                        x._grad = (0.0 if x._grad is None else x._grad) + gx
+                    else:
+                        adjoint[x] = adjoint.get(x, 0.0) + gx
 
 
 def _apply_function(op, inputs):
@@ -305,8 +301,31 @@ def _apply_function(op, inputs):
 _passes = []
 
 
+class _BackwardPass:
+    """Around a backward: the Schedule made inside is a running pass."""
+
+    def __enter__(self):
+        _passes.append(None)            # the Schedule puts itself here
+
+    def __exit__(self, *exc):
+        _passes.pop()
+
+
 def _in_pass(x):
-    return any(s.pending.get(x, 0) > 0 or x in s.ready for s in _passes)
+    return any(s is not None and (s.pending.get(x, 0) > 0 or x in s.ready) for s in _passes)
+
+
+def _refuse_in_pass(root):
+    """RuntimeError if a result under ``root`` is yet to be handled by a running pass."""
+    seen, stack = {root}, [root]
+    while stack:
+        node = stack.pop()
+        if node.op is not None and _in_pass(node):
+            raise RuntimeError(ops.IN_ANOTHER_PASS_MESSAGE)
+        for x in node.src or ():
+            if x not in seen:
+                seen.add(x)
+                stack.append(x)
 
 
 # ------------------------------------------------------------ the schedule
@@ -321,8 +340,12 @@ class Schedule:
     ``_born_of``); a released graph raises RuntimeError before anything runs."""
 
     def __init__(self, root, born=None):
+        if any(_passes):                # a backward from an operator's backward
+            _refuse_in_pass(root)
         self.pending = count_consumers(root, born or _born_of)
         self.ready = [root]
+        if _passes and _passes[-1] is None:
+            _passes[-1] = self
 
     def __iter__(self):
         pending, ready = self.pending, self.ready
@@ -346,8 +369,6 @@ def count_consumers(root, born):
     order of the traversal, which differs between the engines)."""
     if root.src is None:
         raise ops.released_error(root.name)
-    if _passes and _in_pass(root):
-        raise RuntimeError(ops.IN_ANOTHER_PASS_MESSAGE)
     pending = {}
     seen = [root]
     released = None
@@ -356,8 +377,6 @@ def count_consumers(root, born):
             if x.op is None:               # a leaf, or a constant
                 continue
             if x not in pending:
-                if _passes and _in_pass(x):
-                    raise RuntimeError(ops.IN_ANOTHER_PASS_MESSAGE)
                 pending[x] = 0
                 seen.append(x)
                 if x.src is None and (released is None or born(x) < born(released)):
