@@ -82,9 +82,9 @@ class Function(ops.Op):
     def __call__(self, *inputs):
         name = self.name
         arity = self.arity
-        if arity is None:
-            raise TypeError(f"{name}: forward takes *args: set self.arity "
-                            "(the number of inputs) in __init__")
+        if type(arity) is not int or arity < 1:
+            raise TypeError(f"{name}: arity must be a whole number of inputs >= 1, not "
+                            f"{arity!r} (for a forward(self, *xs), set self.arity in __init__)")
         if len(inputs) != arity:
             raise TypeError(f"{name} takes {arity} input{'s' if arity != 1 else ''}, "
                             f"got {len(inputs)}")

@@ -366,6 +366,8 @@ CASES = {
                         "Softplus takes 1 input, got 2", None),
     "too few inputs": (lambda Var: Hypot()(Var(1.0)), TypeError, "Hypot takes 2 inputs, got 1",
                        None),
+    "no arity": (lambda Var: LogSumExp(None)(Var(1.0)), TypeError,
+                 "LogSumExp: arity must be a whole number of inputs >= 1, not None", None),
     "an input is a str": (lambda Var: Hypot()(Var(1.0), "2"), TypeError,
                           "Hypot: input 1 must be a Var or a real number, not str", None),
     "forward gives nan": (lambda Var: NaNForward()(Var(1.0, req_grad=True)), ValueError,
