@@ -23,9 +23,15 @@ with ``setup()`` and ``step()``):
 - ``torch-batched``: the same MLP as float64 matrices, one thread;
 - ``numpy``: the same MLP as float64 matrices in NumPy, backward by hand;
 - ``jax``: ``pip install jax``, the whole step under ``jax.jit`` (its compile
-  time shows in the "first step" column);
+  time shows in the "first step" column), the loss read as a float every
+  step, which waits for the step;
+- ``jax-loop``: the same, run as JAX users run it: ten steps in a loop that
+  reads the loss only at the end (each step dispatched while the last runs);
 - ``casadi``: ``pip install casadi``, the loss as an SX expression: one
   point's Function mapped over the points, its gradient a Function;
+- ``c``: the step written by hand in C (``benchmarks/moons_step.c``: per-layer
+  loops over the points, sums in point order, no FMA), built now when a C
+  compiler is there: the distance to a plain loop;
 - ``floats``: the same forward pass on plain Python floats, in the same
   Python structure (``regrad.nn``'s classes); no graph, no backward: the
   interpreter's floor for building the graph.
@@ -73,7 +79,7 @@ __all__ = ["WORKLOAD", "TARGETS", "CONTENDERS", "SCALING_SHAPES", "SCALING_SIZES
 #: the moons step of GUIDE.md
 WORKLOAD = dict(samples=100, noise=0.1, seed=1337, hidden=(16, 16), alpha=1e-4)
 
-#: the compiled engine's targets (issues 5 and 14)
+#: the compiled engine's targets (issues 5, 14 and 22)
 TARGETS = dict(
     speedup_vs_pure=35.0,     # moons step >= 35x faster than the pure engine
     vs_floats=1.4,            # moons step <= 1.4x the plain-float forward pass
@@ -83,7 +89,8 @@ TARGETS = dict(
     replay_vs_torch=1.0,      # replay's step faster than PyTorch's batched tensors
     replay_ns_per_node=7.0,   # replay's step (forward, backward, update) <= 7 ns per node
     # lanes: one point's graph over the batch
-    lanes_vs_jax=0.5,         # lanes' step <= 0.5x JAX jit(grad)'s
+    lanes_vs_jax=0.3,         # lanes' step <= 0.3x JAX jit(grad)'s in a loop that never waits
+    lanes_vs_c=1.5,           # lanes' step <= 1.5x the hand-written C step's
     lanes_vs_numpy=1.0,       # lanes' step faster than NumPy with a hand-written backward
 )
 
@@ -457,7 +464,7 @@ class JaxJit(Contender):
     """The same MLP in JAX, the whole step (loss, ``grad``, SGD update) under
     ``jax.jit``, float64, on the CPU: its compile time is in "first step"."""
     key = "jax"
-    label = "JAX jit(grad)"
+    label = "JAX jit(grad), loss read every step"
     bytes_note = "n/a (XLA)"
     has_graph = False
 
@@ -499,6 +506,102 @@ class JaxJit(Contender):
     def step(self, k):
         self.params, total, correct = self.jit_step(self.params, learning_rate(k))
         return float(total)
+
+
+class JaxLoop(JaxJit):
+    """``JaxJit``'s step as JAX users run it: a loop of ``steps_per_call``
+    steps that reads the loss only at the end (JAX dispatches a step while the
+    one before still runs; reading a loss as a float waits for it)."""
+    key = "jax-loop"
+    label = "JAX jit(grad), loop reads the loss at the end"
+    steps_per_call = 10
+
+    def step(self, k):
+        first = None
+        for i in range(self.steps_per_call):
+            self.params, total, correct = self.jit_step(self.params, learning_rate(k + i))
+            if first is None:
+                first = total
+        total.block_until_ready()
+        return float(first)
+
+
+def _c_compiler():
+    """The C compiler's command (``CC``, else Python's own, else ``cc``), or None."""
+    import shlex
+    import shutil
+    import sysconfig
+    for cmd in (os.environ.get("CC"), sysconfig.get_config_var("CC"), "cc", "gcc", "clang"):
+        if cmd and shutil.which(shlex.split(cmd)[0]):
+            return shlex.split(cmd)
+    return None
+
+
+#: the hand-written step, and the flags it is built with: regrad's bit rules (no FMA)
+HAND_C_SOURCE = os.path.join("benchmarks", "moons_step.c")
+HAND_C_FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC"]
+
+
+class HandWrittenC(Contender):
+    """The same step written by hand in C (``benchmarks/moons_step.c``: per-layer
+    loops over the points, sums in point order, no FMA), built now with
+    ``HAND_C_FLAGS`` and called through ``ctypes``: how far the others are from
+    a plain loop that keeps the same bit rules."""
+    key = "c"
+    label = "hand-written C (benchmarks/moons_step.c)"
+    bytes_note = "n/a (arrays)"
+    has_graph = False
+
+    @staticmethod
+    def source():
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        return os.path.join(root, HAND_C_SOURCE)
+
+    def missing(self):
+        if not os.path.exists(self.source()):
+            return f"{HAND_C_SOURCE} is not here (a source checkout has it)"
+        if _c_compiler() is None:
+            return "no C compiler (set CC)"
+        return None
+
+    def setup(self, work):
+        import ctypes
+        import tempfile
+        self.work = work
+        out = os.path.join(tempfile.mkdtemp(prefix="regrad-bench-"), "moons_step.so")
+        cmd = _c_compiler() + HAND_C_FLAGS + [self.source(), "-o", out]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr}")
+        lib = self.lib = ctypes.CDLL(out)
+        double_p, int_p = ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_int)
+        lib.moons_step.restype = ctypes.c_double
+        lib.moons_step.argtypes = [ctypes.c_int, double_p, double_p, ctypes.c_int, int_p,
+                                   double_p, ctypes.c_double, ctypes.c_double, double_p, int_p]
+        lib.moons_work_size.restype = ctypes.c_size_t
+        lib.moons_work_size.argtypes = [ctypes.c_int, ctypes.c_int, int_p]
+        from .moons import build_model
+        model = build_model(work.hidden, seed=work.seed, engine="python")
+        params = [p.val for p in model.parameters()]
+        sizes = [2] + work.sizes
+        n = len(work.X)
+
+        def doubles(values):
+            return (ctypes.c_double * len(values))(*values)
+
+        self.n_layers = len(sizes) - 1
+        self.sizes = (ctypes.c_int * len(sizes))(*sizes)
+        self.X = doubles([c for point in work.X for c in point])
+        self.y = doubles([float(v) for v in work.y])
+        self.params = doubles(params)
+        self.work_space = (ctypes.c_double * lib.moons_work_size(n, self.n_layers,
+                                                                 self.sizes))()
+        self.correct = ctypes.c_int(0)
+        self.args = (n, self.X, self.y, self.n_layers, self.sizes, self.params)
+
+    def step(self, k):
+        return self.lib.moons_step(*self.args, learning_rate(k), self.work.alpha,
+                                   self.work_space, self.correct)
 
 
 class CasadiSX(Contender):
@@ -727,7 +830,7 @@ class PlainFloats(Contender):
 
 #: every contender, in table order; ``pure`` is the baseline of the speed-ups
 CONTENDERS = (RegradCompiled, RegradReplay, RegradLanes, RegradPure, Micrograd, TorchScalar,
-              TorchBatched, NumpyByHand, JaxJit, CasadiSX, PlainFloats)
+              TorchBatched, NumpyByHand, JaxJit, JaxLoop, CasadiSX, HandWrittenC, PlainFloats)
 CONTENDER_KEYS = tuple(c.key for c in CONTENDERS)
 
 
@@ -783,7 +886,8 @@ def measure_steps(contenders, rounds=5, min_time=0.2, clock="cpu", progress=None
     waiting for a core on a busy machine is not counted) or ``"wall"``.
     Returns ``{key: [median step time of each round, in seconds]}`` and
     ``{key: steps run}``; every contender's step counter continues from
-    ``c.next_step``. ``usage`` (a ``Usage``) adds up wall and CPU time."""
+    ``c.next_step``. A contender whose ``step(k)`` runs ``steps_per_call``
+    steps (steps k, k+1, ...) is timed per call, divided by that. ``usage`` (a ``Usage``) adds up wall and CPU time."""
     usage = Usage() if usage is None else usage
     per_round = {c.key: [] for c in contenders}
     steps = {c.key: 0 for c in contenders}
@@ -795,14 +899,15 @@ def measure_steps(contenders, rounds=5, min_time=0.2, clock="cpu", progress=None
             gc.collect()
             times = []
             start = time.perf_counter()
+            per_call = getattr(c, "steps_per_call", 1)
             while True:
                 t, end = _timed(c.step, c.next_step, clock, usage)
-                c.next_step += 1
-                times.append(t)
+                c.next_step += per_call
+                times.append(t / per_call)
                 if end - start >= min_time:
                     break
             per_round[c.key].append(_median(times))
-            steps[c.key] += len(times)
+            steps[c.key] += len(times) * per_call
     return per_round, steps
 
 
@@ -1033,8 +1138,8 @@ def run_report(work=None, keys=CONTENDER_KEYS, rounds=5, min_time=0.2,
             _say(progress, f"setting up {c.label}")
             start = time.perf_counter()
             c.setup(work)
-            c.next_step = 1
             row["first_loss"] = float(c.step(0))      # warm-up, and the cross-check
+            c.next_step = getattr(c, "steps_per_call", 1)
             row["first_step"] = time.perf_counter() - start
             contenders.append(c)
     by_key = {c.key: c for c in contenders}
@@ -1153,12 +1258,18 @@ def _targets(rows, per_round, scaling, work):
         add(text, v, f"{v:.2f} ns ({nodes:,} nodes)", v <= t["replay_ns_per_node"])
     else:
         add(text, None, "-", None, "needs replay")
-    text = f"lanes: step <= {t['lanes_vs_jax']:g}x JAX jit(grad)'s"
-    if "lanes" in per_round and "jax" in per_round:
-        v = _paired_ratio(per_round["lanes"], per_round["jax"])
+    text = f"lanes: step <= {t['lanes_vs_jax']:g}x JAX jit(grad)'s, loss read at the end"
+    if "lanes" in per_round and "jax-loop" in per_round:
+        v = _paired_ratio(per_round["lanes"], per_round["jax-loop"])
         add(text, v, f"lanes' time / JAX's: {_fmt_ratio(v)}", v <= t["lanes_vs_jax"])
     else:
-        add(text, None, "-", None, "needs lanes and jax")
+        add(text, None, "-", None, "needs lanes and jax-loop")
+    text = f"lanes: step <= {t['lanes_vs_c']:g}x the hand-written C step"
+    if "lanes" in per_round and "c" in per_round:
+        v = _paired_ratio(per_round["lanes"], per_round["c"])
+        add(text, v, f"lanes' time / C's: {_fmt_ratio(v)}", v <= t["lanes_vs_c"])
+    else:
+        add(text, None, "-", None, "needs lanes and c")
     text = "lanes: step faster than NumPy, hand-written backward"
     if "lanes" in per_round and "numpy" in per_round:
         v = _paired_ratio(per_round["numpy"], per_round["lanes"])
