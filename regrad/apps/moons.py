@@ -208,7 +208,8 @@ class LanesStep:
     One point's loss ``relu(1 + (-y) * score)`` is recorded on three input
     Vars (the coordinates and the negated label, which meet a weight or the
     score first) with the score as an output, and run over each batch, of any
-    size, at once; the L2 term is a replay tape of its own. The losses, the
+    size, at once: ``BatchTape.step`` computes the mean of the lanes' losses,
+    the L2 term, the gradients and the SGD update in one call. The losses, the
     gradients and so the weights are those of ``step()``, to the bit: the
     step's total is added up from the lanes' losses as ``loss()`` adds them,
     the L2 term's gradients come first (the dynamic backward reaches it
@@ -226,8 +227,7 @@ class LanesStep:
         score = model([x0, x1])
         self.batch = regrad.compile((1 + neg_y * score).relu(), inputs=[x0, x1, neg_y],
                                     outputs=[score], threads=threads)
-        self.reg = (regrad.compile(alpha * sum((p * p for p in self.params)))
-                    if alpha else None)
+        self.alpha = alpha
         self._data = None     # (X, y, rows): the full batch is converted once
 
     def _rows(self, X, y):
@@ -244,21 +244,14 @@ class LanesStep:
         the update, as ``step()`` does."""
         batch = self.batch
         rows, positive = self._rows(X, y)
-        losses = batch.forward(rows)
-        n = len(losses)
-        # added in turn, as loss() adds the Vars (sum() of floats may compensate: 3.12+)
-        total = reduce(add, losses, 0) * (1.0 / n)
-        if self._sgd is not None:
-            self._sgd.zero_grad()   # backward adds into 0.0 from None as from 0.0: step()'s bits
-        if self.reg is not None:
-            total = total + self.reg.forward()
-            self.reg.backward()
-        batch.backward(1.0 / n)
-        if self._sgd is not None:
+        if self._sgd is None:         # nothing to train: the loss alone
+            losses = batch.forward(rows)
+            total = reduce(add, losses, 0) * (1.0 / len(losses))   # in turn, as loss() adds
+        else:
             self._sgd.param_groups[0]["lr"] = lr   # unchecked, as the loop was: any sign
-            self._sgd.step()
+            total = batch.step(rows, self._sgd, self.alpha or 0.0)
         correct = sum(map(eq, positive, map((0.0).__lt__, batch.output_values[0])))
-        return total, correct / n
+        return total, correct / len(y)
 
 
 @dataclass
