@@ -475,3 +475,18 @@ def test_help_lists_the_options(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "moons" in capsys.readouterr().out
+
+
+def test_count_right_is_the_plain_count():
+    """The lanes' accuracy, counted on the scores' bytes, is the plain
+    ``sum((yi > 0) == (si > 0))``, zeros, infinities, subnormals and NaN included."""
+    from array import array
+    rng = random.Random(5)
+    special = [0.0, -0.0, math.inf, -math.inf, 5e-324, -5e-324, math.nan]
+    for trial in range(300):
+        n = rng.randint(1, 130)
+        scores = array("d", [rng.gauss(0, 1) if trial % 2 or rng.random() < 0.8
+                             else rng.choice(special) for _ in range(n)])
+        positive = bytes([rng.random() < 0.5 for _ in range(n)])
+        want = sum((p == 1) == (s > 0) for p, s in zip(positive, scores))
+        assert moons._count_right(positive, scores) == want
