@@ -80,6 +80,10 @@ __all__ = ["BatchTape"]
 
 # the working set of a block (values, adjoints, contributions) kept to about this
 cdef Py_ssize_t BLOCK_BYTES = 512 * 1024
+# step() shares a batch between threads only when each gets this many blocks:
+# below that, starting the threads costs more than they save (measured: see
+# benchmarks/bench_lanes.py)
+cdef Py_ssize_t STEP_BLOCKS_PER_THREAD = 4
 
 
 cdef inline void* _alloc(Py_ssize_t count, size_t size) except NULL:
@@ -128,8 +132,12 @@ cdef class BatchTape:
     cdef double* C                # per thread: a block's contributions (see ln_backward)
     cdef Py_ssize_t turn          # the block whose contributions are added next
     cdef bint busy                # a forward or backward runs (the GIL released)
-    # step(): per thread a block's values; the optimizer's parameters
-    cdef double* Vt
+    # step(): slots of a block's values, adjoints and contributions (see
+    # _step_blocks), and how the threads share the adding of contributions
+    cdef double* St
+    cdef Py_ssize_t step_T        # the threads St is laid out for
+    cdef Py_ssize_t* sync         # per slot: its block, and each thread's last added
+    cdef Py_ssize_t* cut          # thread t adds the contributions of prog[cut[t]:cut[t+1]]
     cdef double** step_out        # per output: where step() writes its N values
     cdef int32_t* out_lane        # per output: its lane slot
     cdef Py_ssize_t n_out
@@ -152,7 +160,9 @@ cdef class BatchTape:
         self.V = NULL
         self.bad_block = NULL
         self.G = self.C = NULL
-        self.Vt = NULL
+        self.St = NULL
+        self.sync = self.cut = NULL
+        self.step_T = 0
         self.step_out = NULL
         self.out_lane = NULL
         self.opt_nodes = NULL
@@ -175,7 +185,9 @@ cdef class BatchTape:
         PyMem_Free(self.bad_block)
         PyMem_Free(self.G)
         PyMem_Free(self.C)
-        PyMem_Free(self.Vt)
+        PyMem_Free(self.St)
+        PyMem_Free(self.sync)
+        PyMem_Free(self.cut)
         PyMem_Free(self.step_out)
         PyMem_Free(self.out_lane)
         PyMem_Free(self.opt_nodes)
@@ -697,7 +709,8 @@ cdef class BatchTape:
         return l2
 
     cdef object _step(self, const double* rows, Py_ssize_t N, double l2):
-        cdef Py_ssize_t i, nb = (N + self.B - 1) // self.B, T = min(self.n_threads, nb), blk
+        cdef Py_ssize_t i, nb = (N + self.B - 1) // self.B, blk
+        cdef Py_ssize_t T = max(1, min(self.n_threads, nb // STEP_BLOCKS_PER_THREAD))
         cdef Py_ssize_t n_out = self.n_out
         cdef double seed = 1.0 / N, total = 0.0, squares = 0.0, g
         cdef double* acc = NULL
@@ -707,9 +720,9 @@ cdef class BatchTape:
         self._step_values = None
         for i in range(self.n_scalar):
             self.sv[i] = (<Var>self.scalar_leaf[i])._val
-        if self.Vt == NULL:
-            self.Vt = <double*>_alloc(self.n_threads * self.n_lane * self.B, sizeof(double))
+        if self.step_out == NULL:
             self.step_out = <double**>_alloc(n_out, sizeof(double*))
+        self._step_layout(T)
         values = [array("d", bytes(8 * N)) for i in range(n_out + 1)]
         losses = <double*><size_t>values[0].buffer_info()[0]
         for i in range(n_out):
@@ -729,7 +742,8 @@ cdef class BatchTape:
                         acc[i] = g + l2 * p._val
                 else:
                     acc[i] = leaf_grad(<PyObject*>p) if p._flags & HAS_GRAD else 0.0
-            self.turn = nb - 1
+            for i in range(4 * T + 2 * T * T):
+                self.sync[i] = -1
             _run(self, T, 2, rows, acc, N, &seed, losses)
             for i in range(T):
                 if self.bad_block[i] >= 0:
@@ -762,11 +776,47 @@ cdef class BatchTape:
         self._step_values = values[1:]
         return total
 
+    cdef int _step_layout(self, Py_ssize_t T) except -1:
+        """Room for the slots of T threads (one slot for one thread, else two
+        per thread: a round's blocks, and the next round's, being computed
+        while the first are added), and each thread's share of the adding:
+        whole instructions, balanced by their terms."""
+        cdef Py_ssize_t slots = 1 if T == 1 else 2 * T, i, t, done, weight = 0
+        if T == self.step_T:
+            return 0
+        PyMem_Free(self.St)
+        PyMem_Free(self.sync)
+        PyMem_Free(self.cut)
+        self.St = NULL
+        self.sync = self.cut = NULL
+        self.step_T = 0
+        self.St = <double*>_alloc(slots * self._slot_size(), sizeof(double))
+        self.sync = <Py_ssize_t*>_alloc(4 * T + 2 * T * T, sizeof(Py_ssize_t))
+        self.cut = <Py_ssize_t*>_alloc(T + 1, sizeof(Py_ssize_t))
+        for i in range(self.n_ins):
+            weight += self.prog[i].c if self.prog[i].op == LN_DOT else 1
+        self.cut[0] = 0
+        t, done = 1, 0
+        for i in range(self.n_ins):
+            done += self.prog[i].c if self.prog[i].op == LN_DOT else 1
+            while t < T and done * T >= t * weight:
+                self.cut[t] = i + 1
+                t += 1
+        while t <= T:
+            self.cut[t] = self.n_ins
+            t += 1
+        self.step_T = T
+        return 0
+
+    cdef inline Py_ssize_t _slot_size(self) noexcept nogil:
+        """A slot: a block's values, its adjoints, its contributions."""
+        return 2 * self.n_lane * self.B + self.B * max(self.U, 16)
+
     cdef int _raise_first_bad(self, const double* rows, Py_ssize_t N) except -1:
         """Some block left an operator's domain: find the first one, in lane
         order, and raise its first lane's error."""
         cdef Py_ssize_t blk, base, n, l, j, B = self.B, k = self.k
-        cdef double* V = self.Vt
+        cdef double* V = self.St
         for blk in range((N + B - 1) // B):
             base = blk * B
             n = min(B, N - base)
@@ -777,36 +827,71 @@ cdef class BatchTape:
 
     cdef int _step_blocks(self, Py_ssize_t t, Py_ssize_t T, double seed, const double* rows,
                           double* acc, double* losses, Py_ssize_t N) except -1 nogil:
-        """Thread t's blocks, as in ``_backward_blocks``, each one's forward
-        and backward back to back in the thread's own block of values."""
-        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, blk, base, n, o
-        cdef Py_ssize_t B = self.B, U = self.U
-        cdef double* V = self.Vt + t * self.n_lane * B
-        cdef double* G = self.G + t * self.n_lane * B
-        cdef double* C = self.C + t * B * max(U, 16)
+        """Thread t's part of a step. The blocks go in rounds of T, from the
+        last block down: in round r, thread t computes block nb-1-rT-t (its
+        forward and backward back to back, in a slot of its own), then adds
+        the contributions of the round's blocks, the last block's first, to
+        its share of the parameters (``cut``): every parameter still gets its
+        contributions lane by lane from the last lane down, and no thread
+        waits for another's adding. A slot is reused two rounds later, once
+        every thread has added its block (``sync``: per slot the block it
+        holds, per slot whether that block failed, then per slot and thread
+        the block that thread has added). With several uses of a parameter
+        (LN_STORE), thread 0 adds everything."""
+        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, blk, base, n, o, r, j, u, s
+        cdef Py_ssize_t B = self.B, per = 1 if T == 1 else 2
+        cdef Py_ssize_t* holds = self.sync
+        cdef Py_ssize_t* failed = self.sync + 2 * T
+        cdef Py_ssize_t* added = self.sync + 4 * T
+        cdef double* V
+        cdef double* G
+        cdef double* C
         cdef int mode = LN_STORE if self.use_param != NULL else LN_DEFER
         cdef bint ok = True
         self.bad_block[t] = -1
-        blk = nb - 1 - t
-        while blk >= 0:
-            base = blk * B
-            n = min(B, N - base)
-            if ok:
-                self._load(V, rows, base, n)
-                if ln_forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
-                    self.bad_block[t] = blk
-                    ok = False        # the rest is thrown away: only take turns
-            if ok:
-                memcpy(losses + base, V + self.root_lane * B, n * sizeof(double))
-                for o in range(self.n_out):
-                    memcpy(self.step_out[o] + base, V + self.out_lane[o] * B,
-                           n * sizeof(double))
-                self._sweep(V, G, C, seed, NULL, n, mode)
-            ln_wait_turn(&self.turn, blk)
-            if ok:
-                self._add(V, G, C, acc, n, mode)
-            ln_pass_turn(&self.turn, blk - 1)
-            blk -= T
+        for r in range((nb + T - 1) // T):
+            blk = nb - 1 - r * T - t
+            s = (r % per) * T + t
+            if blk >= 0:
+                V = self.St + s * self._slot_size()
+                G = V + self.n_lane * B
+                C = G + self.n_lane * B
+                if r >= per:                  # the slot's last block added by all
+                    for u in range(T):
+                        ln_wait_turn(&added[s * T + u], blk + per * T)
+                base = blk * B
+                n = min(B, N - base)
+                if ok:
+                    self._load(V, rows, base, n)
+                    if ln_forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
+                        self.bad_block[t] = blk
+                        ok = False            # the rest is thrown away: only signal
+                if ok:
+                    memcpy(losses + base, V + self.root_lane * B, n * sizeof(double))
+                    for o in range(self.n_out):
+                        memcpy(self.step_out[o] + base, V + self.out_lane[o] * B,
+                               n * sizeof(double))
+                    self._sweep(V, G, C, seed, NULL, n, mode)
+                failed[s] = not ok
+                ln_pass_turn(&holds[s], blk)
+
+            for j in range(T):                # the round's blocks, the last first
+                blk = nb - 1 - r * T - j
+                if blk < 0:
+                    break
+                s = (r % per) * T + j
+                ln_wait_turn(&holds[s], blk)
+                if not failed[s] and (mode == LN_DEFER or t == 0):
+                    V = self.St + s * self._slot_size()
+                    G = V + self.n_lane * B
+                    C = G + self.n_lane * B
+                    n = min(B, N - blk * B)
+                    if mode == LN_DEFER:
+                        ln_flush_block(self.prog + self.cut[t], self.cut[t + 1] - self.cut[t],
+                                       self.terms, V, G, B, n, C, acc)
+                    else:
+                        ln_reduce(acc, self.use_param, C, self.U, B, n)
+                ln_pass_turn(&added[s * T + t], blk)
         return 0
 
     # ------------------------------------------------------------ describing

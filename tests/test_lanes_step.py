@@ -2,6 +2,7 @@
 update in one call. Reference: the dynamic engine building the whole step's
 graph (``sum(losses) * (1/N) + l2 * sum(p*p)``, ``zero_grad``, ``backward``,
 ``step``), to the bit, on both engines."""
+import math
 import tracemalloc
 from array import array
 
@@ -47,7 +48,7 @@ def _dynamic_steps(E, sample, params, opt, data, l2, steps):
 @pytest.mark.parametrize("l2", [0.0, 1e-3])
 def test_step_is_the_dynamic_step_to_the_bit(name, opt, shared_twice, l2):
     E = regrad.get_engine(name)
-    data = rows(37)
+    data = rows(150)          # with blocks of 8: 19 blocks, enough for 3 threads
     sample, params, inputs = _samples(E, shared_twice)
     want = _dynamic_steps(E, sample, params, OPTIMIZERS[opt](params), data, l2, 3)
     for threads, block in ((1, None), (3, 8)):
@@ -153,3 +154,25 @@ def test_the_compiled_step_holds_a_block_not_the_batch(n):
     finally:
         tracemalloc.stop()
     assert peak < 16 * n + 200_000          # a forward() keeps ~1,600 bytes a sample here
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_the_first_failing_sample_is_named_whatever_the_threads(threads):
+    E = regrad.get_engine("cython")
+    x, w = E.Var(1.0), E.Var(2.0, req_grad=True)
+    batch = regrad.compile((w / x).log(), inputs=[x], threads=threads, block=8)
+    data = [1.0] * 200
+    data[57] = data[190] = -1.0
+    data[120] = 0.0
+    opt = SGD([w], lr=0.5)
+    with pytest.raises(ValueError, match="^sample 57: Log"):
+        batch.step(data, opt)
+    assert w.val == 2.0 and w.grad is None
+    data[57] = 1.0
+    with pytest.raises(ZeroDivisionError, match="^sample 120: Div"):
+        batch.step(data, opt)
+    data[120] = data[190] = 1.0
+    total = 0.0
+    for _ in data:
+        total += math.log(2.0)
+    assert batch.step(data, opt) == total * (1.0 / 200) and w.val < 2.0
