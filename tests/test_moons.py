@@ -489,4 +489,5 @@ def test_count_right_is_the_plain_count():
                              else rng.choice(special) for _ in range(n)])
         positive = bytes([rng.random() < 0.5 for _ in range(n)])
         want = sum((p == 1) == (s > 0) for p, s in zip(positive, scores))
-        assert moons._count_right(positive, scores) == want
+        nan = any(x != x for x in scores)
+        assert moons._count_right(positive, scores, maybe_nan=nan) == want

@@ -251,22 +251,28 @@ class LanesStep:
         else:
             self._sgd.param_groups[0]["lr"] = lr   # unchecked, as the loop was: any sign
             total = batch.step(rows, self._sgd, self.alpha or 0.0)
-        return total, _count_right(positive, batch.output_values[0]) / len(y)
+        # a NaN score makes its loss, and so the total, NaN
+        right = _count_right(positive, batch.output_values[0], maybe_nan=total != total)
+        return total, right / len(y)
 
 
 # per byte: 1 if it is the top byte of a positive float64 (its sign bit clear)
 _POSITIVE_TOP_BYTE = bytes(int(b < 0x80) for b in range(256))
+_ZERO, _MINUS_ZERO = bytes(8), bytes(7) + b"\x80"    # 0.0 and -0.0, little-endian
 
 
-def _count_right(positive, scores):
+def _count_right(positive, scores, maybe_nan=True):
     """``sum((yi > 0) == (si > 0))`` for the labels' signs ``positive`` (bytes
     of 0/1) and the ``scores`` (``array('d')``), in C loops rather than a
     Python step per point: each score's sign, from the top byte of its
     little-endian float64, against the label's, the bytes XOR'd as integers.
-    Zeros (not positive, whatever their sign bit) and NaNs take the plain path."""
-    if sys.byteorder != "little" or 0.0 in scores or scores != scores:
+    Zeros (not positive, whatever their sign bit) and NaNs (``maybe_nan``)
+    take the plain path; a search for a zero's bytes that also matches across
+    two scores only sends the count there too."""
+    raw = scores.tobytes()
+    if sys.byteorder != "little" or maybe_nan or _ZERO in raw or _MINUS_ZERO in raw:
         return sum(map(eq, positive, map((0.0).__lt__, scores)))
-    signs = scores.tobytes()[7::8].translate(_POSITIVE_TOP_BYTE)
+    signs = raw[7::8].translate(_POSITIVE_TOP_BYTE)
     differ = int.from_bytes(signs, "little") ^ int.from_bytes(positive, "little")
     return len(scores) - bin(differ).count("1")
 
