@@ -81,9 +81,9 @@ __all__ = ["BatchTape"]
 # the working set of a block (values, adjoints, contributions) kept to about this
 cdef Py_ssize_t BLOCK_BYTES = 512 * 1024
 # step() shares a batch between threads only when each gets this many blocks:
-# below that, starting the threads costs more than they save (measured: see
-# benchmarks/bench_lanes.py)
-cdef Py_ssize_t STEP_BLOCKS_PER_THREAD = 4
+# starting and joining a thread cost 50-450 us here (quiet to busy machine), a
+# block of the moons step ~55 us, so with fewer blocks more threads are slower
+cdef Py_ssize_t STEP_BLOCKS_PER_THREAD = 8
 
 
 cdef inline void* _alloc(Py_ssize_t count, size_t size) except NULL:

@@ -48,7 +48,7 @@ def _dynamic_steps(E, sample, params, opt, data, l2, steps):
 @pytest.mark.parametrize("l2", [0.0, 1e-3])
 def test_step_is_the_dynamic_step_to_the_bit(name, opt, shared_twice, l2):
     E = regrad.get_engine(name)
-    data = rows(150)          # with blocks of 8: 19 blocks, enough for 3 threads
+    data = rows(200)          # with blocks of 8: 25 blocks, enough for 3 threads
     sample, params, inputs = _samples(E, shared_twice)
     want = _dynamic_steps(E, sample, params, OPTIMIZERS[opt](params), data, l2, 3)
     for threads, block in ((1, None), (3, 8)):
