@@ -22,30 +22,50 @@ Var = regrad.get_engine("python").Var
 
 
 def small():
-    """The first example of doc/autograd.md: a result used twice, a leaf used twice."""
+    """The first example of doc/autograd.md: a result used twice, a leaf used twice,
+    every result named as in the page."""
     a = Var(2.0, req_grad=True)
     b = Var(3.0, req_grad=True)
     c = a * b
-    y = c + c.relu() + a
-    return draw_backward(y, "TB", labels={"a": a, "b": b})
+    r = c.relu()
+    s = c + r
+    y = s + a
+    return draw_backward(y, "TB", labels={"a": a, "b": b, "c": c, "r": r, "s": s, "y": y})
 
 
 def readme():
-    """The README's example."""
+    """The README's example, one operation per line, every Var named by its line
+    (as doc/autograd.md writes it: the same graph as the README's ``+=`` lines)."""
     a = Var(-4.0, req_grad=True)
     b = Var(2.0, req_grad=True)
-    c_5 = Var(5)  # const
-    c = a + b
-    d = a * b + b ** 3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += c_5 * d + (b - a).relu()
-    e = c - d
-    f = e ** 2
-    g = f / 2.0
-    g += 10.0 / f
-    return draw_backward(g, "TB", labels={"a": a, "b": b})
+    c_5 = Var(5)      # const
+    c1 = a + b        # c = a + b
+    t1 = a * b        # d = a * b + b ** 3
+    t2 = b ** 3
+    d1 = t1 + t2
+    t3 = c1 + 1       # c += c + 1
+    c2 = c1 + t3
+    t4 = 1 + c2       # c += 1 + c + (-a)
+    t5 = -a
+    t6 = t4 + t5
+    c3 = c2 + t6
+    t7 = d1 * 2       # d += d * 2 + (b + a).relu()
+    t8 = b + a
+    t9 = t8.relu()
+    t10 = t7 + t9
+    d2 = d1 + t10
+    t11 = c_5 * d2    # d += c_5 * d + (b - a).relu()
+    t12 = b - a
+    t13 = t12.relu()
+    t14 = t11 + t13
+    d3 = d2 + t14
+    e = c3 - d3       # e = c - d
+    f = e ** 2        # f = e ** 2
+    t15 = f / 2.0     # g = f / 2.0
+    t16 = 10.0 / f    # g += 10.0 / f
+    g = t15 + t16
+    names = {name: v for name, v in locals().items() if isinstance(v, Var)}
+    return draw_backward(g, "TB", labels=names)
 
 
 #: The README example's states drawn in the document: before the pass, the

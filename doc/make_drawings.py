@@ -1,10 +1,10 @@
-"""Regenerate the README's graph pictures: doc/computed_graph_{pow,sigmoid,mlp,grad}.png
+"""Regenerate the pictures of README.md and doc/drawing.md: doc/computed_graph_{pow,sigmoid,mlp,grad}.png
 and doc/moons_sample_{full,compact}.png.
 
     python doc/make_drawings.py [--html-dir DIR] [--scale 2]
 
-Each example writes its page with ``tools.draw_to_html`` (as the README
-shows), then headless Chromium, with every network fetch refused, takes a
+Each example writes its page with ``tools.draw_to_html`` (the original
+regrad's import path, which the seed's scripts use), then headless Chromium, with every network fetch refused, takes a
 screenshot of it: of the whole page, or for the moons sample's full view (a
 page that opens fitted to the window) of a window of a fixed size. Needs
 Debian's ``chromium`` (or ``chromium-browser`` / ``google-chrome``) on PATH.

@@ -5,7 +5,7 @@
 
 Everything said about an operator comes from ``regrad.ops``: its ``name``,
 ``symbol``, ``code``, ``arity``, ``method``, ``formula``, ``derivatives``,
-``domain`` and the source of its ``forward`` and ``backward``. What this
+``domain`` and the source of its ``forward``, ``backward`` and ``backward_vars``. What this
 script adds is only how to show them: how the operator is written in Python
 (from its symbol or method) and one small drawing at a sample point, made by
 the pure engine and ``regrad.draw`` after ``backward(retain_graph=True)``.
@@ -55,7 +55,7 @@ def sample(op):
 def source(op):
     cls = op if isinstance(op, type) else type(op)
     return "\n\n".join(textwrap.dedent(inspect.getsource(getattr(cls, name))).rstrip()
-                     for name in ("forward", "backward"))
+                     for name in ("forward", "backward", "backward_vars"))
 
 
 def render():
@@ -73,7 +73,10 @@ def render():
         "given the gradient `g` arriving at its result, the gradient it passes to each input: "
         "`g` times the local derivative of the result with respect to that input (`backward`). "
         "That is all backward needs from an operator; "
-        "[autograd.md](autograd.md) shows how the engine chains them.",
+        "[autograd.md](autograd.md) shows how the engine chains them. "
+        "`backward_vars` is `backward` written with Vars, the same float operations in the "
+        "same order, so that a gradient can be built as a graph and differentiated again "
+        "([higher-order.md](higher-order.md)).",
         "",
         "Outside its domain an operator raises the exception Python's `float` and `math` "
         "raise, with the operator and its inputs in the message, e.g. "

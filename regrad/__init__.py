@@ -8,6 +8,10 @@ or the extension cannot be imported (then a warning says so, or, with
 ``REGRAD_REQUIRE_COMPILED=1``, the import fails: for CI and deployments where
 the pure engine by accident would be a silent slowdown).
 ``regrad.BACKEND`` tells which one is in use: ``"cython"`` or ``"python"``.
+
+Derivatives as functions, on either engine (``regrad.autodiff``): ``grad``
+(gradients returned, or built as Vars to differentiate again), ``jvp``
+(forward mode), ``hvp`` and ``hessian``, ``gradcheck`` and ``gradgradcheck``.
 """
 import os as _os
 
@@ -34,9 +38,9 @@ else:
         import warnings as _warnings
         _warnings.warn(
             f"regrad: the compiled engine could not be imported ({_exc}); using the "
-            "pure-Python engine. Build it with `pip install .` (or "
-            "`python setup.py build_ext --inplace`), or set REGRAD_PURE_PYTHON=1 "
-            "to silence this warning.", RuntimeWarning, stacklevel=2)
+            "pure-Python engine. Build it with `pip install -e .` from the source tree "
+            "(or, after `pip install -e \".[dev]\"`, `python setup.py build_ext --inplace`), "
+            "or set REGRAD_PURE_PYTHON=1 to silence this warning.", RuntimeWarning, stacklevel=2)
         from .pure import Var
         BACKEND = "python"
 
@@ -134,5 +138,9 @@ def set_pool_limit(nbytes):
     return 0 if core is None else core.set_pool_limit(nbytes)
 
 
+from .autodiff import (grad, jvp, hvp, hessian, gradcheck, gradgradcheck,  # noqa: E402
+                       GradcheckError)
+
 __all__ = ["Var", "BACKEND", "get_engine", "ops", "compile", "release_memory",
-           "set_pool_limit"]
+           "set_pool_limit", "grad", "jvp", "hvp", "hessian", "gradcheck", "gradgradcheck",
+           "GradcheckError"]

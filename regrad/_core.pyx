@@ -353,11 +353,14 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
         return _unary(ABS, self)
 
     # -------------------------------------------------------------- backward
-    def backward(self, dy=None, retain_graph=False):
+    def backward(self, dy=None, retain_graph=False, create_graph=False):
         """Add d(self)/d(leaf) * dy into the ``.grad`` of every leaf that
         requires grad. Without ``retain_graph`` the graph's interior is
         released afterwards, and a second backward through it raises
-        RuntimeError."""
+        RuntimeError. ``.grad`` holds a number: for gradients as Vars
+        (``create_graph=True``) use ``regrad.grad``."""
+        if create_graph:
+            raise ValueError(_ops.BACKWARD_CREATE_GRAPH_MESSAGE)
         if not self._flags & REQ_GRAD:
             raise RuntimeError(_ops.NO_GRAD_MESSAGE)
         cdef double seed = 1.0 if dy is None else _to_double(dy, "dy")
@@ -366,6 +369,24 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
             self._flags |= HAS_GRAD
             return
         _backward(self, seed, not retain_graph)
+
+
+def _release(Var node):
+    """Drop a result's links to its inputs, as backward() does once the result
+    has passed its gradient on (``regrad.grad`` without ``retain_graph``); a
+    Pow keeps its exponent."""
+    cdef PyObject* a
+    cdef PyObject* b = NULL
+    if node._op == LEAF or node._flags & RELEASED:
+        return
+    a = input_a(<PyObject*>node)
+    node._a = NULL
+    if node._op != POW:
+        b = input_b(<PyObject*>node)
+        node._b = NULL
+    node._flags |= RELEASED
+    Py_XDECREF(a)
+    Py_XDECREF(b)
 
 
 # --------------------------------------------------------------- node making

@@ -514,13 +514,16 @@ cdef class BatchTape:
         raise RuntimeError("regrad: a lane was counted out of its domain but no node fails")
 
     # ------------------------------------------------------------- backward
-    def backward(self, dy=None, input_grads=False):
+    def backward(self, dy=None, input_grads=False, create_graph=False):
         """Add ``sum_i dy_i * d(out_i)/d(p)`` into the ``.grad`` of every shared
         parameter ``p``, at the values of the last ``forward()``. ``dy``: None
         (1.0), a number for every lane, or N weights (a sequence or a float64
         buffer). With ``input_grads=True``, return each lane's gradient with
         respect to the inputs, ``dy_i * d(out_i)/d(input)``, as ``array('d')`` of
-        N rows of k values; otherwise None."""
+        N rows of k values; otherwise None. First derivatives only:
+        ``create_graph=True`` raises ValueError."""
+        if create_graph:
+            raise ValueError(_ref.CREATE_GRAPH_MESSAGE)
         self._enter()
         try:
             return self._backward_call(dy, input_grads)

@@ -13,6 +13,11 @@ def type_name(x):
     return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
+CREATE_GRAPH_MESSAGE = ("a tape replays first derivatives only (create_graph=True needs the "
+                        "graph of Vars): use regrad.grad(root, [x, ...], create_graph=True) "
+                        "on the Vars")
+
+
 def outputs_type_message(i, x, var_type):
     return (f"regrad.compile: outputs[{i}] must be a {var_type.__module__}.Var, "
             f"not {type_name(x)}")

@@ -486,10 +486,13 @@ cdef class Tape:
             self._raise_first_failure()
         return self._root._val
 
-    def backward(self, dy=None):
+    def backward(self, dy=None, create_graph=False):
         """Add d(root)/d(leaf) * ``dy`` (default 1.0) into the ``.grad`` of every
         leaf that requires grad, as ``root.backward()`` would, at the values of
-        the last ``forward()`` (or of the recording, before any forward)."""
+        the last ``forward()`` (or of the recording, before any forward).
+        First derivatives only: ``create_graph=True`` raises ValueError."""
+        if create_graph:
+            raise ValueError(_msg.CREATE_GRAPH_MESSAGE)
         self._check()
         if not self._root._flags & REQ_GRAD:
             raise RuntimeError(_ops.NO_GRAD_MESSAGE)

@@ -42,9 +42,10 @@ checks and the same numbers.
 """
 from array import array
 
-from ._messages import (NO_FORWARD_MESSAGE, NO_SAMPLES_MESSAGE, NO_VALUES_MESSAGE, batch_repr,
-                        buffer_rows, check_inputs, check_options, check_outputs,
-                        check_step_args, lane_error, rows_to_floats, weights_to_floats)
+from ._messages import (CREATE_GRAPH_MESSAGE, NO_FORWARD_MESSAGE, NO_SAMPLES_MESSAGE,
+                        NO_VALUES_MESSAGE, batch_repr, buffer_rows, check_inputs, check_options,
+                        check_outputs, check_step_args, lane_error, rows_to_floats,
+                        weights_to_floats)
 from .ops import is_real
 from .replay import Tape, first_failure
 
@@ -124,13 +125,16 @@ class BatchTape:
         finally:
             error = None
 
-    def backward(self, dy=None, input_grads=False):
+    def backward(self, dy=None, input_grads=False, create_graph=False):
         """Add ``sum_i dy_i * d(out_i)/d(p)`` into the ``.grad`` of every shared
         parameter ``p``, at the values of the last ``forward()``. ``dy``: None
         (1.0), a number for every lane, or N weights (a sequence or a float64
         buffer). With ``input_grads=True``, return each lane's gradient with
         respect to the inputs, ``dy_i * d(out_i)/d(input)``, as ``array('d')`` of
-        N rows of k values; otherwise None."""
+        N rows of k values; otherwise None. First derivatives only:
+        ``create_graph=True`` raises ValueError."""
+        if create_graph:
+            raise ValueError(CREATE_GRAPH_MESSAGE)
         if self._lanes is None:
             raise RuntimeError(NO_FORWARD_MESSAGE)
         lanes = self._lanes

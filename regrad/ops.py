@@ -23,8 +23,8 @@ import numbers
 import sys
 
 __all__ = ["Op", "OPS", "OPS_BY_NAME", "OPS_BY_CODE", "Pow", "to_float", "is_real", "math_error",
-           "released_error", "NO_GRAD_MESSAGE", "var_repr", "check_label",
-           "ADD", "SUB", "MUL", "DIV", "NEG"]
+           "released_error", "NO_GRAD_MESSAGE", "BACKWARD_CREATE_GRAPH_MESSAGE", "var_repr",
+           "check_label", "ADD", "SUB", "MUL", "DIV", "NEG"]
 
 inf = math.inf
 
@@ -71,6 +71,10 @@ def released_error(op_name):
         f"backward through a released graph ({op_name} result): the graph was "
         "freed by an earlier backward(); pass retain_graph=True to keep it")
 
+
+BACKWARD_CREATE_GRAPH_MESSAGE = (
+    "backward(create_graph=True): .grad holds a number, not a Var; use "
+    "regrad.grad(y, [x, ...], create_graph=True), which returns the gradients as Vars")
 
 NO_GRAD_MESSAGE = ("backward() on a Var that does not require grad "
                    "(no input of its graph has req_grad=True)")
@@ -133,7 +137,16 @@ def _ieee_cos(x):
 class Op:
     """An operator: ``forward`` computes the value from the inputs' values,
     ``backward`` returns the gradient flowing to each input given the
-    gradient ``g`` of the output (``out`` is the output's value)."""
+    gradient ``g`` of the output (``out`` is the output's value).
+
+    ``backward_vars`` is ``backward`` written with Vars: ``out`` and the
+    inputs are the graph's Vars, ``g`` a Var, and the gradients it returns are
+    Vars built by regrad's own operators, so that the backward pass is itself
+    a graph (``regrad.grad(..., create_graph=True)``). Its float operations
+    are ``backward``'s, in the same order, so both give the same numbers.
+    ``None`` stands for a gradient that is zero whatever ``g`` is (relu below
+    its kink), which adds no node. An operator without it can be
+    differentiated once, not twice."""
 
     name = "Op"       # shown in drawings and as Var.name
     symbol = "?"      # short label for drawings
@@ -149,6 +162,8 @@ class Op:
     def args(self):
         """The operator's arguments beyond its inputs, e.g. {"power": 2.0}."""
         return {}
+
+    backward_vars = None
 
     def __repr__(self):
         if self.args:
@@ -180,6 +195,9 @@ class Add(Op):
     def backward(self, out, g, a, b):
         return g, g
 
+    def backward_vars(self, out, g, a, b):
+        return g, g
+
 
 class Sub(Op):
     name, symbol, code, arity = "Sub", "-", 2, 2
@@ -192,6 +210,9 @@ class Sub(Op):
     def backward(self, out, g, a, b):
         return g, -g
 
+    def backward_vars(self, out, g, a, b):
+        return g, -g
+
 
 class Mul(Op):
     name, symbol, code, arity = "Mul", "*", 3, 2
@@ -202,6 +223,9 @@ class Mul(Op):
         return a * b
 
     def backward(self, out, g, a, b):
+        return g * b, g * a
+
+    def backward_vars(self, out, g, a, b):
         return g * b, g * a
 
 
@@ -220,6 +244,9 @@ class Div(Op):
         # d(a/b)/db = -a/b**2, computed as -(a/b)/b to avoid overflowing b*b
         return _ieee_div(g, b), -g * _ieee_div(out, b)
 
+    def backward_vars(self, out, g, a, b):
+        return g / b, -g * (out / b)
+
 
 # ----------------------------------------------------------------- unary ops
 
@@ -232,6 +259,9 @@ class Neg(Op):
         return -a
 
     def backward(self, out, g, a):
+        return (-g,)
+
+    def backward_vars(self, out, g, a):
         return (-g,)
 
 
@@ -267,6 +297,12 @@ class Pow(Op):
             return (0.0,)
         return (g * (p * _ieee_pow(a, p - 1.0)),)
 
+    def backward_vars(self, out, g, a):
+        p = self.power
+        if p == 0.0:
+            return (None,)
+        return (g * (p * a ** (p - 1.0)),)
+
 
 class Exp(Op):
     name, symbol, code, arity = "Exp", "exp", 7, 1
@@ -282,6 +318,9 @@ class Exp(Op):
             raise math_error("Exp", "overflow", a) from None
 
     def backward(self, out, g, a):
+        return (g * out,)
+
+    def backward_vars(self, out, g, a):
         return (g * out,)
 
 
@@ -300,6 +339,9 @@ class Log(Op):
     def backward(self, out, g, a):
         return (_ieee_div(g, a),)
 
+    def backward_vars(self, out, g, a):
+        return (g / a,)
+
 
 class Sqrt(Op):
     name, symbol, code, arity = "Sqrt", "sqrt", 9, 1
@@ -317,6 +359,9 @@ class Sqrt(Op):
         # the slope at 0 is infinite (IEEE 0.5/0 = inf, as in C and PyTorch)
         return (g * _ieee_div(0.5, out),)
 
+    def backward_vars(self, out, g, a):
+        return (g * (0.5 / out),)
+
 
 class Sin(Op):
     name, symbol, code, arity = "Sin", "sin", 10, 1
@@ -332,6 +377,9 @@ class Sin(Op):
 
     def backward(self, out, g, a):
         return (g * _ieee_cos(a),)
+
+    def backward_vars(self, out, g, a):
+        return (g * a.cos(),)
 
 
 class Cos(Op):
@@ -349,6 +397,9 @@ class Cos(Op):
     def backward(self, out, g, a):
         return (g * -_ieee_sin(a),)
 
+    def backward_vars(self, out, g, a):
+        return (g * -a.sin(),)
+
 
 class Tanh(Op):
     name, symbol, code, arity = "Tanh", "tanh", 12, 1
@@ -360,6 +411,9 @@ class Tanh(Op):
         return math.tanh(a)
 
     def backward(self, out, g, a):
+        return (g * (1.0 - out * out),)
+
+    def backward_vars(self, out, g, a):
         return (g * (1.0 - out * out),)
 
 
@@ -374,6 +428,9 @@ class Relu(Op):
 
     def backward(self, out, g, a):
         return (0.0 if a <= 0.0 else g,)  # slope 0 at exactly 0; NaN passes g, as in PyTorch
+
+    def backward_vars(self, out, g, a):
+        return (None if a <= 0.0 else g,)
 
 
 class Sigmoid(Op):
@@ -392,6 +449,9 @@ class Sigmoid(Op):
     def backward(self, out, g, a):
         return (g * (out * (1.0 - out)),)
 
+    def backward_vars(self, out, g, a):
+        return (g * (out * (1.0 - out)),)
+
 
 class Abs(Op):
     name, symbol, code, arity = "Abs", "abs", 15, 1
@@ -404,6 +464,9 @@ class Abs(Op):
 
     def backward(self, out, g, a):
         return (g if a > 0.0 else (-g if a < 0.0 else 0.0),)  # slope 0 at 0
+
+    def backward_vars(self, out, g, a):
+        return (g if a > 0.0 else (-g if a < 0.0 else None),)
 
 
 #: The operator table, in code order. Operators with no argument are shared

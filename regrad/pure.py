@@ -256,11 +256,14 @@ class Var:
     __abs__ = abs
 
     # -------------------------------------------------------------- backward
-    def backward(self, dy=None, retain_graph=False):
+    def backward(self, dy=None, retain_graph=False, create_graph=False):
         """Add d(self)/d(leaf) * dy into the ``.grad`` of every leaf that
         requires grad. Without ``retain_graph`` the graph's interior is
         released afterwards, and a second backward through it raises
-        RuntimeError."""
+        RuntimeError. ``.grad`` holds a number: for gradients as Vars
+        (``create_graph=True``) use ``regrad.grad``."""
+        if create_graph:
+            raise ValueError(ops.BACKWARD_CREATE_GRAPH_MESSAGE)
         if not self._req_grad:
             raise RuntimeError(ops.NO_GRAD_MESSAGE)
         dy = 1.0 if dy is None else to_float(dy, "dy")
@@ -315,6 +318,13 @@ def _count_consumers(root):
     if released is not None:
         raise ops.released_error(released.name)
     return pending
+
+
+def _release(node):
+    """Drop a result's links to its inputs, as backward() does once the result
+    has passed its gradient on (``regrad.grad`` without ``retain_graph``)."""
+    if node._op is not None:
+        node._src = None
 
 
 def _compared(other):

@@ -48,9 +48,9 @@ after a backward); the tape keeps references to its leaves, its root and its
 outputs only.
 """
 from . import ops
-from ._messages import (BUFFER_LAYOUT_MESSAGE, buffer_format_message, length_message,
-                        outputs_graph_message, outputs_type_message, tape_repr, type_name,
-                        value_to_float, values_type_message, vars_leaf_message,
+from ._messages import (BUFFER_LAYOUT_MESSAGE, CREATE_GRAPH_MESSAGE, buffer_format_message,
+                        length_message, outputs_graph_message, outputs_type_message, tape_repr,
+                        type_name, value_to_float, values_type_message, vars_leaf_message,
                         vars_sequence_message, vars_type_message, RECORDED_ONCE_MESSAGE)
 from .ops import to_float
 
@@ -145,10 +145,13 @@ class Tape:
         finally:
             error = None                  # no cycle through this frame
 
-    def backward(self, dy=None):
+    def backward(self, dy=None, create_graph=False):
         """Add d(root)/d(leaf) * ``dy`` (default 1.0) into the ``.grad`` of every
         leaf that requires grad, as ``root.backward()`` would, at the values of
-        the last ``forward()`` (or of the recording, before any forward)."""
+        the last ``forward()`` (or of the recording, before any forward).
+        First derivatives only: ``create_graph=True`` raises ValueError."""
+        if create_graph:
+            raise ValueError(CREATE_GRAPH_MESSAGE)
         if not self._root._req_grad:
             raise RuntimeError(ops.NO_GRAD_MESSAGE)
         dy = 1.0 if dy is None else to_float(dy, "dy")

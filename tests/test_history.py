@@ -25,6 +25,21 @@ def test_an_entry_keeps_times_and_the_ratios_within_its_run():
                          commit="x")["rows"]["lanes"] == dict(ms=2.0, vs_pure=None, vs_torch=None)
 
 
+def test_an_entry_keeps_what_the_docs_quote():
+    rep = report(400.0, 0.5, 0.1)
+    rep["rows"][0].update(label="regrad pure-Python", ms_min=390.0, ms_max=420.0, bytes=188.2,
+                          first_step=0.47)
+    rep["targets"] = [dict(target="t", value=2.0, shown="2.00x", holds=False, why=None)]
+    rep["scaling"] = {"chain": {"1000": dict(nodes=999, seconds=[3e-5, 1e-5, 2e-5])}}
+    e = history.entry(rep, commit="abc1234")
+    assert e["rows"]["pure"] == dict(ms=400.0, vs_pure=1.0, vs_torch=0.5 / 400.0,
+                                     label="regrad pure-Python", ms_min=390.0, ms_max=420.0,
+                                     bytes=188.2, first_step=0.47)
+    assert e["targets"] == [dict(target="t", shown="2.00x", holds=False)]
+    assert e["scaling"] == {"chain": {"1000": pytest.approx(2e-5 / 999 * 1e9)}}
+    assert json.loads(json.dumps(e)) == e
+
+
 def test_the_file_round_trips_and_names_a_bad_line(tmp_path):
     path = tmp_path / "h.jsonl"
     for k, c in enumerate(("aaa", "bbb")):

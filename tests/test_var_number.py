@@ -196,7 +196,8 @@ def test_help_and_signature(engine):
     sig = inspect.signature(Var)
     assert list(sig.parameters) == ["val", "req_grad", "label"]
     assert sig.parameters["req_grad"].default is False and sig.parameters["label"].default is None
-    assert list(inspect.signature(Var.backward).parameters) == ["self", "dy", "retain_graph"]
+    assert list(inspect.signature(Var.backward).parameters) == ["self", "dy", "retain_graph",
+                                                                 "create_graph"]
     text = pydoc.render_doc(Var)
     assert "req_grad" in text and "backward" in text
     for name in PUBLIC_VAR:
@@ -211,7 +212,7 @@ def test_tape_docstrings(engine):
     for name in ("forward", "backward", "load", "root", "leaves", "outputs", "size"):
         assert inspect.getdoc(getattr(Tape, name)), name
     assert list(inspect.signature(Tape.load).parameters) == ["self", "vars", "values"]
-    assert list(inspect.signature(Tape.backward).parameters) == ["self", "dy"]
+    assert list(inspect.signature(Tape.backward).parameters) == ["self", "dy", "create_graph"]
 
 
 def _stub_members(path, cls):

@@ -58,7 +58,7 @@ def _save_png(rep, path):
 
     bars = _bars(rep)
     n = max(1, len(bars))
-    targets = ["targets for the compiled engine, this run:"] + [
+    targets = ["the project's speed goals (not a check of this installation):"] + [
         "  " + t for t in _target_lines(rep)]
     # heights in inches: title block, bars, axis label, targets
     head, row, axis, line = 0.95, 0.42, 0.55, 0.19
@@ -157,7 +157,8 @@ def bench_svg(rep):
         ty = bottom + 52
     else:
         ty = top + 20
-    for i, line in enumerate(["targets for the compiled engine:"] + _target_lines(rep)):
+    for i, line in enumerate(["the project's speed goals (not a check of this installation):"]
+                             + _target_lines(rep)):
         parts.append(f'<text x="12" y="{ty + 16 * i}" font-family="monospace" '
                      f'font-size="11">{escape(line)}</text>')
     parts.append("</svg>")

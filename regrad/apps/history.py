@@ -10,6 +10,7 @@ PyTorch on batched tensors (``vs_torch``), the figures to compare across runs.
 import json
 import math
 import os
+import statistics
 import subprocess
 import time
 from xml.sax.saxutils import escape
@@ -41,9 +42,22 @@ def entry(report, commit=None):
         commit=commit if commit is not None else _commit(),
         date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         machine=report["machine"], cpu_share=report["settings"].get("cpu_share"),
-        rows={k: dict(ms=r["ms"], vs_pure=pure / r["ms"] if pure else None,
-                      vs_torch=torch / r["ms"] if torch else None)
-              for k, r in rows.items()})
+        rows={k: _row(r, pure, torch) for k, r in rows.items()},
+        # what the docs quote besides the times (doc/make_performance.py)
+        targets=[dict(target=t["target"], shown=t["shown"], holds=t["holds"])
+                 for t in report.get("targets", ())],
+        scaling={shape: {n: statistics.median(d["seconds"]) / d["nodes"] * 1e9
+                        for n, d in sizes.items()}
+                 for shape, sizes in report.get("scaling", {}).items()})
+
+
+def _row(r, pure, torch):
+    out = dict(ms=r["ms"], vs_pure=pure / r["ms"] if pure else None,
+               vs_torch=torch / r["ms"] if torch else None)
+    for key in ("label", "ms_min", "ms_max", "bytes", "first_step"):
+        if r.get(key) is not None:
+            out[key] = r[key]
+    return out
 
 
 def append(path, line):

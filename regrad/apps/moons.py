@@ -369,7 +369,8 @@ def add_parser(subparsers):
     d = DEFAULTS
     p = subparsers.add_parser(
         "moons", help="train an MLP on the two-moons data and draw its decision boundary",
-        description="Train a small MLP to separate two moons (the seed's demo): "
+        description="Train a small MLP to separate two moons (micrograd's and the original "
+                    "regrad's demo): "
                     "MLP(2, [16, 16, 1]), max-margin loss relu(1 - y*score) averaged plus "
                     "alpha * sum(p*p), SGD with a learning rate falling linearly from lr to "
                     "lr/10, full batch. Prints progress and a summary, and writes a picture "
@@ -511,7 +512,7 @@ def run(args):
     batch = ("full batch" if args.batch_size is None or args.batch_size >= args.samples
              else f"batches of {args.batch_size}")
     print(f"two moons: {_count(args.samples, 'point')} (noise {args.noise:g}, seed {args.seed}); "
-          f"MLP(2, [{sizes}]), {len(model.parameters())} parameters; {args.epochs} epochs, "
+          f"MLP(2, [{sizes}]), {len(model.parameters())} parameters; {_count(args.epochs, 'epoch')}, "
           f"{batch}, lr {args.lr:g}, {shown_engine} engine{_PATH_SHOWN[args.path]}",
           flush=True)
 
@@ -539,10 +540,10 @@ def run(args):
     points = "the training point" if args.samples == 1 else f"the {args.samples} training points"
     print(f"final accuracy {100 * final:.1f}% on {points}, "
           f"loss {history[-1].loss:.4f}")
-    print(f"time {_fmt_time(elapsed)} for {args.epochs} epochs, "
+    print(f"time {_fmt_time(elapsed)} for {_count(args.epochs, 'epoch')}, "
           f"{_fmt_time(elapsed / args.epochs)} per epoch ({shown_engine} engine)")
     if out is not None:
-        title = (f"MLP(2, [{sizes}]), {args.epochs} epochs, {shown_engine} engine: "
+        title = (f"MLP(2, [{sizes}]), {_count(args.epochs, 'epoch')}, {shown_engine} engine: "
                  f"accuracy {100 * final:.1f}%")
         try:
             plot.save_moons_picture(out, model, X, y, history, title=title)

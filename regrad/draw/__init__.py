@@ -35,7 +35,7 @@ import os
 from ._graph import collect, walk, DEFAULT_MAX_NODES, _check_max_nodes
 from ._compact import compact
 from ._style import normalize_orientation, ORIENTATIONS
-from ._svg import render_svg, render_page
+from ._svg import render_svg, render_page, legend_html
 from ._export import mermaid_text, dot_text
 
 __all__ = ["Drawing", "draw", "draw_to_html", "build_svg", "build_dot",
@@ -58,8 +58,8 @@ def _graph(root, max_nodes, view):
 class Drawing:
     """A drawn graph. ``svg`` is the SVG text; ``html()`` a full page;
     ``save(path)`` writes either, by the path's extension (``.svg``, or
-    ``.html``/``.htm``; any other raises ValueError). In Jupyter, a Drawing shows itself (``_repr_svg_``,
-    ``_repr_html_``).
+    ``.html``/``.htm``; any other raises ValueError). In Jupyter, a Drawing shows itself
+    with its colour key (``_repr_html_``; ``_repr_svg_`` for front ends without HTML).
 
     ``orientation``, ``node_count``, ``edge_count``, ``width`` and ``height``
     (pixels), ``crossings`` (edge crossings in the layout) describe it.
@@ -126,7 +126,7 @@ class Drawing:
         return self.svg
 
     def _repr_html_(self):
-        return f'<div style="overflow:auto">{self.svg}</div>'
+        return f'{legend_html(self._graph)}<div style="overflow:auto">{self.svg}</div>'
 
     def __repr__(self):
         return (f"<Drawing {self.orientation}: {self.node_count} nodes, {self.edge_count} edges, "

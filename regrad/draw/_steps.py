@@ -21,7 +21,7 @@ import re
 from .. import ops
 from ._graph import collect, format_value, walk, DEFAULT_MAX_NODES
 from ._style import normalize_orientation, text_width
-from ._svg import _esc, page_head, render_svg
+from ._svg import _esc, legend_html, page_head, render_svg
 
 __all__ = ["Pass", "Step", "backward_schedule", "BackwardSteps", "draw_backward",
            "backward_steps"]
@@ -213,17 +213,28 @@ class BackwardSteps:
                         f"{format_value(s.grad)} | {_passes_text(self, s)} |")
         return "\n".join(rows)
 
-    def html(self, title="regrad backward, step by step"):
+    def _sections(self, heading):
         sections = []
         for k, (caption, svg) in enumerate(zip(self.captions, self.svgs)):
             head = "Before the pass" if k == 0 else f"Step {k} of {len(self.steps)}"
-            sections.append(f'<section class="step" id="step-{k}"><h2>{head}</h2>\n'
+            sections.append(f'<section class="step" id="step-{k}"><{heading}>{head}</{heading}>\n'
                             f'<p class="caption">{_esc(caption)}</p>\n'
-                            f'<div class="graph">\n{svg}\n</div></section>')
+                            f'<div class="graph" style="overflow:auto">\n{svg}\n</div></section>')
+        return "\n".join(sections)
+
+    def html(self, title="regrad backward, step by step"):
         return (
             page_head(title, _PAGE_CSS) + "<body>\n"
-            f"<header><h1>{_esc(title)}</h1>\n<p>{_esc(_INTRO)}</p></header>\n"
-            + "\n".join(sections) + "\n</body>\n</html>\n")
+            f"<header><h1>{_esc(title)}</h1>\n<p>{_esc(_INTRO)}</p>\n{_legend()}</header>\n"
+            + self._sections("h2") + "\n</body>\n</html>\n")
+
+    def _repr_html_(self):
+        """In Jupyter: the explanation, the colour key and every step, in a cell."""
+        return (f'<div class="regrad-steps"><p style="max-width:60em">{_esc(_INTRO)}</p>\n'
+                f"{_legend()}\n{self._sections('h4')}</div>")
+
+    def __repr__(self):
+        return f"<BackwardSteps: {len(self.steps)} steps from {self.name_of(self.root)}>"
 
     def save(self, path, title=None):
         """Write the page to ``path`` (``.html`` added if missing); returns the path."""
@@ -245,6 +256,11 @@ class BackwardSteps:
             _write(path, self.captioned(k) + "\n")
             paths.append(path)
         return paths
+
+
+def _legend():
+    return legend_html(None, extra=[(CURRENT["fill"], CURRENT["stroke"],
+                                     "the result being processed at this step")])
 
 
 _INTRO = ("Each picture is the graph during one step of backward(), in the order the engine "
@@ -374,8 +390,8 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
     for i, node in enumerate(graph.nodes):
         var_label = labels.get(id(found[i]), node.label)
         k = order.get(id(found[i]))
-        if var_label is not None:
-            node.name = var_label
+        if var_label is not None:       # a result keeps its operator's name beside it
+            node.name = var_label if found[i].op is None else f"{var_label}: {node.name}"
             node.label = None           # the name says it already
         elif k is not None:
             node.name = f"#{k} {node.name}"

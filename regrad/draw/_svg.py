@@ -5,7 +5,7 @@ from html import escape
 from ._layout import layout
 from ._style import STYLE, LEGEND, EDGE_COLOUR, FONT_FAMILY, text_width
 
-__all__ = ["render_svg", "render_page", "SvgDrawing"]
+__all__ = ["render_svg", "render_page", "legend_html", "SvgDrawing"]
 
 NAME_SIZE = 14.0      # px, bold: the op's or the Var's name
 TEXT_SIZE = 12.5      # px: arguments, value, gradient
@@ -196,20 +196,30 @@ label.fit::before{content:"\\2610  "}
 BIG_PAGE = (1600.0, 1200.0)
 
 
+def legend_html(graph, extra=()):
+    """The colour key of ``graph``'s node kinds (None: leaves and results) as an
+    HTML ``div``, styled inline so that it reads the same in a page and in a
+    notebook cell.
+    ``extra``: more (fill, stroke, text) keys, e.g. the step drawings' orange."""
+    kinds = ["param", "const", "op"]
+    if graph is not None and any(n.kind == "neuron" for n in graph.nodes):
+        kinds.append("neuron")
+    keys = [(kind, STYLE[kind]["fill"], STYLE[kind]["stroke"], LEGEND[kind]) for kind in kinds]
+    keys += [("extra", fill, stroke, text) for fill, stroke, text in extra]
+    spans = [f'<span class="key {kind}" style="display:inline-flex;align-items:center;gap:5px;'
+             f'margin-right:16px"><span class="sw" style="display:inline-block;width:15px;'
+             f'height:11px;border:1.3px solid {stroke};border-radius:3px;background:{fill}">'
+             f'</span>{_esc(text)}</span>' for kind, fill, stroke, text in keys]
+    return (f'<div class="legend" style="font-family:{FONT_FAMILY};font-size:13px;'
+            f'color:#263238;margin:4px 0">{"".join(spans)}</div>')
+
+
 def render_page(graph, drawing, title):
     """A complete HTML page around ``drawing`` (an ``SvgDrawing`` of ``graph``).
     Its title says the graph's size; a large drawing opens fitted to the
     window, and "fit to window" switches to its actual size, where the text
     reads at 100% zoom (it is vector text, so it also reads when zoomed in)."""
     n_nodes, n_edges = len(graph.nodes), len(graph.edges)
-    kinds = ["param", "const", "op"]
-    if any(n.kind == "neuron" for n in graph.nodes):
-        kinds.append("neuron")
-    keys = []
-    for kind in kinds:
-        st = STYLE[kind]
-        keys.append(f'<span class="key {kind}"><span class="sw" style="background:{st["fill"]};'
-                    f'border-color:{st["stroke"]}"></span>{_esc(LEGEND[kind])}</span>')
     notes = []
     if graph.has_grads:
         notes.append("grad: the gradient a leaf holds (after backward).")
@@ -226,5 +236,5 @@ def render_page(graph, drawing, title):
         page_head(f"{title} ({n_nodes} nodes)", _PAGE_CSS) +
         f"<body{body_class}>\n{fit}"
         f'<header><h1>{_esc(title)}</h1><span class="stats">{n_nodes} nodes, '
-        f'{n_edges} edges</span>{fit_label}\n<div class="legend">{"".join(keys)}</div></header>\n'
+        f'{n_edges} edges</span>{fit_label}\n{legend_html(graph)}</header>\n'
         f'<div class="graph">\n{drawing.svg}\n</div>\n{note}\n</body>\n</html>\n')
