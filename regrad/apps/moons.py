@@ -31,6 +31,7 @@ import random
 import shutil
 import sys
 import time
+from array import array
 from dataclasses import dataclass
 from functools import reduce
 from operator import add, eq
@@ -233,7 +234,6 @@ class LanesStep:
     def _rows(self, X, y):
         """The batch as rows (x0, x1, -y), and its labels' signs (bytes, 1 where
         a label is positive)."""
-        from array import array
         if self._data is not None and self._data[0] is X and self._data[1] is y:
             return self._data[2]
         rows = array("d", [v for (x0, x1), yi in zip(X, y) for v in (x0, x1, -yi)])
@@ -259,6 +259,7 @@ class LanesStep:
 # per byte: 1 if it is the top byte of a positive float64 (its sign bit clear)
 _POSITIVE_TOP_BYTE = bytes(int(b < 0x80) for b in range(256))
 _ZERO, _MINUS_ZERO = bytes(8), bytes(7) + b"\x80"    # 0.0 and -0.0, little-endian
+_ones = getattr(int, "bit_count", lambda n: bin(n).count("1"))    # int.bit_count: 3.10+
 
 
 def _count_right(positive, scores, maybe_nan=True):
@@ -274,7 +275,7 @@ def _count_right(positive, scores, maybe_nan=True):
         return sum(map(eq, positive, map((0.0).__lt__, scores)))
     signs = raw[7::8].translate(_POSITIVE_TOP_BYTE)
     differ = int.from_bytes(signs, "little") ^ int.from_bytes(positive, "little")
-    return len(scores) - bin(differ).count("1")
+    return len(scores) - _ones(differ)
 
 
 @dataclass
