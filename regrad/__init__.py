@@ -38,9 +38,10 @@ else:
         import warnings as _warnings
         _warnings.warn(
             f"regrad: the compiled engine could not be imported ({_exc}); using the "
-            "pure-Python engine. Build it with `pip install -e .` from the source tree "
-            "(or, after `pip install -e \".[dev]\"`, `python setup.py build_ext --inplace`), "
-            "or set REGRAD_PURE_PYTHON=1 to silence this warning.", RuntimeWarning, stacklevel=2)
+            "pure-Python engine (the same results, slower). It is built when regrad is "
+            "installed where a C compiler is (see doc/install.md), or from the source tree "
+            "by `pip install -e .`; REGRAD_PURE_PYTHON=1 silences this warning.",
+            RuntimeWarning, stacklevel=2)
         from .pure import Var
         BACKEND = "python"
 
@@ -116,6 +117,27 @@ def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, blo
     return Tape(root, retain_graph=retain_graph, outputs=outputs)
 
 
+def build_info():
+    """How this regrad was built and what runs, for bug reports
+    (``python -c "import regrad; print(regrad.build_info())"``): a dict of
+    ``version``; ``engine`` (``BACKEND``); ``compiler``, the C compiler of the
+    compiled engine; ``simd``, the build of the lane kernels in use
+    (``"baseline"``, or ``"avx2"`` where the CPU has it: the same bits) and
+    ``simd_available``, those this CPU can run (set ``REGRAD_SIMD`` at import
+    to choose); the last three None without the compiled engine; ``python``
+    and ``platform``."""
+    import platform
+    import sys
+    info = {"version": __version__, "engine": BACKEND, "compiler": None, "simd": None,
+            "simd_available": None, "python": sys.version.split()[0],
+            "platform": f"{platform.system()} {platform.machine()}"}
+    if BACKEND == "cython":
+        from . import _lanes
+        info.update(compiler=_lanes.COMPILER, simd=_lanes.simd(),
+                    simd_available=_lanes.simd_variants())
+    return info
+
+
 def release_memory():
     """Give back to the system the memory the compiled engine keeps for reuse.
 
@@ -141,6 +163,6 @@ def set_pool_limit(nbytes):
 from .autodiff import (grad, jvp, hvp, hessian, gradcheck, gradgradcheck,  # noqa: E402
                        GradcheckError)
 
-__all__ = ["Var", "BACKEND", "get_engine", "ops", "compile", "release_memory",
+__all__ = ["Var", "BACKEND", "get_engine", "ops", "compile", "build_info", "release_memory",
            "set_pool_limit", "grad", "jvp", "hvp", "hessian", "gradcheck", "gradgradcheck",
            "GradcheckError"]

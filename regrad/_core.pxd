@@ -27,7 +27,7 @@ cpdef enum OpCode:
 
 # Per op code: how many Var inputs it reads (0 for LEAF), filled from regrad.ops
 # at import. Pow reads one; its exponent sits in the node's second link.
-cdef unsigned char ARITY[N_OPS]
+cdef unsigned char ARITY[<int>N_OPS]   # the cast: Cython < 3.3 wants an int
 
 # Node flags
 cdef enum:

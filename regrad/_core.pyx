@@ -58,7 +58,7 @@ def _check_op_table():
     """Take the arities from the operator table, and refuse to run if an op code
     compiled here differs from the table's (a missed edit when adding one)."""
     for op in _ops.OPS:
-        if op.name.upper() not in OpCode.__members__ or OpCode[op.name.upper()] != op.code:
+        if getattr(OpCode, op.name.upper(), None) != op.code:
             raise ImportError(f"regrad._core: op {op.name} has code {op.code} in regrad.ops "
                               "but not in regrad/_core.pxd: rebuild, or fix the OpCode enum")
         ARITY[<int>op.code] = op.arity

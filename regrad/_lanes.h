@@ -7,8 +7,9 @@
  * are those of regrad/_kernels.pxd, in the same floating-point order, so each
  * lane gets the dynamic engine's bits; this file is compiled without FMA
  * contraction (-ffp-contract=off) so that no compiler fuses them. Value
- * kernels that raise in the dynamic engine only count the lanes that would
- * raise here; the caller re-runs such a block through the raising kernels.
+ * kernels that raise in the dynamic engine only flag a block where a lane
+ * would raise (a flag ORed in, never a sum: isinf() is -1 for -inf in glibc);
+ * the caller re-runs such a block through the raising kernels.
  */
 #ifndef REGRAD_LANES_H
 #define REGRAD_LANES_H
@@ -45,14 +46,20 @@ typedef struct {
     int32_t pad;
 } ln_term;
 
-/* Runtime dispatch: an AVX2 clone beside the baseline one where the compiler
- * and the C library support it (no FMA: it would change the bits). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) \
-    && !defined(REGRAD_NO_CLONES)
-#define LN_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define LN_CLONES
-#endif
+/* The four kernels of a build of this file. It is compiled twice on x86-64:
+ * with _lanes.pyx for the baseline instruction set, and alone for AVX2
+ * (_lanes_avx2.c, without FMA: it would change the bits); _lanes.pyx picks
+ * one at import by asking the CPU (_lanes_simd.h). */
+typedef struct {
+    Py_ssize_t (*forward)(const ln_instr*, Py_ssize_t, const ln_term*, double*, const double*,
+                          Py_ssize_t, Py_ssize_t);
+    void (*backward)(const ln_instr*, Py_ssize_t, const ln_term*, const double*, double*,
+                     const double*, Py_ssize_t, Py_ssize_t, double*, int);
+    void (*flush_block)(const ln_instr*, Py_ssize_t, const ln_term*, const double*,
+                        const double*, Py_ssize_t, Py_ssize_t, const double*, double*);
+    void (*reduce)(double*, const int32_t*, const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+} ln_kernels;
+#define LN_KERNELS {ln_forward, ln_backward, ln_flush_block, ln_reduce}
 
 #define LN_LOOP(BODY) for (l = 0; l < n; l++) { BODY }
 #define LN_USED(V) (void)(V);
@@ -70,10 +77,13 @@ typedef struct {
     if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; o[l] = (EXPR);) }                   \
     else { LN_LOOP(double x = sa; o[l] = (EXPR);) }
 
-/* one instruction whose formula has a domain check: count the bad lanes */
+/* a lane out of the domain: flag the block (0 or 1, whatever BAD's value) */
+#define LN_FLAG(BAD) bad |= ((BAD) != 0);
+
+/* one instruction whose formula has a domain check */
 #define LN_UNARY_CHECKED(BAD, EXPR)                                                      \
-    if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; bad += (BAD); o[l] = (EXPR);) }     \
-    else { LN_LOOP(double x = sa; bad += (BAD); o[l] = (EXPR);) }
+    if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; LN_FLAG(BAD) o[l] = (EXPR);) }      \
+    else { LN_LOOP(double x = sa; LN_FLAG(BAD) o[l] = (EXPR);) }
 
 static inline double ln_sigmoid(double x) {
     double v;
@@ -88,9 +98,8 @@ static inline int ln_pow_bad(double x, double p, double v) {
            || (isinf(v) && isfinite(x) && isfinite(p));
 }
 
-/* Forward over lanes 0..n-1 of a block; returns the number of lane values
- * that the dynamic engine would have refused (0: all good). */
-LN_CLONES
+/* Forward over lanes 0..n-1 of a block; returns 1 if the dynamic engine
+ * would have refused a lane's value, else 0. */
 static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                              double* V, const double* S, Py_ssize_t B, Py_ssize_t n)
 {
@@ -130,27 +139,27 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
         case LN_MUL: LN_BINARY(x * y) break;
         case LN_DIV:
             switch (in->kind & 3) {
-            case 3: LN_LOOP(double y = xb[l]; bad += (y == 0.0); o[l] = xa[l] / y;) break;
-            case 1: LN_LOOP(bad += (sb == 0.0); o[l] = xa[l] / sb;) break;
-            case 2: LN_LOOP(double y = xb[l]; bad += (y == 0.0); o[l] = sa / y;) break;
-            default: LN_LOOP(bad += (sb == 0.0); o[l] = sa / sb;) break;
+            case 3: LN_LOOP(double y = xb[l]; LN_FLAG(y == 0.0) o[l] = xa[l] / y;) break;
+            case 1: LN_LOOP(LN_FLAG(sb == 0.0) o[l] = xa[l] / sb;) break;
+            case 2: LN_LOOP(double y = xb[l]; LN_FLAG(y == 0.0) o[l] = sa / y;) break;
+            default: LN_LOOP(LN_FLAG(sb == 0.0) o[l] = sa / sb;) break;
             }
             break;
         case LN_NEG: LN_UNARY(-x) break;
         case LN_POW:
             if (in->kind & LN_A) {
                 LN_LOOP(double x = xa[l]; double v = pow(x, p);
-                        bad += ln_pow_bad(x, p, v); o[l] = v;)
+                        LN_FLAG(ln_pow_bad(x, p, v)) o[l] = v;)
             } else {
-                LN_LOOP(double v = pow(sa, p); bad += ln_pow_bad(sa, p, v); o[l] = v;)
+                LN_LOOP(double v = pow(sa, p); LN_FLAG(ln_pow_bad(sa, p, v)) o[l] = v;)
             }
             break;
         case LN_EXP:
             if (in->kind & LN_A) {
                 LN_LOOP(double x = xa[l]; double v = exp(x);
-                        bad += (isinf(v) && !isinf(x)); o[l] = v;)
+                        LN_FLAG(isinf(v) && !isinf(x)) o[l] = v;)
             } else {
-                LN_LOOP(double v = exp(sa); bad += (isinf(v) && !isinf(sa)); o[l] = v;)
+                LN_LOOP(double v = exp(sa); LN_FLAG(isinf(v) && !isinf(sa)) o[l] = v;)
             }
             break;
         case LN_LOG: LN_UNARY_CHECKED(x <= 0.0, log(x)) break;
@@ -246,7 +255,6 @@ enum { LN_STORE = 0, LN_DEFER = 1 };
 /* Backward over lanes 0..n-1 of a block, the instructions last to first, as
  * the replay tape's sweep: G holds the lane adjoints (zero but the root's
  * seeds); the contributions to the parameters as ``mode`` says. */
-LN_CLONES
 static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                         const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
                         double* C, int mode)
@@ -342,7 +350,6 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
 /* After ln_backward(LN_DEFER) of the same block: every contribution added
  * into acc, lane n-1 first (the lanes after these are in already), in groups
  * of a neuron's uses. */
-LN_CLONES
 static void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                            const double* V, const double* G, Py_ssize_t B, Py_ssize_t n,
                            const double* C, double* acc)
@@ -404,7 +411,6 @@ static void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term
  * order. When every parameter has one use, acc[u] is the use u's, and eight
  * uses are summed side by side (eight independent chains of additions, each
  * reading its contributions in order); else acc[param[u]], one at a time. */
-LN_CLONES
 static void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssize_t U,
                       Py_ssize_t B, Py_ssize_t n)
 {
@@ -434,23 +440,76 @@ static void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssi
     }
 }
 
-/* Threads add their blocks' contributions in turn, the last block first. */
+/* Threads add their blocks' contributions in turn, the last block first:
+ * the turn is read with acquire and passed with release semantics, so a
+ * thread sees the sums of the blocks before its turn. MSVC has no C11
+ * atomics in C by default: its interlocked intrinsics (full barriers). */
+#if defined(_MSC_VER)
+#include <intrin.h>
+#if defined(_WIN64)
+#define LN_LOAD(p) ((Py_ssize_t)_InterlockedOr64((volatile __int64*)(p), 0))
+#define LN_STORE(p, v) ((void)_InterlockedExchange64((volatile __int64*)(p), (__int64)(v)))
+#define LN_INCREMENT(p) ((void)_InterlockedIncrement64((volatile __int64*)(p)))
+#else
+#define LN_LOAD(p) ((Py_ssize_t)_InterlockedOr((volatile long*)(p), 0))
+#define LN_STORE(p, v) ((void)_InterlockedExchange((volatile long*)(p), (long)(v)))
+#define LN_INCREMENT(p) ((void)_InterlockedIncrement((volatile long*)(p)))
+#endif
+/* SwitchToThread (kernel32), declared here rather than with all of windows.h */
+__declspec(dllimport) int __stdcall SwitchToThread(void);
+#define LN_YIELD() ((void)SwitchToThread())
+#else
+#include <stdatomic.h>
+#define LN_LOAD(p) atomic_load_explicit((_Atomic Py_ssize_t*)(p), memory_order_acquire)
+#define LN_STORE(p, v) atomic_store_explicit((_Atomic Py_ssize_t*)(p), (v), memory_order_release)
+#define LN_INCREMENT(p) ((void)atomic_fetch_add_explicit((_Atomic Py_ssize_t*)(p), 1, memory_order_acq_rel))
 #if defined(__unix__) || defined(__APPLE__)
 #include <sched.h>
 #define LN_YIELD() sched_yield()
 #else
 #define LN_YIELD() ((void)0)
 #endif
+#endif
 
-static inline void ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine)
+/* Returns 0 if the call was stopped (*stop set: a thread failed to start, an
+ * interrupt) before the turn came; else 1. */
+static inline int ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine, const Py_ssize_t* stop)
 {
-    while (__atomic_load_n(turn, __ATOMIC_ACQUIRE) != mine)
+    while (LN_LOAD(turn) != mine) {
+        if (LN_LOAD(stop))
+            return 0;
+        LN_YIELD();
+    }
+    return 1;
+}
+
+/* A failed call stops its workers: they look at the flag between blocks. */
+static inline int ln_stopped(const Py_ssize_t* stop)
+{
+    return LN_LOAD(stop) != 0;
+}
+
+static inline void ln_set_stop(Py_ssize_t* stop, Py_ssize_t value)
+{
+    LN_STORE(stop, value);
+}
+
+/* A worker thread is done with the call's buffers. */
+static inline void ln_worker_done(Py_ssize_t* done)
+{
+    LN_INCREMENT(done);
+}
+
+/* Wait until n workers are done (without the GIL: no interrupt cuts it short). */
+static inline void ln_wait_workers(Py_ssize_t* done, Py_ssize_t n)
+{
+    while (LN_LOAD(done) < n)
         LN_YIELD();
 }
 
 static inline void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next)
 {
-    __atomic_store_n(turn, next, __ATOMIC_RELEASE);
+    LN_STORE(turn, next);
 }
 
 #endif

@@ -39,6 +39,7 @@ from regrad._core cimport (Var, MUL, ADD, DIV, POW, REQ_GRAD, HAS_GRAD, leaf_gra
                            born_before)
 from regrad._kernels cimport binary_value, unary_value
 
+import signal
 import threading
 from array import array
 
@@ -48,6 +49,7 @@ from ._replay import Tape as _Tape
 
 cdef extern from "Python.h":
     bint PyFloat_CheckExact(PyObject*)
+    const Py_ssize_t PY_SSIZE_T_MAX
 
 cdef extern from "_lanes.h":
     ctypedef struct ln_instr:
@@ -62,21 +64,78 @@ cdef extern from "_lanes.h":
         int32_t b, c
         int32_t ub, uc
     int LN_DOT, LN_A, LN_B, LN_C
-    Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
-                          double* V, const double* S, Py_ssize_t B, Py_ssize_t n) nogil
-    void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
-                     const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
-                     double* C, int mode) nogil
-    void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
-                        const double* V, const double* G, Py_ssize_t B, Py_ssize_t n,
-                        const double* C, double* acc) nogil
     int LN_STORE, LN_DEFER
-    void ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine) nogil
+    int ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine, const Py_ssize_t* stop) nogil
+    int ln_stopped(const Py_ssize_t* stop) nogil
+    void ln_set_stop(Py_ssize_t* stop, Py_ssize_t value) nogil
+    void ln_worker_done(Py_ssize_t* done) nogil
+    void ln_wait_workers(Py_ssize_t* done, Py_ssize_t n) nogil
     void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next) nogil
-    void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssize_t U,
-                   Py_ssize_t B, Py_ssize_t n) nogil
 
-__all__ = ["BatchTape"]
+cdef extern from "_lanes_simd.h":
+    ctypedef struct ln_kernels:
+        Py_ssize_t (*forward)(const ln_instr*, Py_ssize_t, const ln_term*, double*, const double*,
+                              Py_ssize_t, Py_ssize_t) noexcept nogil
+        void (*backward)(const ln_instr*, Py_ssize_t, const ln_term*, const double*, double*,
+                         const double*, Py_ssize_t, Py_ssize_t, double*, int) noexcept nogil
+        void (*flush_block)(const ln_instr*, Py_ssize_t, const ln_term*, const double*,
+                            const double*, Py_ssize_t, Py_ssize_t, const double*,
+                            double*) noexcept nogil
+        void (*reduce)(double*, const int32_t*, const double*, Py_ssize_t, Py_ssize_t,
+                       Py_ssize_t) noexcept nogil
+    const ln_kernels ln_baseline
+    const ln_kernels* LN_AVX2_KERNELS
+    bint LN_AVX2_BUILT
+    bint ln_cpu_has_avx2()
+    const char* LN_COMPILER
+
+__all__ = ["BatchTape", "simd", "simd_variants", "use_simd"]
+
+# The build of the lane kernels in use (regrad/_lanes_simd.h): each gives the same bits
+cdef const ln_kernels* kernels = &ln_baseline
+cdef str kernels_name = "baseline"
+
+COMPILER = LN_COMPILER.decode("ascii", "replace").strip()
+
+
+def simd_variants():
+    """The builds of the lane kernels that this build holds and this CPU runs."""
+    return ("baseline", "avx2") if LN_AVX2_BUILT and ln_cpu_has_avx2() else ("baseline",)
+
+
+def simd():
+    """The build of the lane kernels in use: "baseline" or "avx2"."""
+    return kernels_name
+
+
+def use_simd(name=None):
+    """Run the lane kernels built for ``name`` ("baseline" or "avx2"; None:
+    the best this CPU runs); return the name used before. All builds give
+    the same bits: this is for comparing them."""
+    global kernels, kernels_name
+    available = simd_variants()
+    if name is None:
+        name = available[len(available) - 1]
+    if name not in available:
+        raise ValueError(f"regrad: no {name!r} build of the lane kernels here "
+                         f"(built and supported: {', '.join(available)})")
+    previous = kernels_name
+    kernels = LN_AVX2_KERNELS if name == "avx2" else &ln_baseline
+    kernels_name = name
+    return previous
+
+
+def _use_simd_from_env():
+    """REGRAD_SIMD=baseline (or avx2) at import: that build, else the best."""
+    import os, warnings
+    try:
+        use_simd(os.environ.get("REGRAD_SIMD") or None)
+    except ValueError as exc:
+        warnings.warn(f"{exc}; REGRAD_SIMD ignored", RuntimeWarning, stacklevel=2)
+        use_simd()
+
+
+_use_simd_from_env()
 
 # the working set of a block (values, adjoints, contributions) kept to about this
 cdef Py_ssize_t BLOCK_BYTES = 512 * 1024
@@ -86,11 +145,32 @@ cdef Py_ssize_t BLOCK_BYTES = 512 * 1024
 cdef Py_ssize_t STEP_BLOCKS_PER_THREAD = 8
 
 
+cdef Py_ssize_t _product(Py_ssize_t a, Py_ssize_t b) except -1:
+    """a * b (both >= 0), or MemoryError where it would not fit a Py_ssize_t."""
+    if b and a > PY_SSIZE_T_MAX // b:
+        raise MemoryError(f"regrad: the batch tape would need more memory than this "
+                          f"machine can address ({a} x {b} values)")
+    return a * b
+
+
 cdef inline void* _alloc(Py_ssize_t count, size_t size) except NULL:
-    cdef void* p = PyMem_Malloc((count if count > 0 else 1) * size)
+    cdef void* p = PyMem_Malloc(_product(count if count > 0 else 1, size))
     if p == NULL:
         raise MemoryError("regrad: no memory for the batch tape")
     return p
+
+
+cdef tuple _shape(Py_buffer* view):
+    """A buffer's shape as memoryview.shape gives it (() for a 0-d one)."""
+    if view.shape != NULL:
+        return tuple(view.shape[i] for i in range(view.ndim))
+    return (view.len // view.itemsize,) if view.ndim else ()
+
+
+# tests: a function called as _test_hook("start", t) before worker t starts and
+# as _test_hook("wait", 0) before the workers are waited for, to force a
+# failure at those steps (a thread that cannot start, an interrupt)
+_test_hook = None
 
 
 @cython.final
@@ -122,8 +202,10 @@ cdef class BatchTape:
     cdef int32_t* t_b
     cdef unsigned long long* t_born
     cdef int32_t* leaf_scalar     # per leaf slot: its scalar index, or -1 - input
+    cdef double* t_p              # per result: Pow's exponent (as the kernels read it)
     # the last forward
-    cdef Py_ssize_t N             # lanes (0: no valid forward)
+    cdef Py_ssize_t N             # lanes
+    cdef bint ready               # the last forward succeeded
     cdef double* V                # blocks of n_lane * B values
     cdef Py_ssize_t V_blocks      # capacity, in blocks
     cdef Py_ssize_t* bad_block    # per thread: the first block with a bad lane, or -1
@@ -132,6 +214,9 @@ cdef class BatchTape:
     cdef double* C                # per thread: a block's contributions (see ln_backward)
     cdef Py_ssize_t turn          # the block whose contributions are added next
     cdef bint busy                # a forward or backward runs (the GIL released)
+    cdef bint started             # __init__ has begun: a tape records once
+    cdef Py_ssize_t stop          # a failed call's workers stop (ln_stopped)
+    cdef Py_ssize_t done          # worker threads done with the call's buffers
     # step(): slots of a block's values, adjoints and contributions (see
     # _step_blocks), and how the threads share the adding of contributions
     cdef double* St
@@ -157,6 +242,7 @@ cdef class BatchTape:
         self.t_op = NULL
         self.t_a = self.t_b = self.leaf_scalar = NULL
         self.t_born = NULL
+        self.t_p = NULL
         self.V = NULL
         self.bad_block = NULL
         self.G = self.C = NULL
@@ -180,6 +266,7 @@ cdef class BatchTape:
         PyMem_Free(self.t_a)
         PyMem_Free(self.t_b)
         PyMem_Free(self.t_born)
+        PyMem_Free(self.t_p)
         PyMem_Free(self.leaf_scalar)
         PyMem_Free(self.V)
         PyMem_Free(self.bad_block)
@@ -196,8 +283,9 @@ cdef class BatchTape:
     def __init__(self, Var root not None, inputs, retain_graph=False, outputs=(), threads=1,
                  block=None):
         """Record one sample's graph; use ``regrad.compile(root, inputs=[...])``."""
-        if self.prog != NULL:
-            raise RuntimeError("a BatchTape is recorded once")
+        if self.started:              # also from inside the outputs' iteration
+            raise RuntimeError(_ref.BATCH_RECORDED_ONCE_MESSAGE)
+        self.started = True
         threads, block = _ref.check_options(threads, block)
         inputs = _ref.check_inputs(root, inputs, Var)
         outputs = _ref.check_outputs(outputs, Var)
@@ -215,8 +303,9 @@ cdef class BatchTape:
             block = max(8, min(256, block - block % 8))
         self.B = block
         self.bad_block = <Py_ssize_t*>_alloc(threads, sizeof(Py_ssize_t))
-        self.G = <double*>_alloc(threads * self.n_lane * self.B, sizeof(double))
-        self.C = <double*>_alloc(threads * self.B * max(self.U, 16), sizeof(double))
+        self.G = <double*>_alloc(_product(threads, _product(self.n_lane, self.B)), sizeof(double))
+        self.C = <double*>_alloc(_product(threads, _product(self.B, max(self.U, 16))),
+                                 sizeof(double))
 
     cdef int _plan(self, bytes ops, a, b, list born, tuple leaves, Py_ssize_t root_slot,
                    tuple inputs, list out_slots, dict exponents) except -1:
@@ -229,6 +318,7 @@ cdef class BatchTape:
         self.t_a = <int32_t*>_alloc(n, sizeof(int32_t))
         self.t_b = <int32_t*>_alloc(n, sizeof(int32_t))
         self.t_born = <unsigned long long*>_alloc(n - L, sizeof(unsigned long long))
+        self.t_p = <double*>_alloc(n - L, sizeof(double))
         self.leaf_scalar = <int32_t*>_alloc(L, sizeof(int32_t))
         for i in range(n):
             self.t_op[i] = ops[i]
@@ -236,6 +326,7 @@ cdef class BatchTape:
             self.t_b[i] = b[i]
         for i in range(n - L):
             self.t_born[i] = born[i]
+            self.t_p[i] = exponents.get(L + i, 0.0)
         # leaves: inputs are lane slots 0..k-1, the others scalars
         slot_of_leaf = {id(leaf): j for j, leaf in enumerate(leaves)}
         lane = [-1] * n                   # per slot: its lane slot, or -1
@@ -391,7 +482,8 @@ cdef class BatchTape:
         """Run the graph on every row of ``data`` (N rows of one value per
         input, in the order of ``inputs``: a C-contiguous float64 buffer, flat
         or of shape (N, k), or a sequence of rows); return the N values of the
-        root as ``array('d')``. The other leaves' ``.val`` are read now."""
+        root as ``array('d')`` (none for N = 0, as NumPy sums an empty array:
+        backward() then adds nothing). The other leaves' ``.val`` are read now."""
         cdef Py_buffer view
         cdef double* owned = NULL
         cdef bint have_view = False
@@ -415,10 +507,7 @@ cdef class BatchTape:
             have_view[0] = True
             return _ref.buffer_rows(
                 "B" if view.format == NULL else view.format.decode("ascii", "replace"),
-                PyBuffer_IsContiguous(view, b'C'),
-                tuple(view.shape[i] for i in range(view.ndim)) if view.shape != NULL
-                else (view.len // view.itemsize,),
-                view.len, self.k, "data")
+                PyBuffer_IsContiguous(view, b'C'), _shape(view), view.len, self.k, "data")
         flat = _ref.rows_to_floats(data, self.k)
         N = len(flat) // self.k
         owned[0] = <double*>_alloc(len(flat), sizeof(double))
@@ -437,6 +526,7 @@ cdef class BatchTape:
     cdef object _forward(self, const double* rows, Py_ssize_t N):
         cdef Py_ssize_t i, nb = (N + self.B - 1) // self.B, t, T, first
         cdef double* out
+        self.ready = False
         self.N = 0
         self._step_values = None
         for i in range(self.n_scalar):
@@ -445,7 +535,8 @@ cdef class BatchTape:
             PyMem_Free(self.V)
             self.V = NULL
             self.V_blocks = 0
-            self.V = <double*>_alloc(nb * self.n_lane * self.B, sizeof(double))
+            self.V = <double*>_alloc(_product(nb, _product(self.n_lane, self.B)),
+                                     sizeof(double))
             self.V_blocks = nb
         result = array("d", bytes(8 * N))
         out = <double*><size_t>result.buffer_info()[0]
@@ -458,6 +549,7 @@ cdef class BatchTape:
         if first >= 0:
             self._raise_in_block(first, rows, N)
         self.N = N
+        self.ready = True
         return result
 
     cdef void _forward_blocks(self, Py_ssize_t t, Py_ssize_t T, const double* rows,
@@ -469,11 +561,13 @@ cdef class BatchTape:
         hi = (t + 1) * nb // T
         self.bad_block[t] = -1
         for blk in range(lo, hi):
+            if ln_stopped(&self.stop):
+                return
             base = blk * B
             n = min(B, N - base)
             V = self.V + blk * self.n_lane * B
             self._load(V, rows, base, n)
-            if ln_forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
+            if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
                 self.bad_block[t] = blk
                 return
             memcpy(out + base, V + self.root_lane * B, n * sizeof(double))
@@ -498,7 +592,7 @@ cdef class BatchTape:
                         if o <= DIV:
                             v[i] = binary_value(o, v[self.t_a[i]], v[self.t_b[i]])
                         else:
-                            v[i] = unary_value(o, v[self.t_a[i]], v[self.t_b[i]])
+                            v[i] = unary_value(o, v[self.t_a[i]], self.t_p[i - L])
                     except Exception as e:
                         v[i] = NAN
                         born = self.t_born[i - L]
@@ -531,7 +625,7 @@ cdef class BatchTape:
             self.busy = False
 
     cdef object _backward_call(self, dy, input_grads):
-        if self.N == 0:
+        if not self.ready:
             raise RuntimeError(_ref.NO_FORWARD_MESSAGE)
         cdef Py_ssize_t N = self.N, i, m
         cdef double seed = 1.0
@@ -551,10 +645,7 @@ cdef class BatchTape:
             if have_view:
                 m = _ref.buffer_rows(
                     "B" if view.format == NULL else view.format.decode("ascii", "replace"),
-                    PyBuffer_IsContiguous(&view, b'C'),
-                    tuple(view.shape[i] for i in range(view.ndim)) if view.shape != NULL
-                    else (view.len // view.itemsize,),
-                    view.len, 1, "dy")
+                    PyBuffer_IsContiguous(&view, b'C'), _shape(&view), view.len, 1, "dy")
                 if m != N:
                     raise ValueError(f"dy: {m} weights for {N} samples")
                 seeds = <double*>view.buf
@@ -619,7 +710,8 @@ cdef class BatchTape:
                 for l in range(n):
                     for j in range(k):
                         ig[(base + l) * k + j] = G[j * B + l]
-            ln_wait_turn(&self.turn, blk)     # G and C hold what is still to add: in turn
+            if not ln_wait_turn(&self.turn, blk, &self.stop):   # G and C hold what is
+                return 0                                           # still to add: in turn
             self._add(V, G, C, acc, n, mode)
             ln_pass_turn(&self.turn, blk - 1)
             blk -= T
@@ -637,15 +729,15 @@ cdef class BatchTape:
         else:
             for l in range(n):
                 g[l] = seed
-        ln_backward(self.prog, self.n_ins, self.terms, V, G, self.sv, self.B, n, C, mode)
+        kernels.backward(self.prog, self.n_ins, self.terms, V, G, self.sv, self.B, n, C, mode)
 
     cdef inline void _add(self, const double* V, const double* G, const double* C, double* acc,
                           Py_ssize_t n, int mode) noexcept nogil:
         """A swept block's contributions added into acc (in its turn)."""
         if mode == LN_DEFER:
-            ln_flush_block(self.prog, self.n_ins, self.terms, V, G, self.B, n, C, acc)
+            kernels.flush_block(self.prog, self.n_ins, self.terms, V, G, self.B, n, C, acc)
         else:
-            ln_reduce(acc, self.use_param, C, self.U, self.B, n)
+            kernels.reduce(acc, self.use_param, C, self.U, self.B, n)
 
     cdef inline void _load(self, double* V, const double* rows, Py_ssize_t base,
                            Py_ssize_t n) noexcept nogil:
@@ -719,6 +811,7 @@ cdef class BatchTape:
         cdef double* acc = NULL
         cdef double* losses
         cdef Var p
+        self.ready = False
         self.N = 0
         self._step_values = None
         for i in range(self.n_scalar):
@@ -824,7 +917,7 @@ cdef class BatchTape:
             base = blk * B
             n = min(B, N - base)
             self._load(V, rows, base, n)
-            if ln_forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
+            if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
                 self._raise_in_block(blk, rows, N)
         raise RuntimeError("regrad: a lane was counted out of its domain but no block fails")
 
@@ -861,12 +954,13 @@ cdef class BatchTape:
                 C = G + self.n_lane * B
                 if r >= per:                  # the slot's last block added by all
                     for u in range(T):
-                        ln_wait_turn(&added[s * T + u], blk + per * T)
+                        if not ln_wait_turn(&added[s * T + u], blk + per * T, &self.stop):
+                            return 0      # another thread failed: the call is over
                 base = blk * B
                 n = min(B, N - base)
                 if ok:
                     self._load(V, rows, base, n)
-                    if ln_forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
+                    if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
                         self.bad_block[t] = blk
                         ok = False            # the rest is thrown away: only signal
                 if ok:
@@ -883,17 +977,18 @@ cdef class BatchTape:
                 if blk < 0:
                     break
                 s = (r % per) * T + j
-                ln_wait_turn(&holds[s], blk)
+                if not ln_wait_turn(&holds[s], blk, &self.stop):
+                    return 0
                 if not failed[s] and (mode == LN_DEFER or t == 0):
                     V = self.St + s * self._slot_size()
                     G = V + self.n_lane * B
                     C = G + self.n_lane * B
                     n = min(B, N - blk * B)
                     if mode == LN_DEFER:
-                        ln_flush_block(self.prog + self.cut[t], self.cut[t + 1] - self.cut[t],
+                        kernels.flush_block(self.prog + self.cut[t], self.cut[t + 1] - self.cut[t],
                                        self.terms, V, G, B, n, C, acc)
                     else:
-                        ln_reduce(acc, self.use_param, C, self.U, B, n)
+                        kernels.reduce(acc, self.use_param, C, self.U, B, n)
                 ln_pass_turn(&added[s * T + t], blk)
         return 0
 
@@ -918,9 +1013,9 @@ cdef class BatchTape:
         """Per output, its N values of the last forward, as ``array('d')``."""
         self._enter()                 # not while a forward writes the values
         self.busy = False
-        if self.N == 0 and self._step_values is not None:
+        if not self.ready and self._step_values is not None:
             return [array("d", values) for values in self._step_values]
-        if self.N == 0:
+        if not self.ready:
             raise RuntimeError(_ref.NO_VALUES_MESSAGE)
         cdef Py_ssize_t blk, base, s
         cdef double* dst
@@ -964,8 +1059,16 @@ cdef class BatchTape:
 cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, double* dst,
               Py_ssize_t N, double* seed, double* ig) except -1:
     """Run thread ``t``'s share of the blocks for t = 0..T-1: T-1 threads and
-    this one, each with the GIL released."""
+    this one, each with the GIL released. Whatever fails (a thread that cannot
+    start, an interrupt), the started threads are stopped and waited for
+    before this returns: they work on buffers the caller frees. The wait
+    holds no GIL, so no interrupt cuts it short (Thread.join can return
+    before the thread is done when one does, in Python 3.11)."""
     cdef size_t a = <size_t>src, b = <size_t>dst, s = <size_t>seed, g = <size_t>ig
+    cdef Py_ssize_t t, started = 0
+    ln_set_stop(&tape.stop, 0)
+    if T == 0:                        # no rows
+        return 0
     if T == 1:
         _work(tape, 0, 1, backward, a, b, N, s, g)
         return 0
@@ -975,17 +1078,62 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
         try:
             _work(tape, t, T, backward, a, b, N, s, g)
         except BaseException as e:
+            ln_set_stop(&tape.stop, 1)
             errors.append(e)
+        finally:
+            if t < T - 1:
+                ln_worker_done(&tape.done)
 
-    workers = [threading.Thread(target=work, args=(t,)) for t in range(T - 1)]
-    for w in workers:
-        w.start()
-    work(T - 1)
-    for w in workers:
-        w.join()
-    if errors:
-        raise errors[0]
+    tape.done = 0
+    workers = []
+    failure = None
+    try:
+        mask = _block_interrupts()   # start() is Python code: no interrupt inside it
+        try:
+            for t in range(T - 1):
+                w = threading.Thread(target=work, args=(t,))
+                if _test_hook is not None:
+                    _test_hook("start", t)
+                w.start()
+                workers.append(w)
+                started += 1
+        finally:
+            _unblock_interrupts(mask)
+        work(T - 1)
+        if _test_hook is not None:
+            _test_hook("wait", 0)
+    except BaseException as e:
+        ln_set_stop(&tape.stop, 1)
+        failure = e
+    with nogil:
+        ln_wait_workers(&tape.done, started)
+    for w in workers:                 # done: each join returns at once
+        try:
+            w.join()
+        except BaseException as e:
+            if failure is None:
+                failure = e
+    if failure is None and errors:
+        failure = errors[0]
+    if failure is not None:
+        try:
+            raise failure
+        finally:
+            failure = None
     return 0
+
+
+def _block_interrupts():
+    """Hold SIGINT back from this thread (and the threads it starts), where
+    POSIX allows; returns the former mask."""
+    if hasattr(signal, "pthread_sigmask"):
+        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    return None
+
+
+def _unblock_interrupts(mask):
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)   # a held SIGINT comes now
 
 
 cdef int _work(BatchTape tape, Py_ssize_t t, Py_ssize_t T, int backward, size_t src,

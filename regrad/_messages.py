@@ -70,11 +70,18 @@ def tape_repr(size, n_leaves, n_outputs, engine):
 
 
 RECORDED_ONCE_MESSAGE = "a Tape is recorded once"
+BATCH_RECORDED_ONCE_MESSAGE = "a BatchTape is recorded once"
 
 
 # ------------------------------------------------------------ batch tapes
 
-def _option_int(value, name, allow_none):
+# a block's values are allocated at once: beyond this, a block no longer fits
+# any cache and its sizes (block x slots) near the limits of a 32-bit machine
+MAX_BLOCK = 2 ** 20
+MAX_THREADS = 1024
+
+
+def _option_int(value, name, allow_none, most):
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -82,12 +89,16 @@ def _option_int(value, name, allow_none):
                         f"{type_name(value)}")
     if value < 1:
         raise ValueError(f"regrad.compile: {name} must be at least 1, not {value}")
+    if value > most:
+        raise ValueError(f"regrad.compile: {name} must be at most {most}, not {value}")
     return int(value)
 
 
 def check_options(threads, block):
-    """``threads`` (>= 1) and ``block`` (None or >= 1) as ints, or the error."""
-    return _option_int(threads, "threads", False), _option_int(block, "block", True)
+    """``threads`` (1 to MAX_THREADS) and ``block`` (None, or 1 to MAX_BLOCK)
+    as ints, or the error."""
+    return (_option_int(threads, "threads", False, MAX_THREADS),
+            _option_int(block, "block", True, MAX_BLOCK))
 
 
 def check_outputs(outputs, var_type):
@@ -189,8 +200,6 @@ def buffer_rows(fmt, c_contiguous, shape, nbytes, k, what):
     if len(shape) not in (1, 2) or count % k:
         raise ValueError(f"{what}: {count} values do not make rows of {k} "
                          f"(shape {tuple(shape)})")
-    if count == 0:
-        raise ValueError(f"{what}: no samples")
     return count // k
 
 
@@ -205,8 +214,6 @@ def rows_to_floats(data, k):
     except TypeError:
         raise TypeError("data must be a float64 buffer or a sequence of rows, not "
                         f"{type_name(data)}") from None
-    if not rows:
-        raise ValueError("data: no samples")
     flat = []
     for i, row in enumerate(rows):
         if k == 1 and is_real(row):

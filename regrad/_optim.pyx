@@ -13,11 +13,10 @@ NaN, as the reference's ``_divide`` does.
 cimport cython
 from cpython.ref cimport PyObject, Py_INCREF
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from libc.math cimport sqrt, pow, fabs, NAN
+from libc.math cimport sqrt, fabs, NAN
 from libc.string cimport memset
 
 from regrad._core cimport Var, LEAF, HAS_GRAD, leaf_grad, set_leaf_grad
-
 cdef extern from "Python.h":
     void Py_DECREF(PyObject*)
 
@@ -155,10 +154,10 @@ cdef class AdamKernel(_Kernel):
         PyMem_Free(self.max_exp_avg_sq)
 
     def step(self, double lr, double beta1, double beta2, double eps, double weight_decay,
-             bint amsgrad, bint maximize, bint decoupled):
+             bint amsgrad, bint maximize, bint decoupled, bias_corrections):
         cdef Py_ssize_t i
         cdef Var p
-        cdef double g, t, m, v, bias_correction1, bias_correction2, denom
+        cdef double g, t, m, v, denom
         cdef double step_size = 0, bias_correction2_sqrt = 1   # set at the first parameter
         cdef double weight = 1 - beta1
         cdef double last_t = 0     # the step count the bias corrections were computed for
@@ -185,11 +184,8 @@ cdef class AdamKernel(_Kernel):
             v = self.exp_avg_sq[i] * beta2 + (1 - beta2) * g * g
             self.exp_avg_sq[i] = v
             if t != last_t:        # parameters usually share their count: pow is costly
-                # Python's float ** calls the C library's pow for these operands
-                bias_correction1 = 1 - pow(beta1, t)
-                bias_correction2 = 1 - pow(beta2, t)
-                step_size = lr / bias_correction1
-                bias_correction2_sqrt = pow(bias_correction2, 0.5)
+                # regrad.optim's, in Python floats as PyTorch computes them
+                step_size, bias_correction2_sqrt = bias_corrections(lr, beta1, beta2, t)
                 last_t = t
             if amsgrad:
                 v = _maximum(self.max_exp_avg_sq[i], v)

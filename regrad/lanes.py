@@ -42,10 +42,10 @@ checks and the same numbers.
 """
 from array import array
 
-from ._messages import (CREATE_GRAPH_MESSAGE, NO_FORWARD_MESSAGE, NO_SAMPLES_MESSAGE,
-                        NO_VALUES_MESSAGE, batch_repr, buffer_rows, check_inputs, check_options,
-                        check_outputs, check_step_args, lane_error, rows_to_floats,
-                        weights_to_floats)
+from ._messages import (BATCH_RECORDED_ONCE_MESSAGE, CREATE_GRAPH_MESSAGE, NO_FORWARD_MESSAGE,
+                        NO_SAMPLES_MESSAGE, NO_VALUES_MESSAGE, batch_repr, buffer_rows,
+                        check_inputs, check_options, check_outputs, check_step_args, lane_error,
+                        rows_to_floats, weights_to_floats)
 from .ops import is_real
 from .replay import Tape, first_failure
 
@@ -59,10 +59,13 @@ class BatchTape:
 
     __slots__ = ("_root", "_leaves", "_ops", "_args", "_born", "_root_slot", "_n",
                  "_input_slots", "_shared", "_inputs", "_lanes", "_threads", "_block",
-                 "_outputs", "_output_slots", "_step_values")
+                 "_outputs", "_output_slots", "_started", "_step_values")
 
     def __init__(self, root, inputs, retain_graph=False, outputs=(), threads=1, block=None):
         from .pure import Var
+        if getattr(self, "_started", False):   # also from inside the outputs' iteration
+            raise RuntimeError(BATCH_RECORDED_ONCE_MESSAGE)
+        self._started = True
         self._threads, self._block = check_options(threads, block)
         inputs = check_inputs(root, inputs, Var)
         outputs = check_outputs(outputs, Var)
@@ -85,7 +88,8 @@ class BatchTape:
         """Run the graph on every row of ``data`` (N rows of one value per
         input, in the order of ``inputs``: a C-contiguous float64 buffer, flat
         or of shape (N, k), or a sequence of rows); return the N values of the
-        root as ``array('d')``. The other leaves' ``.val`` are read now."""
+        root as ``array('d')`` (none for N = 0, as NumPy sums an empty array:
+        backward() then adds nothing). The other leaves' ``.val`` are read now."""
         k = len(self._inputs)
         try:
             view = memoryview(data)
@@ -94,7 +98,7 @@ class BatchTape:
         else:
             with view:
                 buffer_rows(view.format, view.c_contiguous, view.shape, view.nbytes, k, "data")
-                flat = view.cast("B").cast("d").tolist()
+                flat = array("d", view.tobytes()).tolist()
         self._lanes = self._step_values = None
         base = [x._val for x in self._leaves] + [0.0] * len(self._ops)
         lanes, n_leaves = [], len(self._leaves)
@@ -150,7 +154,7 @@ class BatchTape:
                 m = buffer_rows(view.format, view.c_contiguous, view.shape, view.nbytes, 1, "dy")
                 if m != n:
                     raise ValueError(f"dy: {m} weights for {n} samples")
-                dys = view.cast("B").cast("d").tolist()
+                dys = array("d", view.tobytes()).tolist()
         if type(dys) is float:
             dys = [dys] * n
         leaves, shared, n_leaves = self._leaves, self._shared, len(self._leaves)

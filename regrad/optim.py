@@ -352,7 +352,8 @@ class Adam(Optimizer):
         return (to_float(group["lr"], "lr"), to_float(betas[0], "betas[0]"),
                 to_float(betas[1], "betas[1]"), to_float(group["eps"], "eps"),
                 to_float(group["weight_decay"], "weight_decay"), bool(group["amsgrad"]),
-                bool(group["maximize"]), bool(group["decoupled_weight_decay"]))
+                bool(group["maximize"]), bool(group["decoupled_weight_decay"]),
+                _bias_corrections)
 
     def _export_state(self, group, s):
         if not group["amsgrad"]:
@@ -363,7 +364,7 @@ class Adam(Optimizer):
         s = super()._check_state(s)
         if not {"step", "exp_avg", "exp_avg_sq"} <= set(s):
             raise ValueError(f"an Adam parameter state needs step, exp_avg and exp_avg_sq: {s!r}")
-        if not (s["step"] >= 1 and s["step"] == int(s["step"])):
+        if not (math.isfinite(s["step"]) and s["step"] >= 1 and s["step"] == int(s["step"])):
             raise ValueError(f"an Adam parameter state's step is a count >= 1, not {s['step']}")
         if s["exp_avg_sq"] < 0 or s.get("max_exp_avg_sq", 0.0) < 0:
             raise ValueError("an Adam parameter state's second moments are >= 0")
@@ -380,7 +381,8 @@ class Adam(Optimizer):
             self.exp_avg_sq = [0.0] * n
             self.max_exp_avg_sq = [0.0] * n
 
-        def step(self, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled):
+        def step(self, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled,
+                 bias_corrections):
             weight = 1 - beta1     # lerp's weight: PyTorch computes it so, then branches on it
             for i, p in enumerate(self.params):
                 g = p.grad
@@ -401,13 +403,10 @@ class Adam(Optimizer):
                     m = g - (g - m) * (1 - weight)
                 self.exp_avg[i] = m
                 v = self.exp_avg_sq[i] = self.exp_avg_sq[i] * beta2 + (1 - beta2) * g * g
-                bias_correction1 = 1 - beta1 ** t
-                bias_correction2 = 1 - beta2 ** t
-                step_size = lr / bias_correction1
-                bias_correction2_sqrt = bias_correction2 ** 0.5
+                step_size, bias_correction2_sqrt = bias_corrections(lr, beta1, beta2, t)
                 if amsgrad:
                     v = self.max_exp_avg_sq[i] = _maximum(self.max_exp_avg_sq[i], v)
-                denom = math.sqrt(v) / bias_correction2_sqrt + eps
+                denom = _divide(math.sqrt(v), bias_correction2_sqrt) + eps
                 p.val = p.val + _divide(-step_size * m, denom)
 
         def zero_grad(self, set_to_none):
@@ -435,6 +434,19 @@ def _zero_grad(params, set_to_none):
             p.grad = None
         elif p.grad is not None:
             p.grad = 0.0
+
+
+def _bias_corrections(lr, beta1, beta2, t):
+    """Adam's ``lr / (1 - beta1 ** t)`` and ``(1 - beta2 ** t) ** 0.5`` in Python
+    floats, as PyTorch computes them, with its errors (beta1 == 1 divides by
+    zero); both kernels' steps are given this function. The rest of the step is tensor arithmetic
+    in PyTorch: IEEE, as ``_divide``."""
+    bias_correction1 = 1 - beta1 ** t
+    bias_correction2 = 1 - beta2 ** t
+    if bias_correction2 < 0:          # PyTorch would go on with a complex number
+        raise ValueError(f"Adam: 1 - beta2 ** step is negative (beta2 {beta2}, step {t:.0f}): "
+                         "betas are in [0, 1]")
+    return lr / bias_correction1, bias_correction2 ** 0.5
 
 
 def _maximum(a, b):

@@ -366,6 +366,11 @@ def _leaf(val, req_grad, grad, label):
     return v
 
 
+def _born_of(x):
+    """A result's creation number (regrad.draw orders results of either engine by it)."""
+    return x._born
+
+
 def _flatten(root):
     results, leaves, seen, stack = [], [], {root}, [root]
     while stack:
@@ -375,7 +380,7 @@ def _flatten(root):
             if x not in seen:
                 seen.add(x)
                 (stack if x._op is not None else leaves).append(x)
-    results.sort(key=lambda x: x._born)
+    results.sort(key=_born_of)
     index = {x: i for i, x in enumerate(leaves + results)}
     inputs = []
     for x in results:

@@ -18,6 +18,9 @@
 # to $work/asan.<pid>; the script prints them and fails if there is any. The RSS
 # tests are deselected (ASan's quarantine keeps freed memory on purpose), and so
 # are the browser tests (Chromium would inherit the preloaded ASan runtime).
+# The threaded lanes run in tests/test_lanes*.py, among them the failure paths
+# that must stop and join every worker: a worker that cannot start (forced
+# through regrad._lanes._test_hook) and an interrupt while joining.
 # Exit status: 0 when pytest passed and ASan reported nothing.
 set -euo pipefail
 
@@ -71,8 +74,8 @@ export ASAN_OPTIONS="detect_leaks=0:alloc_dealloc_mismatch=0:halt_on_error=1:abo
 export PYTHONMALLOC="${ASAN_PYTHONMALLOC:-malloc}"
 export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}"
 "$python" - <<EOF
-import regrad, regrad._core, regrad._replay, regrad._optim
-for m in (regrad, regrad._core, regrad._replay, regrad._optim):
+import regrad, regrad._core, regrad._replay, regrad._optim, regrad._lanes
+for m in (regrad, regrad._core, regrad._replay, regrad._optim, regrad._lanes):
     assert m.__file__.startswith("$work/"), f"imported {m.__file__}, not the ASan build"
 print("asan.sh: testing", regrad._core.__file__)
 EOF

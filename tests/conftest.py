@@ -30,3 +30,25 @@ def Var(request):
 def seed_example():
     """The function that builds the seed README's example from a ``Var`` class."""
     return seed.seed_example
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path):
+    """A directory that takes no new file, for this user (root ignores
+    permission bits: then sysfs, which refuses everyone)."""
+    import os
+    import tempfile
+    candidate = tmp_path / "read-only"
+    candidate.mkdir()
+    candidate.chmod(0o500)
+    for d in (str(candidate), "/sys"):
+        try:
+            fd, probe = tempfile.mkstemp(dir=d)
+        except OSError:
+            yield d
+            break
+        os.close(fd)
+        os.remove(probe)
+    else:
+        pytest.skip("no directory here refuses new files")
+    candidate.chmod(0o700)

@@ -139,6 +139,23 @@ def test_bad_options_fail_clearly(args, message):
     assert proc.stdout == ""          # failed before measuring anything
 
 
+@pytest.mark.parametrize("option, name", [("--out", "b.svg"), ("--out", None),
+                                          ("--json", "b.json"), ("--record", "h.jsonl")])
+def test_every_output_path_is_checked_before_the_work(unwritable_dir, capsys, option, name):
+    from regrad.apps.main import main
+    path = unwritable_dir if name is None else os.path.join(unwritable_dir, name)
+    args = ["bench", "--only", "floats", "--no-scaling", "--rounds", "1", "--min-time", "0",
+            option, path]
+    if option != "--out":
+        args.append("--no-picture")
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert f"python -m regrad bench: error: argument {option}: cannot write" in captured.err
+    assert captured.out == ""                     # nothing measured
+
+
 def test_bench_is_a_command():
     proc = subprocess.run([sys.executable, "-m", "regrad", "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)

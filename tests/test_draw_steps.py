@@ -185,6 +185,39 @@ def test_schedule_errors_are_backwards(engine):
     assert backward_schedule(a) == []                  # a leaf: nothing to run
 
 
+def _message(fn):
+    try:
+        fn()
+    except Exception as e:
+        return type(e), str(e)
+    return None
+
+
+def test_a_released_graph_is_named_as_backward_names_it(engine):
+    """Several released results: backward() names the one made first, and so
+    does the schedule (its walk meets them in another order)."""
+    x = engine.Var(2.0, req_grad=True)
+    a = x * 3.0                                         # Mul, made first
+    b = a + 1.0                                         # Add
+    b.backward()
+    for root in (b * a, a * b, (b + a).exp()):
+        want = _message(root.backward)
+        assert want is not None and "Mul" in want[1]
+        assert _message(lambda: backward_schedule(root)) == want
+        assert _message(lambda: draw_backward(root)) == want
+
+
+@pytest.mark.parametrize("root", [3, 2.5, None, "x", [1.0]])
+def test_tools_refuse_a_root_that_is_not_a_var_as_draw_does(root, tmp_path):
+    from regrad.draw import draw
+    want = _message(lambda: draw(root))
+    assert want[0] is TypeError
+    assert _message(lambda: backward_schedule(root)) == want
+    assert _message(lambda: draw_backward(root)) == want
+    assert _message(lambda: backward_steps(root, tmp_path / "x")) == want
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------ drawings
 
 def parse(svg):

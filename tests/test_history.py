@@ -87,3 +87,78 @@ def test_the_command_line(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "floats" in out and (tmp_path / "h.svg").read_text().startswith("<svg")
     json.dumps(run)                  # plain JSON, nothing else
+
+
+def _write(path, lines):
+    path.write_text("".join(line if isinstance(line, str) else json.dumps(line) + "\n"
+                            for line in lines))
+
+
+GOOD = {"commit": "aaa", "rows": {"lanes": {"ms": 0.1}}}
+
+
+@pytest.mark.parametrize("bad, problem", [
+    ({"commit": "b", "rows": {"lanes": {"ms": 0}}}, "time in ms > 0"),
+    ({"commit": "b", "rows": {"lanes": {"ms": -2.5}}}, "time in ms > 0"),
+    ({"commit": "b", "rows": {"lanes": {"ms": "3"}}}, "time in ms > 0"),
+    ({"commit": "b", "rows": {"lanes": {"ms": True}}}, "time in ms > 0"),
+    ({"commit": "b", "rows": {"lanes": {"ms": float("nan")}}}, "time in ms > 0"),
+    ({"commit": "b", "rows": {"lanes": {"ms": float("inf")}}}, "time in ms > 0"),
+    ({"commit": "b", "rows": {"lanes": 5}}, "time in ms > 0"),
+    ({"commit": "b", "rows": {"lanes": {}}}, "time in ms > 0"),
+    ({"commit": "b", "rows": 5}, "no rows object"),
+    ({"commit": "b", "rows": [1, 2]}, "no rows object"),
+    ({"commit": 5, "rows": {}}, "commit 5 is not a string"),
+    ([1, 2], "no rows object"),
+    (7, "no rows object"),
+    ("{not json\n", "not JSON"),
+])
+def test_a_bad_line_is_named_in_one_line_and_nothing_is_drawn(tmp_path, capsys, monkeypatch,
+                                                               bad, problem):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "h.jsonl", [GOOD, "\n", bad, GOOD])
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--history", "h.jsonl", "--out", "h.svg"])
+    message = str(exc.value.code)
+    assert exc.value.code not in (0, None) and "\n" not in message
+    assert message.startswith("python -m regrad bench: error: h.jsonl, line 3: ")
+    assert problem in message
+    assert capsys.readouterr().out == ""
+    assert not (tmp_path / "h.svg").exists()
+
+
+def test_runs_without_rows_draw_nothing_or_are_skipped(tmp_path, capsys, monkeypatch):
+    """A run that timed nothing (``--only micrograd`` without micrograd) is a
+    valid line: alone, there is nothing to draw; beside others, a gap."""
+    monkeypatch.chdir(tmp_path)
+    empty = history.entry(dict(report(1.0, 1.0, 1.0), rows=[dict(key="micrograd", ms=None)]),
+                          commit="e")
+    assert empty["rows"] == {}
+    history.append(tmp_path / "h.jsonl", empty)
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--history", "h.jsonl", "--out", "h.svg"])
+    assert "holds no timing" in str(exc.value.code) and "\n" not in str(exc.value.code)
+    assert not (tmp_path / "h.svg").exists()
+    history.append(tmp_path / "h.jsonl", history.entry(report(400.0, 0.5, 0.1), commit="f"))
+    history.append(tmp_path / "h.jsonl", empty)
+    assert main(["bench", "--history", "h.jsonl", "--out", "h.svg"]) == 0
+    labels = [t.text for t in ET.parse(tmp_path / "h.svg").getroot().iter(
+        "{http://www.w3.org/2000/svg}text")]
+    assert {"e", "f", "lanes"} <= set(labels)
+
+
+@pytest.mark.parametrize("out", ["h.png", "no/such/dir/h.svg", "."])
+def test_a_bad_history_picture_path_is_a_usage_error_before_reading(tmp_path, capsys,
+                                                                   monkeypatch, out):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--history", "missing.jsonl", "--out", out])
+    assert exc.value.code == 2
+    assert "error: argument --out: " in capsys.readouterr().err
+
+
+def test_hostile_commit_names_stay_text_in_the_picture(tmp_path):
+    runs = [dict(GOOD, commit="\x1b[1m<b>x</b>\x0c"), dict(GOOD, commit="]]>&")]
+    root = ET.fromstring(history.svg(runs))
+    labels = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "\u241b[1m<b>x</b>\u240c" in labels and "]]>&" in labels

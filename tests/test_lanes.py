@@ -302,9 +302,10 @@ def _data_cases(E):
         lambda: batch.forward(np.zeros((3, 4))[:, ::2]),
         lambda: batch.forward(np.zeros((3, 3))),
         lambda: batch.forward(np.zeros(5)),
-        lambda: batch.forward(np.zeros((0, 2))),
+        lambda: batch.forward(np.zeros(())),                 # 0-d
+        lambda: batch.forward(np.array(1.0)),
         lambda: batch.forward(np.zeros((2, 2, 2))),
-        lambda: batch.forward([]),
+        lambda: batch.__init__(w * x + y, inputs=[x, y]),   # recorded once
         lambda: batch.forward("ab"),
         lambda: batch.forward(None),
         lambda: batch.forward([(1.0, 2.0), (1.0,)]),
@@ -315,6 +316,8 @@ def _data_cases(E):
         lambda: batch.forward([(1.0, 2.0)]) and batch.backward(["1"]),
         lambda: batch.forward([(1.0, 2.0)]) and batch.backward(np.ones(2)),
         lambda: batch.forward([(1.0, 2.0)]) and batch.backward(np.ones(1, dtype=np.float32)),
+        lambda: batch.forward([(1.0, 2.0)]) and batch.backward(np.array(1.0)),   # 0-d
+        lambda: batch.forward([(1.0, 2.0)]) and batch.backward(np.ones((1, 1, 1))),
     ]
 
 

@@ -399,6 +399,19 @@ def test_bad_output_paths_fail_before_training(tmp_path, monkeypatch, capsys, ou
         assert "must end in" not in captured.err  # a directory is not blamed on its extension
 
 
+@pytest.mark.parametrize("name", ["m.svg", "m.html", None])
+def test_an_unwritable_output_directory_fails_before_training(unwritable_dir, capsys, name):
+    out = unwritable_dir if name is None else os.path.join(unwritable_dir, name)
+    with pytest.raises(SystemExit) as exc:
+        main(["moons", "--epochs", "1", "--out", out])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert f"python -m regrad moons: error: argument --out: cannot write a picture to " in (
+        captured.err)
+    assert captured.err.strip().splitlines()[-1].startswith("python -m regrad moons: error:")
+    assert captured.out == ""                     # nothing trained
+
+
 def test_out_and_no_picture_contradict(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:

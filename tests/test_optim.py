@@ -362,6 +362,59 @@ def test_bad_state_dict(Var):
     assert opt.state_dict() == good             # nothing loaded by a failed call
 
 
+@pytest.mark.parametrize("step", [math.inf, -math.inf, math.nan, 0.0, -1.0, 0.5, -0.0, 1.5])
+def test_every_bad_step_count_is_a_value_error(Var, step):
+    p = Var(1.0, req_grad=True)
+    opt = optim.Adam([p])
+    groups = opt.state_dict()["param_groups"]
+    bad = {"state": {0: {"step": step, "exp_avg": 0.0, "exp_avg_sq": 0.0}},
+           "param_groups": groups}
+    with pytest.raises(ValueError, match="step is a count >= 1"):
+        opt.load_state_dict(bad)
+
+
+@needs_torch
+@pytest.mark.parametrize("betas", [(0.9, 1.0), (1.0, 0.999), (0.0, 0.0), (0.9, 1.5)])
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_betas_set_through_param_groups_step_as_torch(betas, amsgrad):
+    """The constructor refuses betas outside [0, 1); param_groups are not
+    checked (as in PyTorch), so each step computes what PyTorch computes:
+    NaN for beta2 = 1, ZeroDivisionError for beta1 = 1, on every path."""
+    import torch
+    t = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    topt = torch.optim.Adam([t], lr=0.1, amsgrad=amsgrad)
+    topt.param_groups[0]["betas"] = betas
+    want = []
+    try:
+        for k in range(3):
+            t.grad = torch.tensor(0.5 + k, dtype=torch.float64)
+            topt.step()
+            want.append(t.item())
+    except ZeroDivisionError:
+        want.append(ZeroDivisionError)
+    except RuntimeError:              # a complex bias correction
+        want.append(ValueError)
+    for Var, pure_step in [(pure.Var, False), (regrad.get_engine("cython").Var, False),
+                           (regrad.get_engine("cython").Var, True)]:
+        p = Var(1.0, req_grad=True)
+        opt = optim.Adam([p], lr=0.1, amsgrad=amsgrad)
+        if pure_step:
+            opt._kernels = [optim.Adam._PureKernel([p])]
+        opt.param_groups[0]["betas"] = betas
+        got = []
+        try:
+            for k in range(3):
+                p.grad = 0.5 + k
+                opt.step()
+                got.append(p.val)
+        except (ZeroDivisionError, ValueError) as e:
+            got.append(type(e))
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            assert a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)) or (
+                isinstance(a, float) and abs(a - b) <= 4e-16 * abs(b)), (Var, got, want)
+
+
 # ------------------------------------------------------------------ models
 
 def test_mlp_steps_equal_hand_written_sgd(engine):
@@ -424,7 +477,7 @@ def test_compiled_kernels_refuse_what_they_cannot_hold():
     with pytest.raises(IndexError):
         kernel.set_state(-1, None)
     with pytest.raises(TypeError):
-        kernel.step("lr", 0.9, 0.999, 1e-8, 0.0, False, False, False)
+        kernel.step("lr", 0.9, 0.999, 1e-8, 0.0, False, False, False, optim._bias_corrections)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@ option's text into a value or raises ``argparse.ArgumentTypeError``, which
 argparse reports as a one-line error with exit status 2."""
 import argparse
 import math
+import os
 import re
+import tempfile
 
 
 def whole_number(text):
@@ -56,6 +58,25 @@ def layer_sizes(text):
     if min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"every layer needs at least 1 neuron, got {text!r}")
     return sizes
+
+
+def check_writable(path, what):
+    """ValueError (a message for the user) unless ``what`` can be written at
+    ``path``: checked before the work, by making a file beside it (permission
+    bits do not stop root; a read-only file system stops everyone)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ValueError(f"cannot write {what} to {path!r}: no directory {parent}")
+    if os.path.isdir(path):
+        raise ValueError(f"cannot write {what} to {path!r}: it is a directory")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise ValueError(f"cannot write {what} to {path!r}: permission denied")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".regrad-")
+    except OSError as exc:
+        raise ValueError(f"cannot write {what} to {path!r}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.remove(probe)
 
 
 def names_from(choices, what):

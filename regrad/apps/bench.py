@@ -67,7 +67,7 @@ import sys
 import time
 
 from . import history
-from .args import layer_sizes, names_from, nonnegative, positive_int
+from .args import check_writable, layer_sizes, names_from, nonnegative, positive_int
 from .bench_workload import (count_nodes, learning_rate, moons_loss, scaling_graph, SCALING_SHAPES,
                              SCALING_SIZES, SCALING_TARGET_SIZES, ScalingGraph, WORKLOAD, Workload)
 from .bench_measuring import (CLOCKS, measure_bytes, measure_rss, measure_scaling, measure_steps,
@@ -264,7 +264,7 @@ def add_parser(subparsers):
                    metavar="PATH", help="run nothing: draw steps per second over the runs "
                    f"recorded in PATH (default: {history.DEFAULT_PATH}) into --out "
                    "(default bench_history.svg) and print them")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, parser=p)
     return p
 
 
@@ -282,16 +282,18 @@ def run(args):
     keys = [k for k in (args.only or CONTENDER_KEYS) if k not in args.skip]
     if not keys:
         _fail("no contender left to run (--only and --skip exclude them all)")
-    out = None
-    if not args.no_picture:
-        try:
+    out, option = None, "--out"
+    try:                              # every output path before the work: usage errors
+        if not args.no_picture:
             out = plot.picture_path(args.out, "bench")
-        except ValueError as exc:
-            _fail(str(exc))
-    if args.json:
-        parent = os.path.dirname(os.path.abspath(args.json))
-        if not os.path.isdir(parent):
-            _fail(f"cannot write {args.json!r}: no directory {parent}")
+        option = "--json"
+        if args.json:
+            check_writable(args.json, "the results")
+        option = "--record"
+        if args.record:
+            check_writable(args.record, "the history")
+    except ValueError as exc:
+        args.parser.error(f"argument {option}: {exc}")
     work = Workload(samples=args.samples, hidden=args.hidden)
     rep = run_report(work, keys, args.rounds, args.min_time,
                      [] if args.no_scaling else args.scaling_shapes,
@@ -323,6 +325,13 @@ def run(args):
 
 
 def _draw_history(args):
+    out = args.out or "bench_history.svg"
+    try:
+        if not out.lower().endswith(".svg"):
+            raise ValueError(f"{out!r}: the history is drawn as .svg")
+        check_writable(out, "the history's picture")
+    except ValueError as exc:
+        args.parser.error(f"argument --out: {exc}")
     try:
         runs = history.load(args.history)
     except OSError as exc:
@@ -331,13 +340,13 @@ def _draw_history(args):
         _fail(str(exc))
     if not runs:
         _fail(f"{args.history} holds no run yet: record one with --record")
+    if not any(run["rows"] for run in runs):
+        _fail(f"{args.history} holds no timing: its runs have no rows")
     print(history.table(runs))
-    out = args.out or "bench_history.svg"
-    if not out.lower().endswith(".svg"):
-        _fail(f"--out {out!r}: the history is drawn as .svg")
+    text = history.svg(runs)
     try:
         with open(out, "w", encoding="utf-8") as f:
-            f.write(history.svg(runs))
+            f.write(text)
     except OSError as exc:
         _fail(f"cannot write {out}: {exc.strerror or exc}")
     print(f"picture: {os.path.abspath(out)}")

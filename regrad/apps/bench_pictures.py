@@ -41,7 +41,7 @@ def save_picture(rep, path):
         return
     svg = bench_svg(rep)
     if ext in (".html", ".htm"):
-        from xml.sax.saxutils import escape
+        from regrad.draw._escape import xml_text as escape
         text = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                 f"<title>{escape(_picture_title(rep))}</title>\n</head>\n<body>\n{svg}\n"
                 "</body>\n</html>\n")
@@ -106,7 +106,7 @@ def _save_png(rep, path):
 
 def bench_svg(rep):
     """The bar chart as a self-contained SVG string (no dependency)."""
-    from xml.sax.saxutils import escape
+    from regrad.draw._escape import xml_text as escape
     bars = _bars(rep)
     width, label_w, row_h = 900, 210, 30
     top = 78

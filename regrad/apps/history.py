@@ -13,7 +13,8 @@ import os
 import statistics
 import subprocess
 import time
-from xml.sax.saxutils import escape
+
+from regrad.draw._escape import xml_text as escape
 
 DEFAULT_PATH = os.path.join("benchmarks", "history.jsonl")
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -74,11 +75,27 @@ def load(path):
                 continue
             try:
                 run = json.loads(text)
-                run["rows"].items()
-            except (ValueError, KeyError, AttributeError, TypeError):
-                raise ValueError(f"{path}, line {number}: not a history entry") from None
+            except ValueError:
+                raise ValueError(f"{path}, line {number}: not a history entry (not JSON)") \
+                    from None
+            problem = _problem(run)
+            if problem:
+                raise ValueError(f"{path}, line {number}: not a history entry ({problem})")
             runs.append(run)
     return runs
+
+
+def _problem(run):
+    """What is wrong with a line's entry, or None."""
+    if not isinstance(run, dict) or not isinstance(run.get("rows"), dict):
+        return "no rows object"
+    if not isinstance(run.get("commit"), (str, type(None))):
+        return f"commit {run.get('commit')!r} is not a string"
+    for key, row in run["rows"].items():
+        ms = row.get("ms") if isinstance(row, dict) else None
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 < ms < math.inf:
+            return f"row {key!r} has no time in ms > 0"
+    return None
 
 
 def table(runs):

@@ -6,8 +6,10 @@ by hand with no dependency. The format follows the file name's extension.
 """
 import math
 import os
-from xml.sax.saxutils import escape
 
+from regrad.draw._escape import xml_text as escape
+
+from .args import check_writable
 from .floats import predict, weights
 
 __all__ = ["FORMATS", "have_matplotlib", "picture_path", "decision_grid", "save_moons_picture"]
@@ -34,13 +36,13 @@ def picture_path(out, stem):
     with a message for the user when ``out`` cannot be used."""
     if out is None or os.path.isdir(out):
         name = stem + (".png" if have_matplotlib() else ".svg")
-        return name if out is None else os.path.join(out, name)
+        path = name if out is None else os.path.join(out, name)
+        check_writable(path, "a picture")
+        return path
     if out.endswith(os.sep) or (os.altsep and out.endswith(os.altsep)):
         raise ValueError(f"cannot write a picture into {out!r}: no directory "
                          f"{os.path.abspath(out)}")
-    parent = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(parent):
-        raise ValueError(f"cannot write a picture to {out!r}: no directory {parent}")
+    check_writable(out, "a picture")
     ext = os.path.splitext(out)[1].lower()
     if ext not in FORMATS:
         raise ValueError(f"cannot write a picture to {out!r}: the name must end in "

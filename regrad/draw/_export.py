@@ -1,14 +1,9 @@
 """Text exports of a graph: Mermaid (for Markdown renderers that draw it) and
 Graphviz DOT. Both carry the same nodes, colours and labels as the SVG."""
+from ._escape import dot_string, mermaid_label
 from ._style import STYLE, EDGE_COLOUR
 
 __all__ = ["mermaid_text", "dot_text"]
-
-
-def _mermaid_escape(s):
-    # Mermaid's entity codes: a label cannot close its quotes or open a tag.
-    return (str(s).replace("&", "#amp;").replace("<", "#lt;").replace(">", "#gt;")
-            .replace('"', "#quot;"))
 
 
 def mermaid_text(graph, orientation):
@@ -19,7 +14,7 @@ def mermaid_text(graph, orientation):
             continue
         lines.append(f"classDef {kind} fill:{st['fill']},stroke:{st['stroke']},color:{st['text']}")
     for node in graph.nodes:
-        parts = [_mermaid_escape(t) for t in node.label_lines]
+        parts = [mermaid_label(t) for t in node.label_lines]
         label = f"<b>{parts[0]}</b>"
         if len(parts) > 1:
             label += "<br><small>" + "<br>".join(parts[1:]) + "</small>"
@@ -32,10 +27,6 @@ def mermaid_text(graph, orientation):
     return "\n".join(lines) + "\n"
 
 
-def _dot_escape(s):
-    return str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def dot_text(graph, orientation):
     lines = [
         "digraph regrad {",
@@ -45,7 +36,7 @@ def dot_text(graph, orientation):
     ]
     for node in graph.nodes:
         st = STYLE[node.kind]
-        label = "\\n".join(_dot_escape(t) for t in node.label_lines)
+        label = "\\n".join(dot_string(t) for t in node.label_lines)
         extra = ", penwidth=2.5" if node.is_root else ""
         if node.released:
             extra += ', style="rounded,filled,dashed"'

@@ -179,9 +179,14 @@ def _inputs(var):
     return tuple(x for x in src if x is not None)
 
 
-def _check_root(root):
+def check_var(root):
+    """TypeError unless ``root`` is a Var (of either engine)."""
     if not hasattr(root, "val") or not hasattr(root, "src"):
-        raise TypeError(f"expected a Var to draw, not {type(root).__name__}")
+        raise TypeError(f"expected a Var, not {type(root).__name__}")
+
+
+def _check_root(root):
+    check_var(root)
     if getattr(root, "op", None) is not None and getattr(root, "src", None) is None:
         raise RuntimeError(
             f"cannot draw this {root.name} result: backward() released its graph, so only "

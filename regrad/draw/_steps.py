@@ -17,11 +17,13 @@ are faded and dashed (``backward()`` has released them).
 """
 import os
 import re
+import sys
 
 from .. import ops
-from ._graph import collect, format_value, walk, DEFAULT_MAX_NODES
+from ._escape import markdown_cell, xml_text
+from ._graph import check_var, collect, format_value, walk, DEFAULT_MAX_NODES
 from ._style import normalize_orientation, text_width
-from ._svg import _esc, legend_html, page_head, render_svg
+from ._svg import legend_html, page_head, render_svg
 
 __all__ = ["Pass", "Step", "backward_schedule", "BackwardSteps", "draw_backward",
            "backward_steps"]
@@ -78,7 +80,8 @@ def backward_schedule(root, dy=None):
     changed (no ``.grad``, no release). Raises what ``backward()`` raises: a
     RuntimeError for a root that does not require grad or a released graph,
     a TypeError for a ``dy`` that is not a number. A leaf root has no step."""
-    if not getattr(root, "req_grad", False):
+    check_var(root)
+    if not root.req_grad:
         raise RuntimeError(ops.NO_GRAD_MESSAGE)
     dy = 1.0 if dy is None else ops.to_float(dy, "dy")
     if root.op is None:
@@ -114,20 +117,25 @@ def backward_schedule(root, dy=None):
 
 def _count_consumers(root):
     """pure._count_consumers on the public API: id -> number of edges into
-    each result requiring grad, breadth first from ``root``."""
+    each result requiring grad, breadth first from ``root``; of several
+    released results, the error names the one made first, as backward's."""
     if root.src is None:
         raise ops.released_error(root.name)
     pending = {}
     seen = [root]
+    released = []
     for node in seen:
-        for x in node.src:
+        for x in node.src or ():
             if x.op is not None and x.req_grad:
-                if x.src is None:
-                    raise ops.released_error(x.name)
                 if id(x) not in pending:
                     pending[id(x)] = 0
                     seen.append(x)
+                    if x.src is None:
+                        released.append(x)
                 pending[id(x)] += 1
+    if released:
+        born_of = sys.modules[type(root).__module__]._born_of   # the engine's creation order
+        raise ops.released_error(min(released, key=born_of).name)
     return pending
 
 
@@ -209,8 +217,9 @@ class BackwardSteps:
         rows = ["| step | node | value | gradient arriving | passes to its inputs |",
                 "|--:|---|--:|--:|---|"]
         for s in self.steps:
-            rows.append(f"| {s.number} | {self.name_of(s.node)} | {format_value(s.node.val)} | "
-                        f"{format_value(s.grad)} | {_passes_text(self, s)} |")
+            rows.append(f"| {s.number} | {markdown_cell(self.name_of(s.node))} | "
+                        f"{format_value(s.node.val)} | {format_value(s.grad)} | "
+                        f"{markdown_cell(_passes_text(self, s))} |")
         return "\n".join(rows)
 
     def _sections(self, heading):
@@ -218,19 +227,19 @@ class BackwardSteps:
         for k, (caption, svg) in enumerate(zip(self.captions, self.svgs)):
             head = "Before the pass" if k == 0 else f"Step {k} of {len(self.steps)}"
             sections.append(f'<section class="step" id="step-{k}"><{heading}>{head}</{heading}>\n'
-                            f'<p class="caption">{_esc(caption)}</p>\n'
+                            f'<p class="caption">{xml_text(caption)}</p>\n'
                             f'<div class="graph" style="overflow:auto">\n{svg}\n</div></section>')
         return "\n".join(sections)
 
     def html(self, title="regrad backward, step by step"):
         return (
             page_head(title, _PAGE_CSS) + "<body>\n"
-            f"<header><h1>{_esc(title)}</h1>\n<p>{_esc(_INTRO)}</p>\n{_legend()}</header>\n"
+            f"<header><h1>{xml_text(title)}</h1>\n<p>{xml_text(_INTRO)}</p>\n{_legend()}</header>\n"
             + self._sections("h2") + "\n</body>\n</html>\n")
 
     def _repr_html_(self):
         """In Jupyter: the explanation, the colour key and every step, in a cell."""
-        return (f'<div class="regrad-steps"><p style="max-width:60em">{_esc(_INTRO)}</p>\n'
+        return (f'<div class="regrad-steps"><p style="max-width:60em">{xml_text(_INTRO)}</p>\n'
                 f"{_legend()}\n{self._sections('h4')}</div>")
 
     def __repr__(self):
@@ -344,7 +353,7 @@ def _with_caption(svg, caption):
     text = [f'<rect width="{_num(new_w)}" height="{_num(new_h)}" fill="#FFFFFF"/>',
             f'<g class="caption" font-size="{_num(size)}" fill="#263238">']
     for i, t in enumerate(lines):
-        text.append(f'<text x="10" y="{_num(6.0 + line * (i + 1) - 4.0)}">{_esc(t)}</text>')
+        text.append(f'<text x="10" y="{_num(6.0 + line * (i + 1) - 4.0)}">{xml_text(t)}</text>')
     text.append("</g>")
     body = svg[m.end():].rsplit("</svg>", 1)[0]
     return (head + "\n" + "\n".join(text) + f'\n<g transform="translate(0,{_num(top)})">'
@@ -428,7 +437,7 @@ def _restyle(svg, grads, current, done, flows):
         if texts and texts[-1][1].startswith("grad "):
             new = "grad -" if g is None else f"grad {format_value(g)}"
             head, _, tail = texts[-1]
-            body = body.replace(head + texts[-1][1] + tail, head + _esc(new) + tail)
+            body = body.replace(head + texts[-1][1] + tail, head + xml_text(new) + tail)
         extra = ""
         if i == current:
             classes += " current"
@@ -448,7 +457,7 @@ def _restyle(svg, grads, current, done, flows):
                           f'stroke="{FLOW}" stroke-width="2.2"', body, count=1)
         title = "" if g is None else f", gradient {g!r}"
         body = re.sub(r"<title>([^<]*)</title>",
-                      lambda t: f"<title>{t.group(1).split(' value ')[0]}{_esc(title)}</title>",
+                      lambda t: f"<title>{t.group(1).split(' value ')[0]}{xml_text(title)}</title>",
                       body, count=1)
         return f'<g class="{classes}" data-node="n{i}"{attrs}{extra}>{body}</g>'
 
@@ -468,7 +477,7 @@ def _restyle(svg, grads, current, done, flows):
                           f'<rect x="{_num(x - w / 2)}" y="{_num(y - 9)}" width="{_num(w)}" '
                           f'height="17" rx="3" fill="#FFFFFF" stroke="{FLOW}" stroke-width="1"/>'
                           f'<text x="{_num(x)}" y="{_num(y + 4)}" text-anchor="middle" '
-                          f'font-size="11.5" font-weight="bold" fill="{FLOW}">{_esc(text)}</text>'
+                          f'font-size="11.5" font-weight="bold" fill="{FLOW}">{xml_text(text)}</text>'
                           "</g>")
             return f'<g class="edge flowing" data-src="n{src}" data-dst="n{dst}"{attrs}>{body}</g>'
         return m.group(0)

@@ -1,7 +1,6 @@
 """SVG and HTML output: node boxes, the layout mapped to an orientation, and
 a self-contained page (inline SVG, no script, nothing fetched)."""
-from html import escape
-
+from ._escape import xml_text
 from ._layout import layout
 from ._style import STYLE, LEGEND, EDGE_COLOUR, FONT_FAMILY, text_width
 
@@ -19,10 +18,6 @@ ARROW_LEN = 8.0
 ARROW_HALF = 4.2
 
 
-def _esc(s):
-    return escape(str(s), quote=True)
-
-
 def page_head(title, css):
     """A page's doctype and head: no script, nothing fetched (the policy says so)."""
     return ("<!DOCTYPE html>\n"
@@ -30,7 +25,7 @@ def page_head(title, css):
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "style-src 'unsafe-inline'\">\n"
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{_esc(title)}</title>\n<style>\n{css}\n</style>\n</head>\n")
+            f"<title>{xml_text(title)}</title>\n<style>\n{css}\n</style>\n</head>\n")
 
 
 def _num(x):
@@ -117,7 +112,7 @@ def render_svg(graph, orientation):
         f'width="{_num(width)}" height="{_num(height)}" '
         f'viewBox="0 0 {_num(width)} {_num(height)}" '
         f'data-orientation="{orientation}" data-nodes="{n_nodes}" data-edges="{n_edges}" '
-        f'font-family="{_esc(FONT_FAMILY)}" role="img" '
+        f'font-family="{xml_text(FONT_FAMILY)}" role="img" '
         f'aria-label="computation graph, {n_nodes} nodes, {n_edges} edges">',
         f"<title>regrad computation graph: {n_nodes} nodes, {n_edges} edges</title>",
         '<g class="edges">',
@@ -153,8 +148,8 @@ def render_svg(graph, orientation):
         classes = f"node {node.kind}" + (" root" if node.is_root else "") + \
             (" released" if node.released else "")
         out.append(f'<g class="{classes}" data-node="n{node.index}" data-kind="{node.kind}" '
-                   f'data-name="{_esc(node.name)}">'
-                   f"<title>{_esc(node.tooltip)}</title>"
+                   f'data-name="{xml_text(node.name)}">'
+                   f"<title>{xml_text(node.tooltip)}</title>"
                    f'<rect x="{_num(x0)}" y="{_num(y0)}" width="{_num(box.w)}" '
                    f'height="{_num(box.h)}" rx="{_num(rx)}" fill="{st["fill"]}" '
                    f'stroke="{st["stroke"]}" stroke-width="{stroke_w}"{dash}/>')
@@ -163,7 +158,7 @@ def render_svg(graph, orientation):
             baseline = y + size * (LINE - 1.0) / 2.0 + size * 0.86
             weight = ' font-weight="bold"' if bold else ""
             out.append(f'<text x="{_num(cx)}" y="{_num(baseline)}" text-anchor="middle" '
-                       f'font-size="{_num(size)}"{weight} fill="{st["text"]}">{_esc(text)}</text>')
+                       f'font-size="{_num(size)}"{weight} fill="{st["text"]}">{xml_text(text)}</text>')
             y += size * LINE
         out.append("</g>")
     out.append("</g>")
@@ -209,7 +204,7 @@ def legend_html(graph, extra=()):
     spans = [f'<span class="key {kind}" style="display:inline-flex;align-items:center;gap:5px;'
              f'margin-right:16px"><span class="sw" style="display:inline-block;width:15px;'
              f'height:11px;border:1.3px solid {stroke};border-radius:3px;background:{fill}">'
-             f'</span>{_esc(text)}</span>' for kind, fill, stroke, text in keys]
+             f'</span>{xml_text(text)}</span>' for kind, fill, stroke, text in keys]
     return (f'<div class="legend" style="font-family:{FONT_FAMILY};font-size:13px;'
             f'color:#263238;margin:4px 0">{"".join(spans)}</div>')
 
@@ -226,7 +221,7 @@ def render_page(graph, drawing, title):
     if graph.released:
         notes.append("Dashed results lost their inputs to backward(); call "
                      "backward(retain_graph=True) to keep the graph for drawing.")
-    note = f'<p class="note">{_esc(" ".join(notes))}</p>' if notes else ""
+    note = f'<p class="note">{xml_text(" ".join(notes))}</p>' if notes else ""
     big = drawing.width > BIG_PAGE[0] or drawing.height > BIG_PAGE[1]
     body_class = ' class="big"' if big else ""
     fit = '<input type="checkbox" id="fit" checked>\n' if big else ""
@@ -235,6 +230,6 @@ def render_page(graph, drawing, title):
     return (
         page_head(f"{title} ({n_nodes} nodes)", _PAGE_CSS) +
         f"<body{body_class}>\n{fit}"
-        f'<header><h1>{_esc(title)}</h1><span class="stats">{n_nodes} nodes, '
+        f'<header><h1>{xml_text(title)}</h1><span class="stats">{n_nodes} nodes, '
         f'{n_edges} edges</span>{fit_label}\n{legend_html(graph)}</header>\n'
         f'<div class="graph">\n{drawing.svg}\n</div>\n{note}\n</body>\n</html>\n')
