@@ -23,6 +23,7 @@ per point at 10^3 and 10^6 points and the memory it allocates per point::
 """
 import argparse
 import gc
+import math
 import statistics
 import sys
 import time
@@ -42,6 +43,7 @@ class LanesAlone:
         E = regrad.get_engine("cython")
         X, y = moons.make_moons(points, 0.1, 1337)
         model = moons.build_model((16, 16), seed=1337, engine=E)
+        self.params = model.parameters()
         x0, x1, t = E.Var(0.0), E.Var(0.0), E.Var(0.0)
         self.batch = regrad.compile((1 + t * model([x0, x1])).relu(), inputs=[x0, x1, t],
                                     threads=threads)
@@ -64,7 +66,7 @@ class FusedStep(LanesAlone):
         self.sgd = SGD(self.batch.params, lr=0.0)     # the update runs; the weights stay
 
     def step(self, k=0):
-        self.batch.step(self.data, self.sgd, 1e-4)
+        return self.batch.step(self.data, self.sgd, 1e-4)
 
 
 def contenders():
@@ -87,13 +89,32 @@ def _collect():
     gc.collect()
 
 
+def _hinge_reference(points=100):
+    """The gradients of the mean hinge loss (no L2 term) on the pure engine's
+    dynamic graph: what ``LanesAlone`` computes."""
+    E = regrad.get_engine("python")
+    X, y = moons.make_moons(points, 0.1, 1337)
+    model = moons.build_model((16, 16), seed=1337, engine=E)
+    total = sum((1 - c * model([E.Var(a), E.Var(b)])).relu() for (a, b), c in zip(X, y))
+    total.backward(1.0 / points)
+    return [p.grad for p in model.parameters()]
+
+
 @pytest.mark.parametrize("key", ["lanes", "lanes f+b", "lanes step", "replay", "numpy", "c"])
 def test_moons_step(benchmark, key):
     benchmark.group = "moons step: lanes vs replay vs NumPy by hand"
     c = next((c for c in contenders() if c.key == key), None)
     if c is None:
         pytest.skip(f"{key} cannot run here")
-    counter = iter(range(10**9))
+    if key == "lanes f+b":            # the gradients, against the dynamic graph's
+        c.step()
+        assert all(math.isclose(g, r, rel_tol=1e-9, abs_tol=1e-15)
+                   for g, r in zip([p.grad for p in c.params], _hinge_reference(), strict=True))
+    else:                             # the loss of step 0, against the dynamic graph's
+        reference = bench.RegradPure()
+        reference.setup(bench.Workload())
+        assert math.isclose(c.step(0), reference.step(0), rel_tol=1e-9)
+    counter = iter(range(1, 10**9))
     benchmark.pedantic(lambda: c.step(next(counter) % 100), setup=_collect, rounds=200,
                        warmup_rounds=5)
 
@@ -101,7 +122,10 @@ def test_moons_step(benchmark, key):
 @pytest.mark.parametrize("cls", [LanesAlone, FusedStep], ids=lambda c: c.key)
 def test_lanes_threads(benchmark, cls):
     benchmark.group = "lanes on 10^4 points, 2 threads"
-    c = cls(10_000, threads=2)
+    one, c = cls(10_000, threads=1), cls(10_000, threads=2)
+    one.step()
+    c.step()
+    assert [p.grad for p in c.params] == [p.grad for p in one.params]   # the same bits
     benchmark.pedantic(c.step, setup=_collect, rounds=20, warmup_rounds=2)
 
 

@@ -1,5 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False, infer_types=False
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: infer_types=False
 # cython: embedsignature=True, embedsignature.format=clinic
 """The compiled engine: the same ``Var`` API as ``regrad.pure``, in C.
 
@@ -41,7 +41,7 @@ from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
 from regrad._graph cimport (Pass, Entry, count_consumers, entry_of, pass_leave, pass_end,
                             is_result_requiring_grad, Py_REFCNT, Py_DECREF, Py_XDECREF)
 
-from . import ops as _ops
+from . import _pickle, ops as _ops
 
 cdef extern from "Python.h":
     # for the deallocator, which must neither raise nor lose a pending exception
@@ -250,8 +250,8 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
         leaves as objects, so they stay shared, the results as flat columns,
         so that no depth of graph makes pickle recurse)."""
         if self._op == LEAF:
-            return _leaf, (self._val, self.req_grad, self.grad, self.label)
-        return _graph, _flatten(self)
+            return _leaf, _pickle.leaf_form(self)
+        return _graph, _pickle.flatten(self, _pickled_inputs, _born_of)
 
     # ------------------------------------------------------------- operators
     def __add__(self, other):
@@ -441,137 +441,57 @@ cdef int _set_label(Var node, object label) except -1:
 
 
 # ------------------------------------------------------------------ pickling
-#
-# Both engines write the same form. A leaf: ``_leaf(val, req_grad, grad,
-# label)``. A result: ``_graph(leaves, ops, vals, inputs, powers, labels)``:
-# the leaves it depends on, as objects (pickle keeps one copy of each, shared
-# with the rest of what is pickled), then every result under it, in creation
-# order (root last), as columns: op names, values, their inputs' indexes into
-# leaves + results (``arity`` of them per result; -1 for a result a backward
-# released), the exponents of the Pows, and {position: label} for the results
-# that have one. Flat columns keep pickle from recursing once per node.
+# The format is ``regrad._pickle``'s; these are the names pickles refer to.
 
 def _leaf(val, req_grad, grad, label):
     """Rebuild a pickled leaf (see ``Var.__reduce__``)."""
-    cdef Var v = Var(val, req_grad, label)
-    if grad is not None:
-        v.grad = grad
-    return v
+    return _pickle.rebuild_leaf(Var, val, req_grad, grad, label)
 
 
-cdef tuple _flatten(Var root):
-    cdef list stack = [root], results = [], leaves = []
-    cdef dict seen = {root: None}
-    cdef Var node
-    cdef object x
-    cdef PyObject* p
-    cdef int k
-    while stack:
-        node = stack.pop()
-        results.append(node)
-        if node._flags & (CONST_A | CONST_B) and not node._flags & RELEASED and node._op != POW:
-            give_numbers_nodes(<PyObject*>node)   # written as constant leaves, as in pure
-        for k in range(2):
-            if k == 1 and node._op == POW:    # the exponent: a number of the record
-                break
-            p = input_a(<PyObject*>node) if k == 0 else input_b(<PyObject*>node)
-            if p == NULL:
-                continue
-            x = <object>p
-            if x in seen:
-                continue
-            seen[x] = None
-            if is_result_requiring_grad(p):
-                stack.append(x)
-            else:
-                leaves.append(x)
-    results.sort(key=_born_of)
-    cdef dict index = {x: i for i, x in enumerate(leaves)}
-    cdef Py_ssize_t i, L = len(leaves)
-    for i in range(len(results)):
-        index[results[i]] = L + i
-    cdef list names = [], vals = [], inputs = [], powers = []
-    cdef dict labels = {}
-    for i in range(len(results)):
-        node = <Var>results[i]
-        names.append(_OP_BY_CODE[node._op].name)
-        vals.append(node._val)
-        if node._op == POW:
-            powers.append(_exponent(node))
-        if node._flags & RELEASED:
-            inputs.append(-1)
-            if ARITY[node._op] == 2:
-                inputs.append(-1)
-        else:
-            inputs.append(index[<object>node._a])
-            if ARITY[node._op] == 2:
-                inputs.append(index[<object>node._b])
-        if node._flags & LABELED:
-            labels[i] = node.label
-    return tuple(leaves), tuple(names), tuple(vals), tuple(inputs), tuple(powers), labels
+def _graph(leaves, op_names, vals, inputs, powers, labels):
+    """Rebuild a pickled result and its graph (see ``Var.__reduce__``)."""
+    return _pickle.rebuild_graph(Var, _result, leaves, op_names, vals, inputs, powers, labels)
+
+
+def _pickled_inputs(Var node):
+    """A result's inputs as ``.src`` gives them (numbers as constant leaves,
+    as in pure), but a Pow's exponent stays a number of the record."""
+    if node._op == POW and not node._flags & RELEASED:
+        return (<object>node._a,)
+    return node.src
 
 
 def _born_of(Var x):
     return born_of(<PyObject*>x, x._mark)
 
 
-def _graph(leaves, op_names, vals, inputs, powers, labels):
-    """Rebuild a pickled result and its graph (see ``Var.__reduce__``); the
-    columns are checked, so no input can build a malformed node."""
+def _result(op, double val, src, label):
     global _births
-    cdef list nodes = list(leaves)
-    cdef Var out, a, b
+    cdef Var out = _new_var(), x
     cdef double exponent
-    cdef int code
-    cdef Py_ssize_t i, j = 0, k = 0, arity
-    for x in nodes:
-        if type(x) is not Var:
-            raise TypeError(f"regrad: cannot rebuild a graph on a {type(x).__name__}")
-    op_names, vals, inputs, powers, labels = (tuple(op_names), tuple(vals), tuple(inputs),
-                                              tuple(powers), dict(labels))
-    if not op_names or len(vals) != len(op_names):
-        raise ValueError("regrad: malformed pickled graph (no results, or not one value each)")
-    for i in range(len(op_names)):
-        name = op_names[i]
-        op = _ops.OPS_BY_NAME.get(name) if type(name) is str else None
-        if op is None:
-            raise ValueError(f"regrad: unknown operator {name!r} in a pickled graph")
-        code = op.code
-        arity = op.arity
-        args = inputs[j:j + arity]
-        j += arity
-        if len(args) != arity or not all(type(n) is int and -1 <= n < len(nodes) for n in args) \
-                or (-1 in args and set(args) != {-1}):
-            raise ValueError("regrad: malformed inputs in a pickled graph")
-        out = _new_var()
-        out._val = _to_double(vals[i], "Var value")
-        out._op = code
-        out._flags = REQ_GRAD
-        if code == POW:
-            if k == len(powers):
-                raise ValueError("regrad: a Pow without its exponent in a pickled graph")
-            exponent = _to_double(powers[k], "power")
-            k += 1
-            memcpy(&out._b, &exponent, sizeof(double))
-            out._flags |= CONST_B
-        _births += 1
-        out._born_hi = <unsigned short>(_births >> 32)
-        out._mark = <unsigned int>_births
-        _set_label(out, _ops.check_label(labels.get(i)))
-        if args[0] == -1:
-            out._flags |= RELEASED
+    cdef Py_ssize_t k
+    out._val = val
+    out._op = op.code
+    out._flags = REQ_GRAD
+    if out._op == POW:
+        exponent = op.power
+        memcpy(&out._b, &exponent, sizeof(double))
+        out._flags |= CONST_B
+    _births += 1
+    out._born_hi = <unsigned short>(_births >> 32)
+    out._mark = <unsigned int>_births
+    _set_label(out, label)
+    if src is None:
+        out._flags |= RELEASED
+        return out
+    for k in range(len(src)):
+        x = <Var>src[k]
+        Py_INCREF(x)
+        if k == 0:
+            out._a = <PyObject*>x
         else:
-            a = <Var>nodes[args[0]]
-            Py_INCREF(a)
-            out._a = <PyObject*>a
-            if arity == 2:
-                b = <Var>nodes[args[1]]
-                Py_INCREF(b)
-                out._b = <PyObject*>b
-        nodes.append(out)
-    if j != len(inputs) or k != len(powers):
-        raise ValueError("regrad: malformed pickled graph (columns of different lengths)")
-    return nodes[len(nodes) - 1]
+            out._b = <PyObject*>x
+    return out
 
 
 # Results requiring grad are numbered as they are made: the order the program

@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False, infer_types=False
+# cython: infer_types=False
 """The compiled steps of ``regrad.optim``: one C loop over a group's parameters.
 
 A kernel holds its parameters as a C array of node pointers (owned

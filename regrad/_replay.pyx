@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False, infer_types=False
+# cython: infer_types=False
 # cython: embedsignature=True, embedsignature.format=clinic
 """Static-graph replay for the compiled engine: ``regrad.compile(root)``.
 

@@ -8,11 +8,12 @@ engine implements exactly this, in the same order, so both give the same bits.
 """
 import itertools
 import threading
+from operator import attrgetter
 
-from . import ops
+from . import _pickle, ops
 from .ops import to_float, is_real
 
-__all__ = ["Var"]
+__all__ = ["Var", "Schedule"]
 
 # Results requiring grad are numbered as they are made (``_born``): the order
 # the program ran them in, which a replay needs to raise, of two failing
@@ -156,8 +157,8 @@ class Var:
         so that no depth of graph makes pickle recurse). The compiled engine
         writes the same form."""
         if self._op is None:
-            return _leaf, (self._val, self._req_grad, self._grad, self.label)
-        return _graph, _flatten(self)
+            return _leaf, _pickle.leaf_form(self)
+        return _graph, _pickle.flatten(self, attrgetter("_src"), _born_of)
 
     # ------------------------------------------------------------- operators
     def _apply(self, op, *inputs):
@@ -271,15 +272,10 @@ class Var:
             self._grad = (0.0 if self._grad is None else self._grad) + dy
             return
         with _graph_lock:    # see _graph_lock
-            # PyTorch's dependency-counting schedule (the compiled engine runs the
-            # same one, so both add up gradients in the same order):
-            pending = _count_consumers(self)   # raises before any gradient is touched
+            order = Schedule(self)             # raises before any gradient is touched
             adjoint = {self: dy}               # gradients of results, dropped as used
-            ready = [self]                     # results whose consumers have all passed
-            while ready:
-                node = ready.pop()
+            for node, inputs in order:
                 g = adjoint.pop(node)
-                inputs = node._src
                 if not retain_graph:
                     node._src = None            # release this result's links to its inputs
                 grads = node._op.backward(node._val, g, *(x._val for x in inputs))
@@ -288,36 +284,66 @@ class Var:
                         continue
                     if x._op is None:           # a leaf requiring grad: accumulate
                         x._grad = (0.0 if x._grad is None else x._grad) + gx
-                        continue
-                    adjoint[x] = adjoint.get(x, 0.0) + gx
+                    else:
+                        adjoint[x] = adjoint.get(x, 0.0) + gx
+
+
+# ------------------------------------------------------------ the schedule
+
+class Schedule:
+    """PyTorch's dependency-counting schedule, which both engines run (the
+    compiled one in C, ``_core._backward``): iterating gives each result under
+    ``root``, once all its consumers have, as ``(node, inputs)`` (inputs read
+    first: the caller may release them). ``pending``: consumers yet to pass,
+    per result; ``ready``: the results next (last first). Reads the public
+    ``Var`` API, so it walks either engine's graph (``born``: the engine's
+    ``_born_of``); a released graph raises RuntimeError before anything runs."""
+
+    def __init__(self, root, born=None):
+        self.pending = count_consumers(root, born or _born_of)
+        self.ready = [root]
+
+    def __iter__(self):
+        pending, ready = self.pending, self.ready
+        while ready:
+            node = ready.pop()
+            inputs = node.src
+            for x in inputs:
+                if x in pending:
                     pending[x] -= 1
                     if pending[x] == 0:        # its last consumer has passed
                         ready.append(x)
+            yield node, inputs
 
 
-def _count_consumers(root):
-    """For every result requiring grad under ``root``: how many edges lead to
+def count_consumers(root, born):
+    """For every result under ``root`` (results require grad: a constant is a
+    leaf): how many edges lead to
     it from results under ``root``. Raises RuntimeError if the graph (or a part
     of it) was released by an earlier backward, naming of the released results
-    the one made first (so that the message does not depend on the order of
-    the traversal, which differs between the engines)."""
-    if root._src is None:
+    the one made first (``born``: so that the message does not depend on the
+    order of the traversal, which differs between the engines)."""
+    if root.src is None:
         raise ops.released_error(root.name)
     pending = {}
     seen = [root]
     released = None
     for node in seen:                      # grows as it goes: breadth first
-        for x in node._src or ():          # a released result: no inputs to visit
-            if x._op is not None and x._req_grad:
-                if x not in pending:
-                    pending[x] = 0
-                    seen.append(x)
-                    if x._src is None and (released is None or x._born < released._born):
-                        released = x
-                pending[x] += 1
+        for x in node.src or ():           # a released result: no inputs to visit
+            if x.op is None:               # a leaf, or a constant
+                continue
+            if x not in pending:
+                pending[x] = 0
+                seen.append(x)
+                if x.src is None and (released is None or born(x) < born(released)):
+                    released = x
+            pending[x] += 1
     if released is not None:
         raise ops.released_error(released.name)
     return pending
+
+
+_born_of = attrgetter("_born")
 
 
 def _release(node):
@@ -351,80 +377,25 @@ def _as_var(x):
 
 
 # ------------------------------------------------------------------ pickling
-# The form both engines write (see ``regrad/_core.pyx``): a leaf is
-# ``_leaf(val, req_grad, grad, label)``; a result is ``_graph(leaves, ops,
-# vals, inputs, powers, labels)``: its leaves as objects, then every result
-# under it in creation order (root last), as columns: op names, values, the
-# inputs' indexes into leaves + results (-1 for a released result), the
-# exponents of the Pows, and {position: label} for the labelled results.
+# The format is ``regrad._pickle``'s; these are the names pickles refer to.
 
 def _leaf(val, req_grad, grad, label):
     """Rebuild a pickled leaf (see ``Var.__reduce__``)."""
-    v = Var(val, req_grad, label)
-    if grad is not None:
-        v.grad = grad
-    return v
-
-
-def _born_of(x):
-    """A result's creation number (regrad.draw orders results of either engine by it)."""
-    return x._born
-
-
-def _flatten(root):
-    results, leaves, seen, stack = [], [], {root}, [root]
-    while stack:
-        node = stack.pop()
-        results.append(node)
-        for x in node._src or ():
-            if x not in seen:
-                seen.add(x)
-                (stack if x._op is not None else leaves).append(x)
-    results.sort(key=_born_of)
-    index = {x: i for i, x in enumerate(leaves + results)}
-    inputs = []
-    for x in results:
-        inputs.extend([-1] * x._op.arity if x._src is None else [index[y] for y in x._src])
-    return (tuple(leaves), tuple(x._op.name for x in results), tuple(x._val for x in results),
-            tuple(inputs), tuple(x._op.power for x in results if isinstance(x._op, ops.Pow)),
-            {i: x.label for i, x in enumerate(results) if x.label is not None})
+    return _pickle.rebuild_leaf(Var, val, req_grad, grad, label)
 
 
 def _graph(leaves, op_names, vals, inputs, powers, labels):
-    """Rebuild a pickled result and its graph (see ``Var.__reduce__``); the
-    columns are checked, so no input can build a malformed node."""
-    nodes = list(leaves)
-    for x in nodes:
-        if not isinstance(x, Var):
-            raise TypeError(f"regrad: cannot rebuild a graph on a {type(x).__name__}")
-    op_names, vals, inputs, powers, labels = (tuple(op_names), tuple(vals), tuple(inputs),
-                                              iter(tuple(powers)), dict(labels))
-    if not op_names or len(vals) != len(op_names):
-        raise ValueError("regrad: malformed pickled graph (no results, or not one value each)")
-    j = 0
-    for i, name in enumerate(op_names):
-        op = ops.OPS_BY_NAME.get(name) if type(name) is str else None
-        if op is None:
-            raise ValueError(f"regrad: unknown operator {name!r} in a pickled graph")
-        args = inputs[j:j + op.arity]
-        j += op.arity
-        if len(args) != op.arity or not all(type(n) is int and -1 <= n < len(nodes)
-                                            for n in args) or (-1 in args and set(args) != {-1}):
-            raise ValueError("regrad: malformed inputs in a pickled graph")
-        out = Var.__new__(Var)
-        out._val = to_float(vals[i], "Var value")
-        if op is ops.Pow:
-            power = next(powers, None)
-            if power is None:
-                raise ValueError("regrad: a Pow without its exponent in a pickled graph")
-            op = ops.Pow(to_float(power, "power"))
-        out._op = op
-        out._grad = None
-        out._req_grad = True
-        out._born = next(_births)
-        out._label = ops.check_label(labels.get(i))
-        out._src = None if args[0] == -1 else tuple(nodes[n] for n in args)
-        nodes.append(out)
-    if j != len(inputs) or next(powers, None) is not None:
-        raise ValueError("regrad: malformed pickled graph (columns of different lengths)")
-    return nodes[-1]
+    """Rebuild a pickled result and its graph (see ``Var.__reduce__``)."""
+    return _pickle.rebuild_graph(Var, _result, leaves, op_names, vals, inputs, powers, labels)
+
+
+def _result(op, val, src, label):
+    out = Var.__new__(Var)
+    out._val = val
+    out._op = op
+    out._grad = None
+    out._req_grad = True
+    out._born = next(_births)
+    out._label = label
+    out._src = src
+    return out

@@ -241,22 +241,14 @@ class Tape:
 
 def _schedule(root):
     """The results under ``root`` in the order ``root.backward()`` handles them
-    (dependency counting: a result is handled once all its consumers are), and
-    the leaves in the order they are first met. Raises RuntimeError if the
-    graph was released."""
-    from .pure import _count_consumers
-    pending = _count_consumers(root)
+    (``regrad.pure.Schedule``), and the leaves in the order they are first
+    met. Raises RuntimeError if the graph was released."""
+    from .pure import Schedule
     order, leaves, seen_leaves = [], [], set()
-    ready = [root]
-    while ready:
-        node = ready.pop()
+    for node, inputs in Schedule(root):
         order.append(node)
-        for x in node._src:
-            if x._op is not None and x._req_grad:
-                pending[x] -= 1
-                if pending[x] == 0:
-                    ready.append(x)
-            elif id(x) not in seen_leaves:
+        for x in inputs:
+            if x._op is None and id(x) not in seen_leaves:
                 seen_leaves.add(id(x))
                 leaves.append(x)
     return order, leaves

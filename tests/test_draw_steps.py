@@ -296,3 +296,37 @@ def test_seed_and_leaf_root(engine):
     assert "adds 3.0000 to its .grad" in leaf.captions[0]
     with pytest.raises(ValueError, match="max_nodes"):
         draw_backward(a * a + a, max_nodes=2)
+
+
+@pytest.mark.parametrize("edge", [{"stroke": "#000000", "stroke-width": 1.0},
+                                  {"stroke": "#607D8B", "stroke-width": 2}])
+@pytest.mark.parametrize("kinds", ["as drawn", "changed"])
+def test_highlighting_survives_a_change_of_style(monkeypatch, edge, kinds):
+    """The steps style nodes and edges by role, not by rewriting the drawing's
+    text: another edge or node style in ``_style`` leaves the highlighting whole."""
+    from regrad.draw import _svg, _steps
+    monkeypatch.setattr(_svg, "EDGE", edge)
+    if kinds == "changed":
+        monkeypatch.setattr(_svg, "STYLE", {k: {"fill": "#111111", "stroke": "#222222",
+                                                "text": "#333333"} for k in _svg.STYLE})
+    x = pure.Var(0.5, req_grad=True)
+    d = draw_backward((x * x).sin() + x, labels={"x": x})
+    svg = parse(d.svgs[2])                           # step 2: Sin passes to x * x
+    flowing = [g for g in svg.iter(SVG + "g") if "flowing" in g.get("class", "").split()]
+    assert len(flowing) == 1 and flowing[0].get("data-dst") == "n2"
+    path = flowing[0].find(SVG + "path")
+    assert (path.get("stroke"), path.get("stroke-width")) == (_steps.FLOW, "2.4")
+    assert flowing[0].find(SVG + "polygon").get("fill") == _steps.FLOW
+    others = [g.find(SVG + "path") for g in svg.iter(SVG + "g")
+              if g.get("class") == "edge"]
+    assert others and all(p.get("stroke") == edge["stroke"] for p in others)
+    current = [g for g in svg.iter(SVG + "g") if "current" in g.get("class", "").split()]
+    rect = current[0].find(SVG + "rect")
+    assert (rect.get("fill"), rect.get("stroke"), rect.get("stroke-width")) == \
+        (_steps.CURRENT["fill"], _steps.FLOW, "3")
+    assert {t.get("fill") for t in current[0].iter(SVG + "text")} == {_steps.CURRENT["text"]}
+    receives = [g for g in svg.iter(SVG + "g") if "receives" in g.get("class", "").split()]
+    assert [g.find(SVG + "rect").get("stroke") for g in receives] == [_steps.FLOW]
+    done = [g for g in svg.iter(SVG + "g") if "done" in g.get("class", "").split()]
+    assert [(g.get("opacity"), g.find(SVG + "rect").get("stroke-dasharray")) for g in done] \
+        == [("0.45", "5 3")]

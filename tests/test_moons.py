@@ -343,7 +343,19 @@ def test_picture_survives_a_diverged_run(tmp_path, engine):
         p.val = math.nan
     for ext in ("svg", "html"):
         plot.save_moons_picture(str(tmp_path / f"d.{ext}"), model, X, y, history)
-    ET.parse(tmp_path / "d.svg")
+    svg = (tmp_path / "d.svg").read_text(encoding="utf-8")
+    assert svg.split("\n", 1)[1] in (tmp_path / "d.html").read_text(encoding="utf-8")
+    assert not re.search(r'="[^"]*(nan|inf)', svg)       # every coordinate a number
+    assert "#dddddd" in svg                                # nan scores: grey regions
+    doc = ET.fromstring(svg.split("\n", 1)[1])
+    loss_line = [el for el in doc.iter("{http://www.w3.org/2000/svg}polyline")
+                 if el.get("stroke") == plot._LOSS]
+    ys = [float(pt.split(",")[1]) for pt in loss_line[0].get("points").split()]
+    box = [el for el in doc.iter("{http://www.w3.org/2000/svg}rect")
+           if el.get("fill") == "none" and el.get("stroke") == "#444444"]
+    top, bottom = float(box[-1].get("y")), float(box[-1].get("y")) + float(box[-1].get("height"))
+    assert len(ys) == 3 and all(top <= v <= bottom for v in ys)
+    assert ys[1] == ys[2] == top                           # inf and nan at the top of the box
 
 
 # ------------------------------------------------------------ CLI errors

@@ -94,19 +94,31 @@ def compact(order, max_nodes):
             user[j] = i
     name = [_op_name(v) for v in order]
     param = [_is_param(v) for v in order]
+    term = _terms(name, ins, users, param)
+    chains = _chains(name, ins, users, param, term)
+    folded, out_of = _fold(chains, name, ins, users, user, param, term)
+    graph = _compact_graph(order, ins, term, folded, out_of)
+    check_size(len(graph.nodes), max_nodes, "compact view")
+    return graph
 
-    # term[i] = (weight, input) for a Mul that is a term
+
+def _terms(name, ins, users, param):
+    """term[i] = (weight, input) for a Mul that is a term."""
     term = {}
-    for i in range(n):
+    for i in range(len(name)):
         if name[i] == "Mul" and len(ins[i]) == 2 and users[i] == 1:
             a, b = ins[i]
             if a != b and (param[a] or param[b]):
                 term[i] = (a, b) if param[a] else (b, a)
+    return term
 
-    # chains: group[i] is the chain an Add belongs to; a chain is a dict
-    group = {}
+
+def _chains(name, ins, users, param, term):
+    """The chains, each a dict: its ``bias`` (or None), ``terms``, ``adds``
+    and ``end`` (its last Add)."""
+    group = {}      # the chain each Add belongs to
     chains = []
-    for i in range(n):
+    for i in range(len(name)):
         if name[i] != "Add" or len(ins[i]) != 2:
             continue
         a, b = ins[i]
@@ -127,11 +139,17 @@ def compact(order, max_nodes):
         g["adds"].append(i)
         g["end"] = i
         group[i] = g
+    return chains
 
-    # what each chain folds, and the node that stands for it
-    folded = [False] * n        # drawn as part of a neuron
+
+def _fold(chains, name, ins, users, user, param, term):
+    """What the chains fold (``folded[i]``: drawn as part of a neuron), and
+    the node that stands for each chain (its output's index -> the chain,
+    which gets ``relu`` and ``out``)."""
+    n = len(name)
+    folded = [False] * n
     param_uses = [0] * n        # uses of a parameter folded into neurons
-    out_of = {}                 # the index of a chain's output -> chain
+    out_of = {}
     for g in chains:
         end = g["end"]
         for x in g["adds"]:
@@ -152,8 +170,12 @@ def compact(order, max_nodes):
     for j in range(n):
         if param[j] and param_uses[j] and param_uses[j] == users[j]:
             folded[j] = True
+    return folded, out_of
 
-    # the compact graph: kept nodes, then one node per chain at its output
+
+def _compact_graph(order, ins, term, folded, out_of):
+    """The kept nodes, and one node per chain at its output."""
+    n = len(order)
     new_index = {}
     nodes, edges = [], []
     for i in range(n):
@@ -166,14 +188,8 @@ def compact(order, max_nodes):
             nodes.append(Node(k, order[i], i == n - 1))
             sources = ins[i]
         else:
-            weights = [term[t][0] for t in g["terms"]]
-            params = weights + ([g["bias"]] if g["bias"] is not None else [])
             sources = [term[t][1] for t in g["terms"]]
-            distinct = len(set(sources))
-            nodes.append(NeuronNode(
-                k, order[i], i == n - 1, _group_name([order[p] for p in params]), distinct,
-                len(params), g["bias"] is not None, g["relu"],
-                len(g["adds"]) + 2 * len(g["terms"]) + int(g["bias"] is not None) + int(g["relu"])))
+            nodes.append(_neuron(k, order, i == n - 1, g, term, len(set(sources))))
         by_src = {}
         for j in sources:
             s = new_index[j]
@@ -183,5 +199,12 @@ def compact(order, max_nodes):
                 edges.append(e)
             else:
                 e.count += 1
-    check_size(len(nodes), max_nodes, "compact view")
     return Graph(nodes, edges)
+
+
+def _neuron(k, order, is_root, g, term, distinct):
+    params = [term[t][0] for t in g["terms"]] + ([g["bias"]] if g["bias"] is not None else [])
+    return NeuronNode(
+        k, order[g["out"]], is_root, _group_name([order[p] for p in params]), distinct,
+        len(params), g["bias"] is not None, g["relu"],
+        len(g["adds"]) + 2 * len(g["terms"]) + int(g["bias"] is not None) + int(g["relu"]))

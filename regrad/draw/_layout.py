@@ -387,155 +387,181 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
     input slot at ``dst`` (0, 1, ...). ``sizes[i]``: (across, along) of node
     ``i``. Returns a ``Layout``.
     """
-    ins = [[] for _ in range(n)]
-    outs = [[] for _ in range(n)]
-    nports = [0] * n
-    for s, d, p in edges:
-        ins[d].append(s)
-        outs[s].append(d)
-        nports[d] = max(nports[d], p + 1)
-    rank = _assign_ranks(n, ins, outs)
-    n_ranks = (max(rank) + 1) if n else 0
+    g = _Layered(n, edges, sizes)                                    # steps 1 and 2
+    roots = [i for i in range(n - 1, -1, -1) if not g.outs[i]]
+    layers, pos, crossings = _order(len(g.lrank), g.lrank, g.up, g.down, g.nports, g.weight,
+                                    roots, g.n_ranks)                # step 3
+    u, width = _across(g, layers, node_gap, edge_gap)               # step 4
+    vr, thick, height = _along(g, layers, sizes, rank_gap)
+    paths = _edge_paths(g, edges, sizes, u, vr, thick, port_span, port_max)
+    centers = [(u[i], vr[g.rank[i]]) for i in range(n)]
+    return Layout(centers, [(float(a), float(b)) for a, b in sizes], g.rank, paths,
+                  (width, height), crossings)
 
-    # --- the layered graph: real nodes 0..n-1, then dummies
-    lrank = list(rank)
-    across = [float(a) for a, _ in sizes]
-    dummy = [False] * n
-    weight = [1 if not ins[i] else 2 for i in range(n)]   # see _Ordering
-    up = [[] for _ in range(n)]      # (neighbour on the rank before, port at self)
-    down = [[] for _ in range(n)]    # (neighbour on the rank after, port at it)
-    # Edges from one source share their dummies (a trunk down to the source's
-    # deepest result, branching off where each result is): a leaf used at
-    # every step of a chain of n steps costs n dummies, not n^2 / 2.
-    trunks = {}
-    spans = []              # per edge: how many trunk dummies it runs through
-    for s, d, p in edges:
-        trunk = trunks.setdefault(s, [])
-        need = rank[d] - rank[s] - 1
-        while len(trunk) < need:
-            x = len(lrank)
-            lrank.append(rank[s] + 1 + len(trunk))
-            across.append(0.0)
-            dummy.append(True)
-            up.append([])
-            down.append([])
-            nports.append(1)
-            weight.append(weight[s])
-            prev = trunk[-1] if trunk else s
-            up[x].append((prev, 0))
-            down[prev].append((x, 0))
-            trunk.append(x)
-        last = trunk[need - 1] if need else s
-        up[d].append((last, p))
-        down[last].append((d, p))
-        spans.append(need)
-    n_all = len(lrank)
 
-    # --- order within ranks
-    roots = [i for i in range(n - 1, -1, -1) if not outs[i]]
-    layers, pos, crossings = _order(n_all, lrank, up, down, nports, weight, roots, n_ranks)
+class _Layered:
+    """The graph by ranks: the real nodes 0..n-1 (``ins``, ``outs``, ``rank``),
+    then the dummies of long edges, with every node's neighbours on the rank
+    before (``up``: (node, port at self)) and after (``down``: (node, port at
+    it)), its ``nports``, ``across`` size, ``weight`` (see ``_Ordering``) and
+    ``lrank``; ``trunks[s]`` the dummies of source ``s`` and ``spans[k]`` how
+    many of them edge ``k`` runs through."""
 
-    # --- positions across ranks
-    def port_offset(x, p):
-        k = nports[x]
-        if dummy[x] or k <= 1:
-            return 0.0
-        span = min(across[x] * port_span, port_max * (k - 1))
-        return (p / (k - 1) - 0.5) * span
+    def __init__(self, n, edges, sizes):
+        self.ins = ins = [[] for _ in range(n)]
+        self.outs = outs = [[] for _ in range(n)]
+        self.nports = [0] * n
+        for s, d, p in edges:
+            ins[d].append(s)
+            outs[s].append(d)
+            self.nports[d] = max(self.nports[d], p + 1)
+        self.rank = _assign_ranks(n, ins, outs)
+        self.n_ranks = (max(self.rank) + 1) if n else 0
+        self.lrank = list(self.rank)
+        self.across = [float(a) for a, _ in sizes]
+        self.dummy = [False] * n
+        self.weight = [1 if not ins[i] else 2 for i in range(n)]
+        self.up = [[] for _ in range(n)]
+        self.down = [[] for _ in range(n)]
+        # Edges from one source share their dummies (a trunk down to the source's
+        # deepest result, branching off where each result is): a leaf used at
+        # every step of a chain of n steps costs n dummies, not n^2 / 2.
+        self.trunks = {}
+        self.spans = []
+        for s, d, p in edges:
+            trunk = self.trunks.setdefault(s, [])
+            need = self.rank[d] - self.rank[s] - 1
+            while len(trunk) < need:
+                trunk.append(self._dummy(trunk[-1] if trunk else s, self.rank[s] + 1 + len(trunk),
+                                         self.weight[s]))
+            last = trunk[need - 1] if need else s
+            self.up[d].append((last, p))
+            self.down[last].append((d, p))
+            self.spans.append(need)
 
-    def omega(a, b):
-        return 8.0 if dummy[a] and dummy[b] else (2.0 if dummy[a] or dummy[b] else 1.0)
+    def _dummy(self, prev, rank, weight):
+        x = len(self.lrank)
+        self.lrank.append(rank)
+        self.across.append(0.0)
+        self.dummy.append(True)
+        self.up.append([(prev, 0)])
+        self.down.append([])
+        self.nports.append(1)
+        self.weight.append(weight)
+        self.down[prev].append((x, 0))
+        return x
 
-    def gap(a, b):
-        if dummy[a] or dummy[b]:
-            return edge_gap
-        return node_gap
 
+# ------------------------------------------------------------- across ranks
+
+def _across(g, layers, node_gap, edge_gap):
+    """Step 4: each node's position ``u`` across its rank, and the width."""
+    n_all, dummy, across = len(g.lrank), g.dummy, g.across
     seps = []
     u = [0.0] * n_all
     for layer in layers:
-        s = [(across[a] + across[b]) / 2.0 + gap(a, b) for a, b in zip(layer, layer[1:])]
+        s = [(across[a] + across[b]) / 2.0 + (edge_gap if dummy[a] or dummy[b] else node_gap)
+             for a, b in zip(layer, layer[1:])]
         seps.append(s)
         x = -sum(s) / 2.0
         for i, node in enumerate(layer):
             u[node] = x
             if i < len(s):
                 x += s[i]
+    pull = _Pull(g, layers, seps, u)
+    # sweeps until a round moves nothing by more than a tenth of a pixel
+    for _ in range(8):
+        before = list(u)
+        for r in range(1, g.n_ranks):
+            pull(r, True, False)
+        for r in range(g.n_ranks - 2, -1, -1):
+            pull(r, False, True)
+        if max(map(abs, map(sub, u, before)), default=0.0) < 0.1:
+            break
+    for _ in range(4):
+        before = list(u)
+        for r in range(g.n_ranks):
+            pull(r, True, True)
+        if max(map(abs, map(sub, u, before)), default=0.0) < 0.1:
+            break
+    left = min((u[x] - across[x] / 2.0 for x in range(n_all)), default=0.0)
+    u = [v - left for v in u]
+    return u, max((u[x] + across[x] / 2.0 for x in range(n_all)), default=0.0)
 
-    # A leaf used once ("hanging") can sit anywhere beside its consumer: it
-    # does not pull on a consumer that has other inputs, and gives way to its
-    # neighbours, so chains stay straight instead of drifting sideways. A
-    # trunk that branches (a "bus") is pulled along itself only, and does not
-    # pull the results it feeds, for the same reason.
-    hanging = [False] * n_all
-    for i in range(n):
-        hanging[i] = not ins[i] and len(outs[i]) == 1
-    bus = [dummy[x] and len(down[x]) > 1 for x in range(n_all)]
-    # the neighbours that pull each node, with their weights, computed once
-    pull_up, pull_down = [], []
-    for x in range(n_all):
-        ups = [y for y, _ in up[x]]
-        strong = [y for y in ups if not hanging[y] and not bus[y]]
-        pull_up.append([(y, omega(x, y)) for y in (strong or ups)])
-        downs = [z for z, _ in down[x]]
-        if bus[x]:
-            downs = [z for z in downs if dummy[z]] or downs
-        pull_down.append([(z, omega(x, z)) for z in downs])
-    slack = [1e-3 if hanging[x] else 1.0 for x in range(n_all)]
 
-    def pull(r, use_up, use_down):
-        layer = layers[r]
+class _Pull:
+    """``pull(r, use_up, use_down)`` moves the nodes of rank ``r`` (in ``u``)
+    toward their neighbours on the ranks before and after, keeping their
+    order and gaps.
+
+    A leaf used once ("hanging") can sit anywhere beside its consumer: it
+    does not pull on a consumer that has other inputs, and gives way to its
+    neighbours, so chains stay straight instead of drifting sideways. A
+    trunk that branches (a "bus") is pulled along itself only, and does not
+    pull the results it feeds, for the same reason. Long edges weigh more
+    (``_omega``), so they run straight."""
+
+    def __init__(self, g, layers, seps, u):
+        self.layers, self.seps, self.u = layers, seps, u
+        n_all, dummy = len(g.lrank), g.dummy
+        self.hanging = hanging = [False] * n_all
+        for i in range(len(g.ins)):
+            hanging[i] = not g.ins[i] and len(g.outs[i]) == 1
+        bus = [dummy[x] and len(g.down[x]) > 1 for x in range(n_all)]
+        # the neighbours that pull each node, with their weights, computed once
+        self.pull_up, self.pull_down = [], []
+        for x in range(n_all):
+            ups = [y for y, _ in g.up[x]]
+            strong = [y for y in ups if not hanging[y] and not bus[y]]
+            self.pull_up.append([(y, _omega(dummy, x, y)) for y in (strong or ups)])
+            downs = [z for z, _ in g.down[x]]
+            if bus[x]:
+                downs = [z for z in downs if dummy[z]] or downs
+            self.pull_down.append([(z, _omega(dummy, x, z)) for z in downs])
+        self.slack = [1e-3 if hanging[x] else 1.0 for x in range(n_all)]
+
+    def __call__(self, r, use_up, use_down):
+        layer, u = self.layers[r], self.u
         if not layer:
             return
         desired, weight = [], []
         for x in layer:
             tot = wsum = 0.0
             if use_up:
-                for y, w in pull_up[x]:
+                for y, w in self.pull_up[x]:
                     tot += w * u[y]
                     wsum += w
             if use_down:
-                for z, w in pull_down[x]:
+                for z, w in self.pull_down[x]:
                     tot += w * u[z]
                     wsum += w
             if wsum:
                 desired.append(tot / wsum)
-                weight.append(wsum * slack[x])
+                weight.append(wsum * self.slack[x])
             else:
                 desired.append(u[x])
-                weight.append(1e-3 if hanging[x] else 0.25)
-        for x, v in zip(layer, _project(desired, weight, seps[r])):
+                weight.append(1e-3 if self.hanging[x] else 0.25)
+        for x, v in zip(layer, _project(desired, weight, self.seps[r])):
             u[x] = v
 
-    # sweeps until a round moves nothing by more than a tenth of a pixel
-    for _ in range(8):
-        before = list(u)
-        for r in range(1, n_ranks):
-            pull(r, True, False)
-        for r in range(n_ranks - 2, -1, -1):
-            pull(r, False, True)
-        if max(map(abs, map(sub, u, before)), default=0.0) < 0.1:
-            break
-    for _ in range(4):
-        before = list(u)
-        for r in range(n_ranks):
-            pull(r, True, True)
-        if max(map(abs, map(sub, u, before)), default=0.0) < 0.1:
-            break
 
-    left = min((u[x] - across[x] / 2.0 for x in range(n_all)), default=0.0)
-    u = [v - left for v in u]
-    width = max((u[x] + across[x] / 2.0 for x in range(n_all)), default=0.0)
+def _omega(dummy, a, b):
+    return 8.0 if dummy[a] and dummy[b] else (2.0 if dummy[a] or dummy[b] else 1.0)
 
-    # --- positions along the edges
+
+# ---------------------------------------------------------- along the edges
+
+def _along(g, layers, sizes, rank_gap):
+    """Each rank's position ``vr`` along the edges, its thickness, and the height."""
+    n_ranks = g.n_ranks
     thick = [0.0] * n_ranks
-    for i in range(n):
-        thick[rank[i]] = max(thick[rank[i]], float(sizes[i][1]))
+    for i in range(len(g.rank)):
+        thick[g.rank[i]] = max(thick[g.rank[i]], float(sizes[i][1]))
     # Where many edges run between two ranks (a dense layer of a model), the
     # gap grows, up to three times, so that they fan out instead of merging.
     gaps = []
     for r in range(n_ranks - 1):
-        segments = sum(len(down[x]) for x in layers[r])
+        segments = sum(len(g.down[x]) for x in layers[r])
         per_node = segments / max(len(layers[r]), len(layers[r + 1]), 1)
         gaps.append(rank_gap * (1.0 + min(2.0, max(0.0, per_node - 2.0) / 4.0)))
     vr = [0.0] * n_ranks
@@ -544,14 +570,17 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
             vr[r] = thick[0] / 2.0
         else:
             vr[r] = vr[r - 1] + thick[r - 1] / 2.0 + gaps[r - 1] + thick[r] / 2.0
-    height = (vr[-1] + thick[-1] / 2.0) if n_ranks else 0.0
-    centers = [(u[i], vr[rank[i]]) for i in range(n)]
+    return vr, thick, (vr[-1] + thick[-1] / 2.0) if n_ranks else 0.0
 
-    # Edges bend only between the rank bands: they leave a node straight to
-    # the bottom of its band, cross a band straight where they pass a rank,
-    # and enter the target's band straight, so no curve sweeps over a node.
-    # A trunk is drawn once, by the source's longest edge; its other edges
-    # start where they branch off it.
+
+def _edge_paths(g, edges, sizes, u, vr, thick, port_span, port_max):
+    """The points of each edge. Edges bend only between the rank bands: they
+    leave a node straight to the bottom of its band, cross a band straight
+    where they pass a rank, and enter the target's band straight, so no curve
+    sweeps over a node. A trunk is drawn once, by the source's longest edge;
+    its other edges start where they branch off it. Edges enter a node at
+    ports spread along up to ``port_span`` of its side, ``port_max`` apart."""
+    rank, lrank, spans = g.rank, g.lrank, g.spans
     longest = {}
     for k, (s, d, p) in enumerate(edges):
         if spans[k] > spans[longest.get(s, k)]:
@@ -560,7 +589,7 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
     paths = []
     for k, (s, d, p) in enumerate(edges):
         rs, rd = rank[s], rank[d]
-        trunk = trunks[s]
+        trunk = g.trunks[s]
         if spans[k] and longest[s] != k:
             x = trunk[spans[k] - 1]
             r = lrank[x]
@@ -576,11 +605,12 @@ def layout(n, edges, sizes, *, node_gap=24.0, edge_gap=10.0, rank_gap=44.0,
                     pts.append((u[x], vr[r] + thick[r] / 2.0))
                 else:
                     pts.append((u[x], vr[r]))
-        end = u[d] + port_offset(d, p)
+        ports, offset = g.nports[d], 0.0
+        if ports > 1:
+            offset = (p / (ports - 1) - 0.5) * min(g.across[d] * port_span, port_max * (ports - 1))
+        end = u[d] + offset
         if sizes[d][1] < thick[rd]:
             pts.append((end, vr[rd] - thick[rd] / 2.0))
         pts.append((end, vr[rd] - sizes[d][1] / 2.0))
         paths.append(pts)
-
-    return Layout(centers, [(float(a), float(b)) for a, b in sizes], rank, paths,
-                  (width, height), crossings)
+    return paths

@@ -1,11 +1,10 @@
 """Backward, step by step: the engine's schedule, and one drawing per step.
 
-``backward_schedule(root)`` runs the pure engine's backward pass
-(``regrad/pure.py``: ``Var.backward`` and ``_count_consumers``) on the
-public ``Var`` API without changing anything: it counts each result's
-consumers, pops results off the same ready stack, calls the same operator
-``backward`` from ``regrad.ops`` and adds the gradients up in the same order,
-so its steps are what ``backward()`` does, bit for bit, on either engine.
+``backward_schedule(root)`` follows the schedule ``backward()`` runs
+(``regrad.pure.Schedule``, which walks either engine's graph) without
+changing anything: it calls the same operator ``backward`` from
+``regrad.ops`` and adds the gradients up in the same order, so its steps are
+what ``backward()`` does, bit for bit, on either engine.
 
 ``backward_steps(root, "name")`` draws them: one self-contained page
 ``name.html`` (inline SVG, no script, nothing fetched) with the graph once per
@@ -17,20 +16,25 @@ are faded and dashed (``backward()`` has released them).
 """
 import os
 import re
-import sys
 
 from .. import ops
+from ..autodiff import _engine_of
+from ..pure import Schedule
 from ._escape import markdown_cell, xml_text
 from ._graph import check_var, collect, format_value, walk, DEFAULT_MAX_NODES
 from ._style import normalize_orientation, text_width
-from ._svg import legend_html, page_head, render_svg
+from ._svg import _num, legend_html, page_head, Placed, paint
 
 __all__ = ["Pass", "Step", "backward_schedule", "BackwardSteps", "draw_backward",
            "backward_steps"]
 
-CURRENT = {"fill": "#FFE0B2", "stroke": "#E65100", "text": "#3E2723"}
+# The roles a step gives nodes and edges, and their styles (see ``_svg.paint``).
 FLOW = "#E65100"          # edges carrying this step's gradients, and their labels
-DONE_OPACITY = "0.45"
+CURRENT = {"class": "current", "fill": "#FFE0B2", "stroke": FLOW, "text": "#3E2723",
+           "stroke-width": 3}
+DONE = {"class": "done", "opacity": "0.45", "dash": True}
+RECEIVES = {"class": "receives", "stroke": FLOW, "stroke-width": 2.2}
+FLOWING = {"class": "flowing", "stroke": FLOW, "stroke-width": 2.4}
 
 
 class Pass:
@@ -86,70 +90,32 @@ def backward_schedule(root, dy=None):
     dy = 1.0 if dy is None else ops.to_float(dy, "dy")
     if root.op is None:
         return []
-    pending = _count_consumers(root)
-    leaf_grad = {}                      # id -> a leaf's .grad as the pass goes
-    adjoint = {id(root): dy}            # id -> gradient of a result, dropped as used
-    ready = [root]
+    engine = _engine_of(root)           # its creation numbers: the engine's own
+    order = Schedule(root, engine and engine._born_of)   # backward()'s own schedule
+    leaf_grad = {}                      # a leaf's .grad as the pass goes
+    adjoint = {root: dy}                # the gradient of a result, dropped as used
     steps = []
-    while ready:
-        node = ready.pop()
-        g = adjoint.pop(id(node))
-        inputs = node.src
+    for node, inputs in order:
+        g = adjoint.pop(node)
         grads = node.op.backward(node.val, g, *(x.val for x in inputs))
         passes = []
-        for x, gx in zip(inputs, grads):
+        for i, (x, gx) in enumerate(zip(inputs, grads)):
             if not x.req_grad:
                 passes.append(Pass(x, gx, "skipped"))
-                continue
-            if x.op is None:
-                before = leaf_grad.get(id(x), x.grad)
-                total = leaf_grad[id(x)] = (0.0 if before is None else before) + gx
-                passes.append(Pass(x, gx, "leaf", total))
-                continue
-            total = adjoint[id(x)] = adjoint.get(id(x), 0.0) + gx
-            pending[id(x)] -= 1
-            passes.append(Pass(x, gx, "result", total, pending[id(x)]))
-            if pending[id(x)] == 0:
-                ready.append(x)
-        steps.append(Step(len(steps) + 1, node, g, tuple(passes), tuple(ready)))
+            elif x.op is None:
+                before = leaf_grad.get(x, x.grad)
+                leaf_grad[x] = (0.0 if before is None else before) + gx
+                passes.append(Pass(x, gx, "leaf", leaf_grad[x]))
+            else:                       # its consumers yet to pass, this edge done
+                adjoint[x] = adjoint.get(x, 0.0) + gx
+                waiting = order.pending[x] + sum(1 for y in inputs[i + 1:] if y is x)
+                passes.append(Pass(x, gx, "result", adjoint[x], waiting))
+        steps.append(Step(len(steps) + 1, node, g, tuple(passes), tuple(order.ready)))
     return steps
-
-
-def _count_consumers(root):
-    """pure._count_consumers on the public API: id -> number of edges into
-    each result requiring grad, breadth first from ``root``; of several
-    released results, the error names the one made first, as backward's."""
-    if root.src is None:
-        raise ops.released_error(root.name)
-    pending = {}
-    seen = [root]
-    released = []
-    for node in seen:
-        for x in node.src or ():
-            if x.op is not None and x.req_grad:
-                if id(x) not in pending:
-                    pending[id(x)] = 0
-                    seen.append(x)
-                    if x.src is None:
-                        released.append(x)
-                pending[id(x)] += 1
-    if released:
-        born_of = sys.modules[type(root).__module__]._born_of   # the engine's creation order
-        raise ops.released_error(min(released, key=born_of).name)
-    return pending
 
 
 # ------------------------------------------------------------------ drawing
 
-def _num(x):
-    s = f"{x:.1f}"
-    return s[:-2] if s.endswith(".0") else s
-
-
-_NODE = re.compile(r'<g class="([^"]*)" data-node="n(\d+)"([^>]*)>(.*?)</g>', re.S)
-_EDGE = re.compile(r'<g class="edge" data-src="n(\d+)" data-dst="n(\d+)"([^>]*)>(.*?)</g>',
-                   re.S)
-_TEXTS = re.compile(r"(<text [^>]*>)([^<]*)(</text>)")
 _SVG_OPEN = re.compile(r"<svg [^>]*>")
 
 
@@ -161,27 +127,6 @@ def _label(var, labels, order):
         return name
     k = order.get(id(var))
     return f"#{k} {var.name}" if k is not None else var.name
-
-
-def _path_middle(d):
-    """A point half way along an edge path made of M, L and C pieces."""
-    nums = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", d)]
-    start = (nums[0], nums[1])
-    pieces = []
-    rest = d.split(" ", 1)[1] if " " in d else ""
-    for cmd in re.findall(r"[LC][^LC]*", rest):
-        vals = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", cmd)]
-        pieces.append((cmd[0], vals))
-    if not pieces:
-        return start
-    p0 = start
-    for cmd, vals in pieces[:len(pieces) // 2]:
-        p0 = (vals[-2], vals[-1])
-    cmd, vals = pieces[len(pieces) // 2]
-    if cmd == "L":
-        return ((p0[0] + vals[0]) / 2, (p0[1] + vals[1]) / 2)
-    (x1, y1, x2, y2, x3, y3) = vals
-    return ((p0[0] + 3 * x1 + 3 * x2 + x3) / 8, (p0[1] + 3 * y1 + 3 * y2 + y3) / 8)
 
 
 class BackwardSteps:
@@ -409,7 +354,7 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
             node.grad = max(values, key=lambda v: text_width(format_value(v), 12.5))
         elif node.req_grad:
             node.grad = 0.0             # room for "grad -" later
-    base = render_svg(graph, orientation).svg
+    placed = Placed(graph, orientation)
 
     svgs = []
     for k in range(len(steps) + 1):
@@ -420,73 +365,35 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
             for p in steps[k - 1].passes:
                 if p.kind != "skipped":
                     flows.setdefault(index[id(p.var)], []).append(p.grad)
-        svgs.append(_restyle(base, grads[k], current, done, flows))
+        svgs.append(paint(placed, *_step_styles(grads[k], current, done, flows)).svg)
     drawing = BackwardSteps(root, steps, [], svgs, labels, order, dy)
     drawing.captions = [_caption(drawing, k) for k in range(len(steps) + 1)]
     return drawing
 
 
-def _restyle(svg, grads, current, done, flows):
-    """One step's SVG: ``base`` with each node's grad line, the current node
-    in orange, the finished ones faded and dashed, the flowing edges orange
-    and labelled with the gradients they carry."""
-    def node(m):
-        classes, i, attrs, body = m.group(1), int(m.group(2)), m.group(3), m.group(4)
-        g = grads[i]
-        texts = _TEXTS.findall(body)
-        if texts and texts[-1][1].startswith("grad "):
-            new = "grad -" if g is None else f"grad {format_value(g)}"
-            head, _, tail = texts[-1]
-            body = body.replace(head + texts[-1][1] + tail, head + xml_text(new) + tail)
-        extra = ""
+def _step_styles(grads, current, done, flows):
+    """The style hooks of one step: each node's grad line, the current node,
+    the finished ones, those receiving gradients and the edges carrying them,
+    labelled with the gradients they carry."""
+    def node_style(node):
+        i, g = node.index, grads[node.index]
+        style = {"title": node.tooltip.split(" value ")[0] +
+                 ("" if g is None else f", gradient {g!r}")}
+        if node.grad is not None:
+            style["grad"] = g
         if i == current:
-            classes += " current"
-            body = re.sub(r'fill="#[0-9A-Fa-f]{6}" stroke="#[0-9A-Fa-f]{6}" stroke-width="[\d.]+"',
-                          f'fill="{CURRENT["fill"]}" stroke="{CURRENT["stroke"]}" '
-                          'stroke-width="3"', body, count=1)
-            body = re.sub(r'(<text [^>]*)fill="#[0-9A-Fa-f]{6}"', rf'\1fill="{CURRENT["text"]}"',
-                          body)
+            style.update(CURRENT)
         elif i in done:
-            classes += " done"
-            extra = f' opacity="{DONE_OPACITY}"'
-            if "stroke-dasharray" not in body:
-                body = body.replace("/>", ' stroke-dasharray="5 3"/>', 1)
+            style.update(DONE)
         elif i in flows:
-            classes += " receives"
-            body = re.sub(r'stroke="(#[0-9A-Fa-f]{6})" stroke-width="[\d.]+"',
-                          f'stroke="{FLOW}" stroke-width="2.2"', body, count=1)
-        title = "" if g is None else f", gradient {g!r}"
-        body = re.sub(r"<title>([^<]*)</title>",
-                      lambda t: f"<title>{t.group(1).split(' value ')[0]}{xml_text(title)}</title>",
-                      body, count=1)
-        return f'<g class="{classes}" data-node="n{i}"{attrs}{extra}>{body}</g>'
+            style.update(RECEIVES)
+        return style
 
-    labels = []
-
-    def edge(m):
-        src, dst, attrs, body = int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)
-        if dst == current and src in flows:
-            body = body.replace('stroke="#607D8B" stroke-width="1.4"',
-                                f'stroke="{FLOW}" stroke-width="2.4"')
-            body = body.replace('fill="#607D8B"', f'fill="{FLOW}"')
-            d = re.search(r' d="([^"]+)"', body).group(1)
-            x, y = _path_middle(d)
-            text = " + ".join(format_value(v) for v in flows[src])
-            w = text_width(text, 11.5, True) + 8
-            labels.append(f'<g class="flow" data-src="n{src}" data-dst="n{dst}">'
-                          f'<rect x="{_num(x - w / 2)}" y="{_num(y - 9)}" width="{_num(w)}" '
-                          f'height="17" rx="3" fill="#FFFFFF" stroke="{FLOW}" stroke-width="1"/>'
-                          f'<text x="{_num(x)}" y="{_num(y + 4)}" text-anchor="middle" '
-                          f'font-size="11.5" font-weight="bold" fill="{FLOW}">{xml_text(text)}</text>'
-                          "</g>")
-            return f'<g class="edge flowing" data-src="n{src}" data-dst="n{dst}"{attrs}>{body}</g>'
-        return m.group(0)
-
-    svg = _NODE.sub(node, svg)
-    svg = _EDGE.sub(edge, svg)
-    if labels:
-        svg = svg.replace("</svg>", '<g class="flows">' + "".join(labels) + "</g>\n</svg>")
-    return svg
+    def edge_style(edge):
+        if edge.dst == current and edge.src in flows:
+            return dict(FLOWING, label=" + ".join(format_value(v) for v in flows[edge.src]))
+        return None
+    return node_style, edge_style
 
 
 def backward_steps(root, name, orientation="TB", *, dy=None, labels=None, svg=False,

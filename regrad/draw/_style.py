@@ -1,6 +1,6 @@
 """Colours, fonts and text metrics shared by every drawing format."""
 
-__all__ = ["STYLE", "EDGE_COLOUR", "FONT_FAMILY", "ORIENTATIONS", "normalize_orientation",
+__all__ = ["STYLE", "EDGE", "EDGE_COLOUR", "FONT_FAMILY", "ORIENTATIONS", "normalize_orientation",
            "text_width", "LEGEND"]
 
 #: Per node kind: fill, stroke, text colour. Dark blue for leaves that
@@ -21,6 +21,8 @@ LEGEND = {
     "neuron": "neuron: weighted sum (weights, bias, relu folded in)",
 }
 EDGE_COLOUR = "#607D8B"
+#: An edge's line (and arrowhead) in SVG.
+EDGE = {"stroke": EDGE_COLOUR, "stroke-width": 1.4}
 FONT_FAMILY = "Helvetica, Arial, 'Liberation Sans', sans-serif"
 
 #: Orientations: where the inputs are relative to the results.

@@ -1,10 +1,11 @@
 """SVG and HTML output: node boxes, the layout mapped to an orientation, and
 a self-contained page (inline SVG, no script, nothing fetched)."""
 from ._escape import xml_text
+from ._graph import format_value
 from ._layout import layout
-from ._style import STYLE, LEGEND, EDGE_COLOUR, FONT_FAMILY, text_width
+from ._style import STYLE, LEGEND, EDGE, FONT_FAMILY, text_width
 
-__all__ = ["render_svg", "render_page", "legend_html", "SvgDrawing"]
+__all__ = ["render_svg", "render_page", "legend_html", "SvgDrawing", "Placed", "paint"]
 
 NAME_SIZE = 14.0      # px, bold: the op's or the Var's name
 TEXT_SIZE = 12.5      # px: arguments, value, gradient
@@ -89,81 +90,141 @@ def _edge_path(points, to_xy):
     return " ".join(d)
 
 
-def render_svg(graph, orientation):
-    """An ``SvgDrawing`` of ``graph`` (from ``_graph.collect``)."""
-    vertical = orientation in ("TB", "BT")
-    boxes = [_Box(n) for n in graph.nodes]
-    sizes = [(b.w, b.h) if vertical else (b.h, b.w) for b in boxes]
-    edges = [(e.src, e.dst, e.port) for e in graph.edges]
-    lay = layout(len(boxes), edges, sizes,
-                 node_gap=24.0 if vertical else 14.0,
-                 rank_gap=44.0 if vertical else 54.0,
-                 port_max=26.0 if vertical else 12.0)
-    ext_u, ext_v = lay.extent
-    to_xy = _mapper(orientation, ext_v)
-    if vertical:
-        width, height = ext_u + 2 * MARGIN, ext_v + 2 * MARGIN
-    else:
-        width, height = ext_v + 2 * MARGIN, ext_u + 2 * MARGIN
-    n_nodes, n_edges = len(graph.nodes), len(graph.edges)
+class Placed:
+    """A graph laid out for SVG: its ``boxes``, the ``layout``, ``to_xy`` (from
+    layout coordinates to the picture's), ``width`` and ``height``. Placed once,
+    a graph can be painted many times (the step drawings paint one per step)."""
 
+    __slots__ = ("graph", "orientation", "boxes", "layout", "to_xy", "width", "height")
+
+    def __init__(self, graph, orientation):
+        vertical = orientation in ("TB", "BT")
+        self.graph, self.orientation = graph, orientation
+        self.boxes = [_Box(n) for n in graph.nodes]
+        sizes = [(b.w, b.h) if vertical else (b.h, b.w) for b in self.boxes]
+        edges = [(e.src, e.dst, e.port) for e in graph.edges]
+        self.layout = layout(len(self.boxes), edges, sizes,
+                             node_gap=24.0 if vertical else 14.0,
+                             rank_gap=44.0 if vertical else 54.0,
+                             port_max=26.0 if vertical else 12.0)
+        ext_u, ext_v = self.layout.extent
+        self.to_xy = _mapper(orientation, ext_v)
+        if not vertical:
+            ext_u, ext_v = ext_v, ext_u
+        self.width, self.height = ext_u + 2 * MARGIN, ext_v + 2 * MARGIN
+
+
+def render_svg(graph, orientation, node_style=None, edge_style=None):
+    """An ``SvgDrawing`` of ``graph`` (from ``_graph.collect``); see ``paint``
+    for the style hooks."""
+    return paint(Placed(graph, orientation), node_style, edge_style)
+
+
+def paint(placed, node_style=None, edge_style=None):
+    """The ``SvgDrawing`` of a ``Placed`` graph. A node is styled by its kind
+    (``STYLE``), an edge by ``EDGE``; ``node_style(node)`` and
+    ``edge_style(edge)``, when given, return what to change for one of them (a
+    dict, or None): a node's ``fill``, ``stroke``, ``stroke-width``, ``text``
+    colour, ``dash`` (a bool), ``opacity``, ``title``, ``grad`` (the value its
+    grad line shows, None for "-") and ``class`` (a role added to its
+    classes); an edge's ``stroke``, ``stroke-width``, ``class`` and ``label``
+    (a text written half way along it)."""
+    graph, width, height = placed.graph, placed.width, placed.height
+    n_nodes, n_edges = len(graph.nodes), len(graph.edges)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="regrad-graph" '
         f'width="{_num(width)}" height="{_num(height)}" '
         f'viewBox="0 0 {_num(width)} {_num(height)}" '
-        f'data-orientation="{orientation}" data-nodes="{n_nodes}" data-edges="{n_edges}" '
-        f'font-family="{xml_text(FONT_FAMILY)}" role="img" '
+        f'data-orientation="{placed.orientation}" data-nodes="{n_nodes}" '
+        f'data-edges="{n_edges}" font-family="{xml_text(FONT_FAMILY)}" role="img" '
         f'aria-label="computation graph, {n_nodes} nodes, {n_edges} edges">',
         f"<title>regrad computation graph: {n_nodes} nodes, {n_edges} edges</title>",
         '<g class="edges">',
     ]
-    for e, pts in zip(graph.edges, lay.paths):
-        (ut, vt) = pts[-1]
-        # the line stops under the arrowhead
-        body = [pt for pt in pts[:-1] if pt[1] < vt - ARROW_LEN] or pts[:1]
-        body.append((ut, vt - ARROW_LEN + 1.0))
-        d = _edge_path(body, to_xy)
-        tip = to_xy(ut, vt)
-        b1 = to_xy(ut - ARROW_HALF, vt - ARROW_LEN)
-        b2 = to_xy(ut + ARROW_HALF, vt - ARROW_LEN)
-        arrow = " ".join(f"{_num(x)},{_num(y)}" for x, y in (tip, b1, b2))
-        out.append(f'<g class="edge" data-src="n{e.src}" data-dst="n{e.dst}" '
-                   f'data-count="{e.count}">'
-                   f'<path d="{d}" fill="none" stroke="{EDGE_COLOUR}" stroke-width="1.4"/>'
-                   f'<polygon points="{arrow}" fill="{EDGE_COLOUR}"/>')
-        if e.count > 1:
-            lx, ly = to_xy(ut + 6.0, vt - ARROW_LEN - 10.0)
-            out.append(f'<text x="{_num(lx)}" y="{_num(ly)}" font-size="11" '
-                       f'fill="{EDGE_COLOUR}">\u00d7{e.count}</text>')
-        out.append("</g>")
+    labels = []
+    for e, pts in zip(graph.edges, placed.layout.paths):
+        style = {**EDGE, **(edge_style and edge_style(e) or {})}
+        out.append(_edge_svg(e, pts, placed.to_xy, style, labels))
     out.append("</g>")
     out.append('<g class="nodes">')
-    for node, box, (u, v) in zip(graph.nodes, boxes, lay.centers):
-        st = STYLE[node.kind]
-        cx, cy = to_xy(u, v)
-        x0, y0 = cx - box.w / 2.0, cy - box.h / 2.0
-        rx = {"op": 5.0, "neuron": 10.0}.get(node.kind, min(box.h / 2.0, 14.0))
-        stroke_w = 2.6 if node.is_root else 1.3
-        dash = ' stroke-dasharray="5 3"' if node.released else ""
-        classes = f"node {node.kind}" + (" root" if node.is_root else "") + \
-            (" released" if node.released else "")
-        out.append(f'<g class="{classes}" data-node="n{node.index}" data-kind="{node.kind}" '
-                   f'data-name="{xml_text(node.name)}">'
-                   f"<title>{xml_text(node.tooltip)}</title>"
-                   f'<rect x="{_num(x0)}" y="{_num(y0)}" width="{_num(box.w)}" '
-                   f'height="{_num(box.h)}" rx="{_num(rx)}" fill="{st["fill"]}" '
-                   f'stroke="{st["stroke"]}" stroke-width="{stroke_w}"{dash}/>')
-        y = y0 + PAD_Y
-        for text, size, bold in box.lines:
-            baseline = y + size * (LINE - 1.0) / 2.0 + size * 0.86
-            weight = ' font-weight="bold"' if bold else ""
-            out.append(f'<text x="{_num(cx)}" y="{_num(baseline)}" text-anchor="middle" '
-                       f'font-size="{_num(size)}"{weight} fill="{st["text"]}">{xml_text(text)}</text>')
-            y += size * LINE
-        out.append("</g>")
+    for node, box, (u, v) in zip(graph.nodes, placed.boxes, placed.layout.centers):
+        style = node_style and node_style(node) or {}
+        out.append(_node_svg(node, box, placed.to_xy(u, v), style))
     out.append("</g>")
+    if labels:
+        out.append('<g class="flows">' + "".join(labels) + "</g>")
     out.append("</svg>")
-    return SvgDrawing("\n".join(out), width, height, lay.crossings)
+    return SvgDrawing("\n".join(out), width, height, placed.layout.crossings)
+
+
+def _edge_svg(e, pts, to_xy, style, labels):
+    """An edge's group; its label, if its style gives one, goes to ``labels``."""
+    colour = style["stroke"]
+    (ut, vt) = pts[-1]
+    # the line stops under the arrowhead
+    body = [pt for pt in pts[:-1] if pt[1] < vt - ARROW_LEN] or pts[:1]
+    body.append((ut, vt - ARROW_LEN + 1.0))
+    d = _edge_path(body, to_xy)
+    tip = to_xy(ut, vt)
+    b1 = to_xy(ut - ARROW_HALF, vt - ARROW_LEN)
+    b2 = to_xy(ut + ARROW_HALF, vt - ARROW_LEN)
+    arrow = " ".join(f"{_num(x)},{_num(y)}" for x, y in (tip, b1, b2))
+    role = f" {style['class']}" if "class" in style else ""
+    out = [f'<g class="edge{role}" data-src="n{e.src}" data-dst="n{e.dst}" '
+           f'data-count="{e.count}">'
+           f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="{style["stroke-width"]}"/>'
+           f'<polygon points="{arrow}" fill="{colour}"/>']
+    if e.count > 1:
+        lx, ly = to_xy(ut + 6.0, vt - ARROW_LEN - 10.0)
+        out.append(f'<text x="{_num(lx)}" y="{_num(ly)}" font-size="11" '
+                   f'fill="{colour}">\u00d7{e.count}</text>')
+    if "label" in style:              # half way along the middle piece (its curve is symmetric)
+        (ua, va), (ub, vb) = body[(len(body) - 1) // 2:][:2]
+        labels.append(_edge_label(e, to_xy((ua + ub) / 2, (va + vb) / 2), style["label"], colour))
+    out.append("</g>")
+    return "\n".join(out)
+
+
+def _edge_label(e, xy, text, colour):
+    x, y = xy
+    w = text_width(text, 11.5, True) + 8
+    return (f'<g class="flow" data-src="n{e.src}" data-dst="n{e.dst}">'
+            f'<rect x="{_num(x - w / 2)}" y="{_num(y - 9)}" width="{_num(w)}" '
+            f'height="17" rx="3" fill="#FFFFFF" stroke="{colour}" stroke-width="1"/>'
+            f'<text x="{_num(x)}" y="{_num(y + 4)}" text-anchor="middle" '
+            f'font-size="11.5" font-weight="bold" fill="{colour}">{xml_text(text)}</text></g>')
+
+
+def _node_svg(node, box, center, style):
+    st = {**STYLE[node.kind], **style}
+    cx, cy = center
+    x0, y0 = cx - box.w / 2.0, cy - box.h / 2.0
+    rx = {"op": 5.0, "neuron": 10.0}.get(node.kind, min(box.h / 2.0, 14.0))
+    stroke_w = st.get("stroke-width", 2.6 if node.is_root else 1.3)
+    dash = ' stroke-dasharray="5 3"' if st.get("dash", node.released) or node.released else ""
+    classes = f"node {node.kind}" + (" root" if node.is_root else "") + \
+        (" released" if node.released else "") + (f" {st['class']}" if "class" in st else "")
+    opacity = f' opacity="{st["opacity"]}"' if "opacity" in st else ""
+    out = [f'<g class="{classes}" data-node="n{node.index}" data-kind="{node.kind}" '
+           f'data-name="{xml_text(node.name)}"{opacity}>'
+           f'<title>{xml_text(st.get("title", node.tooltip))}</title>'
+           f'<rect x="{_num(x0)}" y="{_num(y0)}" width="{_num(box.w)}" '
+           f'height="{_num(box.h)}" rx="{_num(rx)}" fill="{st["fill"]}" '
+           f'stroke="{st["stroke"]}" stroke-width="{stroke_w}"{dash}/>']
+    lines = list(box.lines)
+    if "grad" in st:
+        grad = st["grad"]
+        text = "grad -" if grad is None else f"grad {format_value(grad)}"
+        lines[-1] = (text,) + lines[-1][1:]
+    y = y0 + PAD_Y
+    for text, size, bold in lines:
+        baseline = y + size * (LINE - 1.0) / 2.0 + size * 0.86
+        weight = ' font-weight="bold"' if bold else ""
+        out.append(f'<text x="{_num(cx)}" y="{_num(baseline)}" text-anchor="middle" '
+                   f'font-size="{_num(size)}"{weight} fill="{st["text"]}">{xml_text(text)}</text>')
+        y += size * LINE
+    out.append("</g>")
+    return "\n".join(out)
 
 
 _PAGE_CSS = """\
