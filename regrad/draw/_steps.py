@@ -320,24 +320,7 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
     index = {id(var): i for i, var in enumerate(found)}   # id(Var) -> node index
     order = {id(s.node): s.number for s in steps}
 
-    # The gradient each node shows in each state: None (none yet) or a float.
-    n = len(graph.nodes)
-    grads = [[None] * n]
-    shown = [None] * n
-    for i, var in enumerate(found):
-        if var.op is None and var.req_grad:
-            shown[i] = var.grad
-    grads[0] = list(shown)
-    if root.op is not None:
-        grads[0][index[id(root)]] = dy
-    adj = list(grads[0])
-    for s in steps:
-        state = list(adj)
-        for p in s.passes:
-            if p.kind != "skipped":
-                state[index[id(p.var)]] = p.total
-        grads.append(state)
-        adj = state
+    grads = _grads_by_state(root, dy, steps, found, index)
 
     # Lay out once, with every box wide enough for its widest text, so the
     # nodes stay put from one step to the next.
@@ -369,6 +352,22 @@ def draw_backward(root, orientation="TB", *, dy=None, labels=None,
     drawing = BackwardSteps(root, steps, [], svgs, labels, order, dy)
     drawing.captions = [_caption(drawing, k) for k in range(len(steps) + 1)]
     return drawing
+
+
+def _grads_by_state(root, dy, steps, found, index):
+    """The gradient each node shows before the pass and after each step: None
+    (none yet) or a float."""
+    state = [var.grad if var.op is None and var.req_grad else None for var in found]
+    if root.op is not None:
+        state[index[id(root)]] = dy
+    grads = [state]
+    for s in steps:
+        state = list(state)
+        for p in s.passes:
+            if p.kind != "skipped":
+                state[index[id(p.var)]] = p.total
+        grads.append(state)
+    return grads
 
 
 def _step_styles(grads, current, done, flows):
