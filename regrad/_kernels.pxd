@@ -1,6 +1,7 @@
-"""The compiled operator kernels: each operator's value and local derivatives,
-as in ``regrad/ops.py`` and in the same floating-point order, so that the
-compiled engine, the replay tape and the pure engine agree to the bit.
+"""The compiled operator kernels: a switch on the op code calling each
+operator's value and local derivatives from ``regrad/_opdefs.h`` (the
+formulas the lanes use too), so that the compiled engine, the replay tape,
+the lanes and the pure engine agree to the bit.
 
 One case per op code, in the table's order, in each of the four kernels
 (Cython turns each if/elif chain on the codes into a C ``switch``). An op
@@ -11,14 +12,53 @@ operator's formula. Shared by ``_core.pyx`` (the dynamic graph) and
 pure engine's; derivatives follow IEEE arithmetic and never raise.
 """
 cimport cython
-from libc.math cimport exp, log, sqrt, sin, cos, tanh, pow, fabs, floor, isinf, isfinite
 
 from regrad._core cimport (ADD, SUB, MUL, DIV, NEG, POW, EXP, LOG, SQRT, SIN, COS, TANH,
                            RELU, SIGMOID, ABS)
 
 
-cdef inline int _raise(str op_name, str kind, double x, double y, bint binary) except -1:
+cdef extern from "_opdefs.h" nogil:
+    enum:
+        RG_OK, RG_ZERO, RG_DOMAIN, RG_OVERFLOW
+    double rg_add_value(double x, double y)
+    double rg_add_grad_x(double g, double x, double y, double out)
+    double rg_add_grad_y(double g, double x, double y, double out)
+    double rg_sub_value(double x, double y)
+    double rg_sub_grad_x(double g, double x, double y, double out)
+    double rg_sub_grad_y(double g, double x, double y, double out)
+    double rg_mul_value(double x, double y)
+    double rg_mul_grad_x(double g, double x, double y, double out)
+    double rg_mul_grad_y(double g, double x, double y, double out)
+    double rg_div_value(double x, double y, int* flag)
+    double rg_div_grad_x(double g, double x, double y, double out)
+    double rg_div_grad_y(double g, double x, double y, double out)
+    double rg_neg_value(double x)
+    double rg_neg_grad(double g, double x, double out, double p)
+    double rg_pow_value(double x, double p, int* flag)
+    double rg_pow_grad(double g, double x, double out, double p)
+    double rg_exp_value(double x, int* flag)
+    double rg_exp_grad(double g, double x, double out, double p)
+    double rg_log_value(double x, int* flag)
+    double rg_log_grad(double g, double x, double out, double p)
+    double rg_sqrt_value(double x, int* flag)
+    double rg_sqrt_grad(double g, double x, double out, double p)
+    double rg_sin_value(double x, int* flag)
+    double rg_sin_grad(double g, double x, double out, double p)
+    double rg_cos_value(double x, int* flag)
+    double rg_cos_grad(double g, double x, double out, double p)
+    double rg_tanh_value(double x)
+    double rg_tanh_grad(double g, double x, double out, double p)
+    double rg_relu_value(double x)
+    double rg_relu_grad(double g, double x, double out, double p)
+    double rg_sigmoid_value(double x)
+    double rg_sigmoid_grad(double g, double x, double out, double p)
+    double rg_abs_value(double x)
+    double rg_abs_grad(double g, double x, double out, double p)
+
+
+cdef inline int _raise(str op_name, int flag, double x, double y, bint binary) except -1:
     from regrad.ops import math_error   # the error path only
+    kind = "zero" if flag == RG_ZERO else ("domain" if flag == RG_DOMAIN else "overflow")
     raise (math_error(op_name, kind, x, y) if binary else math_error(op_name, kind, x))
 
 
@@ -26,118 +66,115 @@ cdef inline int _no_kernel(int op) except -1 with gil:
     raise SystemError(f"regrad: no compiled kernel for op code {op}")
 
 
-@cython.cdivision(True)   # IEEE division: the one check needed is explicit
 cdef inline double binary_value(int op, double x, double y) except? -1.0:
     """Add, Sub, Mul, Div."""
+    cdef int flag = RG_OK
+    cdef double v
     if op == ADD:
-        return x + y
+        return rg_add_value(x, y)
     elif op == SUB:
-        return x - y
+        return rg_sub_value(x, y)
     elif op == MUL:
-        return x * y
+        return rg_mul_value(x, y)
     elif op == DIV:
-        if y == 0.0:
-            _raise("Div", "zero", x, y, True)
-        return x / y
+        v = rg_div_value(x, y, &flag)
+        if flag:
+            _raise("Div", flag, x, y, True)
+        return v
     _no_kernel(op)
 
 
-@cython.cdivision(True)
 cdef inline double unary_value(int op, double x, double p) except? -1.0:
     """Every operator of one input; ``p`` is Pow's exponent."""
+    cdef int flag = RG_OK
     cdef double v
     if op == NEG:
-        return -x
+        return rg_neg_value(x)
     elif op == POW:
-        if x == 0.0 and p < 0.0 and isfinite(p):
-            _raise("Pow", "zero", x, p, True)
-        if x < 0.0 and isfinite(p) and p != floor(p):
-            _raise("Pow", "domain", x, p, True)     # never a complex result
-        v = pow(x, p)
-        if isinf(v) and isfinite(x) and isfinite(p):
-            _raise("Pow", "overflow", x, p, True)
+        v = rg_pow_value(x, p, &flag)
+        if flag:
+            _raise("Pow", flag, x, p, True)
         return v
     elif op == EXP:
-        v = exp(x)
-        if isinf(v) and not isinf(x):
-            _raise("Exp", "overflow", x, 0.0, False)
+        v = rg_exp_value(x, &flag)
+        if flag:
+            _raise("Exp", flag, x, 0.0, False)
         return v
     elif op == LOG:
-        if x <= 0.0:
-            _raise("Log", "domain", x, 0.0, False)
-        return log(x)
+        v = rg_log_value(x, &flag)
+        if flag:
+            _raise("Log", flag, x, 0.0, False)
+        return v
     elif op == SQRT:
-        if x < 0.0:
-            _raise("Sqrt", "domain", x, 0.0, False)
-        return sqrt(x)
+        v = rg_sqrt_value(x, &flag)
+        if flag:
+            _raise("Sqrt", flag, x, 0.0, False)
+        return v
     elif op == SIN:
-        if isinf(x):
-            _raise("Sin", "domain", x, 0.0, False)
-        return sin(x)
+        v = rg_sin_value(x, &flag)
+        if flag:
+            _raise("Sin", flag, x, 0.0, False)
+        return v
     elif op == COS:
-        if isinf(x):
-            _raise("Cos", "domain", x, 0.0, False)
-        return cos(x)
+        v = rg_cos_value(x, &flag)
+        if flag:
+            _raise("Cos", flag, x, 0.0, False)
+        return v
     elif op == TANH:
-        return tanh(x)
+        return rg_tanh_value(x)
     elif op == RELU:
-        return 0.0 if x <= 0.0 else x            # NaN passes through
+        return rg_relu_value(x)
     elif op == SIGMOID:
-        if x >= 0.0:                             # two forms so that exp never overflows
-            return 1.0 / (1.0 + exp(-x))
-        v = exp(x)
-        return v / (1.0 + v)
+        return rg_sigmoid_value(x)
     elif op == ABS:
-        return fabs(x)
+        return rg_abs_value(x)
     _no_kernel(op)
 
 
-@cython.cdivision(True)
 cdef inline int binary_grads(int op, double g, double x, double y, double out,
                              double* ga, double* gb) except -1 nogil:
     """The gradients passed to the two inputs of Add, Sub, Mul, Div."""
     if op == ADD:
-        ga[0] = g
-        gb[0] = g
+        ga[0] = rg_add_grad_x(g, x, y, out)
+        gb[0] = rg_add_grad_y(g, x, y, out)
     elif op == SUB:
-        ga[0] = g
-        gb[0] = -g
+        ga[0] = rg_sub_grad_x(g, x, y, out)
+        gb[0] = rg_sub_grad_y(g, x, y, out)
     elif op == MUL:
-        ga[0] = g * y
-        gb[0] = g * x
-    elif op == DIV:   # d(x/y)/dy = -(x/y)/y, which cannot overflow where y*y would
-        ga[0] = g / y
-        gb[0] = -g * (out / y)
+        ga[0] = rg_mul_grad_x(g, x, y, out)
+        gb[0] = rg_mul_grad_y(g, x, y, out)
+    elif op == DIV:
+        ga[0] = rg_div_grad_x(g, x, y, out)
+        gb[0] = rg_div_grad_y(g, x, y, out)
     else:
         ga[0] = gb[0] = 0.0     # never read: the error propagates
         _no_kernel(op)
     return 0
 
 
-@cython.cdivision(True)
 cdef inline double unary_grad(int op, double g, double x, double out, double p) except? -1.0 nogil:
     """The gradient passed to the input of a one-input operator."""
     if op == NEG:
-        return -g
+        return rg_neg_grad(g, x, out, p)
     elif op == POW:
-        return 0.0 if p == 0.0 else g * (p * pow(x, p - 1.0))   # constant at p == 0
+        return rg_pow_grad(g, x, out, p)
     elif op == EXP:
-        return g * out
+        return rg_exp_grad(g, x, out, p)
     elif op == LOG:
-        return g / x
+        return rg_log_grad(g, x, out, p)
     elif op == SQRT:
-        return g * (0.5 / out)                   # inf at 0, as in PyTorch
+        return rg_sqrt_grad(g, x, out, p)
     elif op == SIN:
-        return g * cos(x)
+        return rg_sin_grad(g, x, out, p)
     elif op == COS:
-        return g * -sin(x)
+        return rg_cos_grad(g, x, out, p)
     elif op == TANH:
-        return g * (1.0 - out * out)
+        return rg_tanh_grad(g, x, out, p)
     elif op == RELU:
-        return 0.0 if x <= 0.0 else g            # slope 0 at exactly 0; NaN passes g
+        return rg_relu_grad(g, x, out, p)
     elif op == SIGMOID:
-        return g * (out * (1.0 - out))
+        return rg_sigmoid_grad(g, x, out, p)
     elif op == ABS:
-        return g if x > 0.0 else (-g if x < 0.0 else 0.0)   # slope 0 at 0
+        return rg_abs_grad(g, x, out, p)
     _no_kernel(op)
     return 0.0

@@ -3,12 +3,11 @@
  * instruction a plain loop over the lanes that the C compiler vectorizes.
  *
  * Values: V[slot * B + l] for lane l (0 <= l < n <= B) of a lane slot (an
- * input or a result); scalars (parameters, constants): S[index]. The formulas
- * are those of regrad/_kernels.pxd, in the same floating-point order, so each
- * lane gets the dynamic engine's bits; this file is compiled without FMA
- * contraction (-ffp-contract=off) so that no compiler fuses them. Value
- * kernels that raise in the dynamic engine only flag a block where a lane
- * would raise (a flag ORed in, never a sum: isinf() is -1 for -inf in glibc);
+ * input or a result); scalars (parameters, constants): S[index]. Each lane
+ * calls the operator's functions of regrad/_opdefs.h, those of the dynamic
+ * engine, so each lane gets its bits; this file is compiled without FMA
+ * contraction (-ffp-contract=off) so that no compiler fuses them. Where the
+ * dynamic engine would raise, a lane only flags its block (a flag ORed in);
  * the caller re-runs such a block through the raising kernels.
  */
 #ifndef REGRAD_LANES_H
@@ -17,6 +16,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "_opdefs.h"
 
 /* the op codes of regrad/_core.pxd, and a chain of products added to a sum */
 enum { LN_ADD = 1, LN_SUB, LN_MUL, LN_DIV, LN_NEG, LN_POW, LN_EXP, LN_LOG, LN_SQRT, LN_SIN,
@@ -73,30 +74,25 @@ typedef struct {
     default: LN_LOOP(double x = sa; double y = sb; o[l] = (EXPR);) break;               \
     }
 
+/* a value with a domain check: EXPR sets the lane's flag f (see _opdefs.h),
+ * which flags the block */
+#define LN_CHECKED(EXPR) int f; o[l] = (EXPR); bad |= (f != 0);
+
+#define LN_BINARY_CHECKED(EXPR)                                                          \
+    switch (in->kind & 3) {                                                              \
+    case 3: LN_LOOP(double x = xa[l]; double y = xb[l]; LN_CHECKED(EXPR)) break;        \
+    case 1: LN_LOOP(double x = xa[l]; double y = sb; LN_CHECKED(EXPR)) break;           \
+    case 2: LN_LOOP(double x = sa; double y = xb[l]; LN_CHECKED(EXPR)) break;           \
+    default: LN_LOOP(double x = sa; double y = sb; LN_CHECKED(EXPR)) break;             \
+    }
+
 #define LN_UNARY(EXPR)                                                                   \
     if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; o[l] = (EXPR);) }                   \
     else { LN_LOOP(double x = sa; o[l] = (EXPR);) }
 
-/* a lane out of the domain: flag the block (0 or 1, whatever BAD's value) */
-#define LN_FLAG(BAD) bad |= ((BAD) != 0);
-
-/* one instruction whose formula has a domain check */
-#define LN_UNARY_CHECKED(BAD, EXPR)                                                      \
-    if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; LN_FLAG(BAD) o[l] = (EXPR);) }      \
-    else { LN_LOOP(double x = sa; LN_FLAG(BAD) o[l] = (EXPR);) }
-
-static inline double ln_sigmoid(double x) {
-    double v;
-    if (x >= 0.0)
-        return 1.0 / (1.0 + exp(-x));
-    v = exp(x);
-    return v / (1.0 + v);
-}
-
-static inline int ln_pow_bad(double x, double p, double v) {
-    return (x == 0.0 && p < 0.0 && isfinite(p)) || (x < 0.0 && isfinite(p) && p != floor(p))
-           || (isinf(v) && isfinite(x) && isfinite(p));
-}
+#define LN_UNARY_CHECKED(EXPR)                                                           \
+    if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; LN_CHECKED(EXPR)) }                 \
+    else { LN_LOOP(double x = sa; LN_CHECKED(EXPR)) }
 
 /* Forward over lanes 0..n-1 of a block; returns 1 if the dynamic engine
  * would have refused a lane's value, else 0. */
@@ -134,42 +130,21 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
         double sb = (in->kind & LN_B) ? 0.0 : S[in->b];
         double p = in->p;
         switch (in->op) {
-        case LN_ADD: LN_BINARY(x + y) break;
-        case LN_SUB: LN_BINARY(x - y) break;
-        case LN_MUL: LN_BINARY(x * y) break;
-        case LN_DIV:
-            switch (in->kind & 3) {
-            case 3: LN_LOOP(double y = xb[l]; LN_FLAG(y == 0.0) o[l] = xa[l] / y;) break;
-            case 1: LN_LOOP(LN_FLAG(sb == 0.0) o[l] = xa[l] / sb;) break;
-            case 2: LN_LOOP(double y = xb[l]; LN_FLAG(y == 0.0) o[l] = sa / y;) break;
-            default: LN_LOOP(LN_FLAG(sb == 0.0) o[l] = sa / sb;) break;
-            }
-            break;
-        case LN_NEG: LN_UNARY(-x) break;
-        case LN_POW:
-            if (in->kind & LN_A) {
-                LN_LOOP(double x = xa[l]; double v = pow(x, p);
-                        LN_FLAG(ln_pow_bad(x, p, v)) o[l] = v;)
-            } else {
-                LN_LOOP(double v = pow(sa, p); LN_FLAG(ln_pow_bad(sa, p, v)) o[l] = v;)
-            }
-            break;
-        case LN_EXP:
-            if (in->kind & LN_A) {
-                LN_LOOP(double x = xa[l]; double v = exp(x);
-                        LN_FLAG(isinf(v) && !isinf(x)) o[l] = v;)
-            } else {
-                LN_LOOP(double v = exp(sa); LN_FLAG(isinf(v) && !isinf(sa)) o[l] = v;)
-            }
-            break;
-        case LN_LOG: LN_UNARY_CHECKED(x <= 0.0, log(x)) break;
-        case LN_SQRT: LN_UNARY_CHECKED(x < 0.0, sqrt(x)) break;
-        case LN_SIN: LN_UNARY_CHECKED(isinf(x), sin(x)) break;
-        case LN_COS: LN_UNARY_CHECKED(isinf(x), cos(x)) break;
-        case LN_TANH: LN_UNARY(tanh(x)) break;
-        case LN_RELU: LN_UNARY(x <= 0.0 ? 0.0 : x) break;     /* NaN passes through */
-        case LN_SIGMOID: LN_UNARY(ln_sigmoid(x)) break;
-        default: LN_UNARY(fabs(x)) break;                     /* ABS */
+        case LN_ADD: LN_BINARY(rg_add_value(x, y)) break;
+        case LN_SUB: LN_BINARY(rg_sub_value(x, y)) break;
+        case LN_MUL: LN_BINARY(rg_mul_value(x, y)) break;
+        case LN_DIV: LN_BINARY_CHECKED(rg_div_value(x, y, &f)) break;
+        case LN_NEG: LN_UNARY(rg_neg_value(x)) break;
+        case LN_POW: LN_UNARY_CHECKED(rg_pow_value(x, p, &f)) break;
+        case LN_EXP: LN_UNARY_CHECKED(rg_exp_value(x, &f)) break;
+        case LN_LOG: LN_UNARY_CHECKED(rg_log_value(x, &f)) break;
+        case LN_SQRT: LN_UNARY_CHECKED(rg_sqrt_value(x, &f)) break;
+        case LN_SIN: LN_UNARY_CHECKED(rg_sin_value(x, &f)) break;
+        case LN_COS: LN_UNARY_CHECKED(rg_cos_value(x, &f)) break;
+        case LN_TANH: LN_UNARY(rg_tanh_value(x)) break;
+        case LN_RELU: LN_UNARY(rg_relu_value(x)) break;
+        case LN_SIGMOID: LN_UNARY(rg_sigmoid_value(x)) break;
+        default: LN_UNARY(rg_abs_value(x)) break;              /* ABS */
         }
     }
     return bad;
@@ -187,27 +162,36 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
 #define LN_BINARY_GRAD(GA, GB)                                                      \
     switch (in->kind & 3) {                                                         \
     case 3: LN_LOOP(double g = go[l]; double x = xa[l]; double y = xb[l];          \
-                    ga_[l] += (GA); gb_[l] += (GB); LN_USED(x) LN_USED(y)) break;   \
+                    double out = xo[l];                                             \
+                    ga_[l] += (GA); gb_[l] += (GB); LN_USED(out)) break;            \
     case 1: LN_LOOP(double g = go[l]; double x = xa[l]; double y = sb;             \
+                    double out = xo[l];                                             \
                     ga_[l] += (GA); if (ub >= 0) LN_ROW(ub)[l] = (GB);              \
-                    LN_USED(x) LN_USED(y)) break;                                   \
+                    LN_USED(out)) break;                                            \
     case 2: LN_LOOP(double g = go[l]; double x = sa; double y = xb[l];             \
+                    double out = xo[l];                                             \
                     if (ua >= 0) LN_ROW(ua)[l] = (GA); gb_[l] += (GB);              \
-                    LN_USED(x) LN_USED(y)) break;                                   \
+                    LN_USED(out)) break;                                            \
     default: LN_LOOP(double g = go[l]; double x = sa; double y = sb;               \
+                     double out = xo[l];                                            \
                      if (ua >= 0) LN_ROW(ua)[l] = (GA);                             \
                      if (ub >= 0) LN_ROW(ub)[l] = (GB);                             \
-                     LN_USED(x) LN_USED(y)) break;                                  \
+                     LN_USED(out)) break;                                           \
     }
 
 #define LN_UNARY_GRAD(GA)                                                           \
     if (in->kind & LN_A) {                                                          \
         LN_LOOP(double g = go[l]; double x = xa[l]; double out = xo[l];            \
-                ga_[l] += (GA); LN_USED(x) LN_USED(out))                            \
+                ga_[l] += (GA);)                                                    \
     } else if (ua >= 0) {                                                           \
         LN_LOOP(double g = go[l]; double x = sa; double out = xo[l];               \
-                LN_ROW(ua)[l] = (GA); LN_USED(x) LN_USED(out))                      \
+                LN_ROW(ua)[l] = (GA);)                                              \
     }
+
+/* an operator's two derivatives, per lane */
+#define LN_BINARY_GRAD_OF(OP) LN_BINARY_GRAD(OP##_grad_x(g, x, y, out), OP##_grad_y(g, x, y, out))
+/* an operator's derivative, per lane */
+#define LN_UNARY_GRAD_OF(OP) LN_UNARY_GRAD(OP##_grad(g, x, out, p))
 
 /* The contributions of the uses us[j] (j < m) in lanes n-1 down to 0 added
  * into acc: src[j][l] itself, or (prod[j]) (0.0 + go[l]) * src[j][l], the
@@ -315,34 +299,21 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
         Py_ssize_t ua = in->ua, ub = in->ub;
         double p = in->p;
         switch (in->op) {
-        case LN_ADD: LN_BINARY_GRAD(g, g) break;
-        case LN_SUB: LN_BINARY_GRAD(g, -g) break;
-        case LN_MUL: LN_BINARY_GRAD(g * y, g * x) break;
-        case LN_DIV:
-            switch (in->kind & 3) {
-            case 3: LN_LOOP(double g = go[l]; double y = xb[l];
-                            ga_[l] += g / y; gb_[l] += -g * (xo[l] / y);) break;
-            case 1: LN_LOOP(double g = go[l];
-                            ga_[l] += g / sb;
-                            if (ub >= 0) LN_ROW(ub)[l] = -g * (xo[l] / sb);) break;
-            case 2: LN_LOOP(double g = go[l]; double y = xb[l];
-                            if (ua >= 0) LN_ROW(ua)[l] = g / y; gb_[l] += -g * (xo[l] / y);) break;
-            default: LN_LOOP(double g = go[l];
-                             if (ua >= 0) LN_ROW(ua)[l] = g / sb;
-                             if (ub >= 0) LN_ROW(ub)[l] = -g * (xo[l] / sb);) break;
-            }
-            break;
-        case LN_NEG: LN_UNARY_GRAD(-g) break;
-        case LN_POW: LN_UNARY_GRAD(p == 0.0 ? 0.0 : g * (p * pow(x, p - 1.0))) break;
-        case LN_EXP: LN_UNARY_GRAD(g * out) break;
-        case LN_LOG: LN_UNARY_GRAD(g / x) break;
-        case LN_SQRT: LN_UNARY_GRAD(g * (0.5 / out)) break;
-        case LN_SIN: LN_UNARY_GRAD(g * cos(x)) break;
-        case LN_COS: LN_UNARY_GRAD(g * -sin(x)) break;
-        case LN_TANH: LN_UNARY_GRAD(g * (1.0 - out * out)) break;
-        case LN_RELU: LN_UNARY_GRAD(x <= 0.0 ? 0.0 : g) break;
-        case LN_SIGMOID: LN_UNARY_GRAD(g * (out * (1.0 - out))) break;
-        default: LN_UNARY_GRAD(x > 0.0 ? g : (x < 0.0 ? -g : 0.0)) break;   /* ABS */
+        case LN_ADD: LN_BINARY_GRAD_OF(rg_add) break;
+        case LN_SUB: LN_BINARY_GRAD_OF(rg_sub) break;
+        case LN_MUL: LN_BINARY_GRAD_OF(rg_mul) break;
+        case LN_DIV: LN_BINARY_GRAD_OF(rg_div) break;
+        case LN_NEG: LN_UNARY_GRAD_OF(rg_neg) break;
+        case LN_POW: LN_UNARY_GRAD_OF(rg_pow) break;
+        case LN_EXP: LN_UNARY_GRAD_OF(rg_exp) break;
+        case LN_LOG: LN_UNARY_GRAD_OF(rg_log) break;
+        case LN_SQRT: LN_UNARY_GRAD_OF(rg_sqrt) break;
+        case LN_SIN: LN_UNARY_GRAD_OF(rg_sin) break;
+        case LN_COS: LN_UNARY_GRAD_OF(rg_cos) break;
+        case LN_TANH: LN_UNARY_GRAD_OF(rg_tanh) break;
+        case LN_RELU: LN_UNARY_GRAD_OF(rg_relu) break;
+        case LN_SIGMOID: LN_UNARY_GRAD_OF(rg_sigmoid) break;
+        default: LN_UNARY_GRAD_OF(rg_abs) break;   /* ABS */
         }
     }
 }
