@@ -73,7 +73,7 @@ class optional_build_ext(build_ext):
             objects = self.compiler.compile(
                 ["regrad/_lanes_avx2.c"], output_dir=self.build_temp,
                 include_dirs=ext.include_dirs, extra_postargs=COMPILE[family] + AVX2[family],
-                depends=["regrad/_lanes.h", "regrad/_opdefs.h"])
+                depends=["regrad/_lanes.h", "regrad/_opdefs.h", "regrad/_opcodes.h"])
         except CCompilerError as exc:      # e.g. a universal2 build (-mavx2 on arm64)
             _warn(f"regrad: no AVX2 build of the lane kernels ({exc}); the baseline one only")
             return
@@ -93,10 +93,11 @@ def extensions():
     try:
         return cythonize(
             [Extension(f"regrad.{name}", [f"regrad/{name}.pyx"], depends=depends)
-             for name, depends in (("_core", ["regrad/_pool.h", "regrad/_opdefs.h"]),
-                                   ("_replay", ["regrad/_opdefs.h"]), ("_optim", []),
+             for name, depends in (("_core", ["regrad/_pool.h", "regrad/_opdefs.h", "regrad/_opcodes.h"]),
+                                   ("_replay", ["regrad/_opdefs.h", "regrad/_opcodes.h"]),
+                                   ("_optim", ["regrad/_opcodes.h"]),
                                    ("_lanes", ["regrad/_lanes.h", "regrad/_lanes_simd.h",
-                                               "regrad/_opdefs.h"]))],
+                                               "regrad/_opdefs.h", "regrad/_opcodes.h"]))],
             language_level=3)
     except CompileError as exc:
         _fall_back("Cython could not translate the extensions", exc)

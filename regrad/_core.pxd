@@ -4,26 +4,27 @@ cimport cython
 from cpython.ref cimport PyObject, Py_INCREF
 from libc.string cimport memcpy
 
-# The op codes: each operator's ``code`` in regrad.ops, which is the table;
-# ``regrad._core`` refuses to import if the two disagree.
-cpdef enum OpCode:
-    LEAF = 0
-    ADD = 1
-    SUB = 2
-    MUL = 3
-    DIV = 4
-    NEG = 5
-    POW = 6
-    EXP = 7
-    LOG = 8
-    SQRT = 9
-    SIN = 10
-    COS = 11
-    TANH = 12
-    RELU = 13
-    SIGMOID = 14
-    ABS = 15
-    N_OPS = 16
+# The op codes, from regrad/_opcodes.h: each operator's ``code`` in regrad.ops,
+# which is the table; ``regrad._core`` refuses to import if the two disagree.
+cdef extern from "_opcodes.h":
+    cpdef enum OpCode "rg_opcode":
+        LEAF "RG_LEAF"
+        ADD "RG_ADD"
+        SUB "RG_SUB"
+        MUL "RG_MUL"
+        DIV "RG_DIV"
+        NEG "RG_NEG"
+        POW "RG_POW"
+        EXP "RG_EXP"
+        LOG "RG_LOG"
+        SQRT "RG_SQRT"
+        SIN "RG_SIN"
+        COS "RG_COS"
+        TANH "RG_TANH"
+        RELU "RG_RELU"
+        SIGMOID "RG_SIGMOID"
+        ABS "RG_ABS"
+        N_OPS "RG_N_OPS"
 
 # The op code of a node made by an operator defined in Python (``regrad.Function``):
 # its _a holds the tuple of its input Vars, its _b the operator (both owned);

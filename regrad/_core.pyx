@@ -60,7 +60,7 @@ def _check_op_table():
     for op in _ops.OPS:
         if getattr(OpCode, op.name.upper(), None) != op.code:
             raise ImportError(f"regrad._core: op {op.name} has code {op.code} in regrad.ops "
-                              "but not in regrad/_core.pxd: rebuild, or fix the OpCode enum")
+                              "but not in regrad/_opcodes.h: rebuild, or fix the op code enum")
         ARITY[<int>op.code] = op.arity
     if len(_ops.OPS) != N_OPS - 1:
         raise ImportError("regrad._core: regrad.ops and the OpCode enum list different operators")

@@ -17,11 +17,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_opcodes.h"
 #include "_opdefs.h"
 
-/* the op codes of regrad/_core.pxd, and a chain of products added to a sum */
-enum { LN_ADD = 1, LN_SUB, LN_MUL, LN_DIV, LN_NEG, LN_POW, LN_EXP, LN_LOG, LN_SQRT, LN_SIN,
-       LN_COS, LN_TANH, LN_RELU, LN_SIGMOID, LN_ABS, LN_DOT = 16 };
+/* the op codes (RG_ADD ...), and the lanes' own: a chain of products added to a sum */
+enum { LN_DOT = RG_N_OPS };
 
 /* kind bits: which operands are lane slots (else scalar indexes) */
 enum { LN_A = 1, LN_B = 2, LN_C = 4 };   /* LN_C: DOT terms only */
@@ -130,20 +130,20 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
         double sb = (in->kind & LN_B) ? 0.0 : S[in->b];
         double p = in->p;
         switch (in->op) {
-        case LN_ADD: LN_BINARY(rg_add_value(x, y)) break;
-        case LN_SUB: LN_BINARY(rg_sub_value(x, y)) break;
-        case LN_MUL: LN_BINARY(rg_mul_value(x, y)) break;
-        case LN_DIV: LN_BINARY_CHECKED(rg_div_value(x, y, &f)) break;
-        case LN_NEG: LN_UNARY(rg_neg_value(x)) break;
-        case LN_POW: LN_UNARY_CHECKED(rg_pow_value(x, p, &f)) break;
-        case LN_EXP: LN_UNARY_CHECKED(rg_exp_value(x, &f)) break;
-        case LN_LOG: LN_UNARY_CHECKED(rg_log_value(x, &f)) break;
-        case LN_SQRT: LN_UNARY_CHECKED(rg_sqrt_value(x, &f)) break;
-        case LN_SIN: LN_UNARY_CHECKED(rg_sin_value(x, &f)) break;
-        case LN_COS: LN_UNARY_CHECKED(rg_cos_value(x, &f)) break;
-        case LN_TANH: LN_UNARY(rg_tanh_value(x)) break;
-        case LN_RELU: LN_UNARY(rg_relu_value(x)) break;
-        case LN_SIGMOID: LN_UNARY(rg_sigmoid_value(x)) break;
+        case RG_ADD: LN_BINARY(rg_add_value(x, y)) break;
+        case RG_SUB: LN_BINARY(rg_sub_value(x, y)) break;
+        case RG_MUL: LN_BINARY(rg_mul_value(x, y)) break;
+        case RG_DIV: LN_BINARY_CHECKED(rg_div_value(x, y, &f)) break;
+        case RG_NEG: LN_UNARY(rg_neg_value(x)) break;
+        case RG_POW: LN_UNARY_CHECKED(rg_pow_value(x, p, &f)) break;
+        case RG_EXP: LN_UNARY_CHECKED(rg_exp_value(x, &f)) break;
+        case RG_LOG: LN_UNARY_CHECKED(rg_log_value(x, &f)) break;
+        case RG_SQRT: LN_UNARY_CHECKED(rg_sqrt_value(x, &f)) break;
+        case RG_SIN: LN_UNARY_CHECKED(rg_sin_value(x, &f)) break;
+        case RG_COS: LN_UNARY_CHECKED(rg_cos_value(x, &f)) break;
+        case RG_TANH: LN_UNARY(rg_tanh_value(x)) break;
+        case RG_RELU: LN_UNARY(rg_relu_value(x)) break;
+        case RG_SIGMOID: LN_UNARY(rg_sigmoid_value(x)) break;
         default: LN_UNARY(rg_abs_value(x)) break;              /* ABS */
         }
     }
@@ -299,20 +299,20 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
         Py_ssize_t ua = in->ua, ub = in->ub;
         double p = in->p;
         switch (in->op) {
-        case LN_ADD: LN_BINARY_GRAD_OF(rg_add) break;
-        case LN_SUB: LN_BINARY_GRAD_OF(rg_sub) break;
-        case LN_MUL: LN_BINARY_GRAD_OF(rg_mul) break;
-        case LN_DIV: LN_BINARY_GRAD_OF(rg_div) break;
-        case LN_NEG: LN_UNARY_GRAD_OF(rg_neg) break;
-        case LN_POW: LN_UNARY_GRAD_OF(rg_pow) break;
-        case LN_EXP: LN_UNARY_GRAD_OF(rg_exp) break;
-        case LN_LOG: LN_UNARY_GRAD_OF(rg_log) break;
-        case LN_SQRT: LN_UNARY_GRAD_OF(rg_sqrt) break;
-        case LN_SIN: LN_UNARY_GRAD_OF(rg_sin) break;
-        case LN_COS: LN_UNARY_GRAD_OF(rg_cos) break;
-        case LN_TANH: LN_UNARY_GRAD_OF(rg_tanh) break;
-        case LN_RELU: LN_UNARY_GRAD_OF(rg_relu) break;
-        case LN_SIGMOID: LN_UNARY_GRAD_OF(rg_sigmoid) break;
+        case RG_ADD: LN_BINARY_GRAD_OF(rg_add) break;
+        case RG_SUB: LN_BINARY_GRAD_OF(rg_sub) break;
+        case RG_MUL: LN_BINARY_GRAD_OF(rg_mul) break;
+        case RG_DIV: LN_BINARY_GRAD_OF(rg_div) break;
+        case RG_NEG: LN_UNARY_GRAD_OF(rg_neg) break;
+        case RG_POW: LN_UNARY_GRAD_OF(rg_pow) break;
+        case RG_EXP: LN_UNARY_GRAD_OF(rg_exp) break;
+        case RG_LOG: LN_UNARY_GRAD_OF(rg_log) break;
+        case RG_SQRT: LN_UNARY_GRAD_OF(rg_sqrt) break;
+        case RG_SIN: LN_UNARY_GRAD_OF(rg_sin) break;
+        case RG_COS: LN_UNARY_GRAD_OF(rg_cos) break;
+        case RG_TANH: LN_UNARY_GRAD_OF(rg_tanh) break;
+        case RG_RELU: LN_UNARY_GRAD_OF(rg_relu) break;
+        case RG_SIGMOID: LN_UNARY_GRAD_OF(rg_sigmoid) break;
         default: LN_UNARY_GRAD_OF(rg_abs) break;   /* ABS */
         }
     }

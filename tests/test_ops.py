@@ -298,21 +298,20 @@ def _c_enum(body):
 
 
 def test_every_file_that_repeats_the_op_codes_agrees_with_the_table():
-    """The lanes' enum (regrad/_lanes.h), the compiled enum (_core.pxd) and its
-    stub (_core.pyi) hold each operator of regrad.ops under its code, and the
-    lanes' own fused codes collide with none (a new operator taking the next
-    code must move them)."""
+    """The C enum (regrad/_opcodes.h) and its stub (_core.pyi) hold each
+    operator of regrad.ops under its code; _core.pxd declares every name from
+    the header, and the lanes number their fused codes past the table's."""
     table = {op.name.upper(): op.code for op in ops.OPS}
-    lanes = re.search(r"enum\s*\{\s*(LN_ADD\b.*?)\}", _read("regrad/_lanes.h"), re.S).group(1)
-    lanes = {k[3:]: v for k, v in _c_enum(lanes).items()}
-    assert {k: v for k, v in lanes.items() if k in table} == table
-    fused = {k: v for k, v in lanes.items() if k not in table}
-    assert not set(fused.values()) & set(table.values()), fused
-    for rel, header in (("regrad/_core.pxd", r"cpdef enum OpCode:"),
-                        ("regrad/_core.pyi", r"class OpCode\(IntEnum\):")):
-        text = _read(rel).split(re.search(header, _read(rel)).group(0), 1)[1]
-        found = dict(re.findall(r"^\s+([A-Z_]+) = (\d+)\s*$", text.split("\n\n", 1)[0], re.M))
-        assert {k: int(v) for k, v in found.items()} == dict(table, LEAF=0, N_OPS=len(ops.OPS) + 1), rel
+    expected = dict(table, LEAF=0, N_OPS=len(ops.OPS) + 1)
+    enum = re.search(r"enum rg_opcode\s*\{(.*?)\}", _read("regrad/_opcodes.h"), re.S).group(1)
+    assert {k[3:]: v for k, v in _c_enum(enum).items()} == expected
+    declared = re.findall(r'^\s+([A-Z_]+) "RG_([A-Z_]+)"\s*$', _read("regrad/_core.pxd"), re.M)
+    assert all(a == b for a, b in declared) and {a for a, _ in declared} == set(expected)
+    assert re.search(r"enum \{ LN_DOT = RG_N_OPS \}", _read("regrad/_lanes.h"))
+    text = _read("regrad/_core.pyi")
+    text = text.split(re.search(r"class OpCode\(IntEnum\):", text).group(0), 1)[1]
+    found = dict(re.findall(r"^\s+([A-Z_]+) = (\d+)\s*$", text.split("\n\n", 1)[0], re.M))
+    assert {k: int(v) for k, v in found.items()} == expected
 
 
 def test_the_stubs_and_the_api_page_list_every_method():
