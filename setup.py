@@ -28,6 +28,8 @@ COMPILE = {"unix": ["-O3", "-ffp-contract=off", "-g0"], "msvc": ["/O2", "/fp:pre
 LINK = {"unix": ["-s"] if sys.platform.startswith("linux") else [], "msvc": []}
 # the second build of the lane kernels (regrad/_lanes_avx2.c), x86-64 only: AVX2, no FMA
 AVX2 = {"unix": ["-mavx2", "-mno-fma"], "msvc": ["/arch:AVX2"]}
+# the headers every operator kernel is built from
+KERNELS = ["regrad/_opcodes.h", "regrad/_opdefs.h"]
 
 
 def _warn(message):
@@ -73,7 +75,7 @@ class optional_build_ext(build_ext):
             objects = self.compiler.compile(
                 ["regrad/_lanes_avx2.c"], output_dir=self.build_temp,
                 include_dirs=ext.include_dirs, extra_postargs=COMPILE[family] + AVX2[family],
-                depends=["regrad/_lanes.h", "regrad/_opdefs.h", "regrad/_opcodes.h"])
+                depends=["regrad/_lanes.h"] + KERNELS)
         except CCompilerError as exc:      # e.g. a universal2 build (-mavx2 on arm64)
             _warn(f"regrad: no AVX2 build of the lane kernels ({exc}); the baseline one only")
             return
@@ -93,11 +95,10 @@ def extensions():
     try:
         return cythonize(
             [Extension(f"regrad.{name}", [f"regrad/{name}.pyx"], depends=depends)
-             for name, depends in (("_core", ["regrad/_pool.h", "regrad/_opdefs.h", "regrad/_opcodes.h"]),
-                                   ("_replay", ["regrad/_opdefs.h", "regrad/_opcodes.h"]),
+             for name, depends in (("_core", ["regrad/_pool.h"] + KERNELS), ("_replay", KERNELS),
                                    ("_optim", ["regrad/_opcodes.h"]),
-                                   ("_lanes", ["regrad/_lanes.h", "regrad/_lanes_simd.h",
-                                               "regrad/_opdefs.h", "regrad/_opcodes.h"]))],
+                                   ("_lanes", ["regrad/_lanes.h", "regrad/_lanes_simd.h"]
+                                    + KERNELS))],
             language_level=3)
     except CompileError as exc:
         _fall_back("Cython could not translate the extensions", exc)
