@@ -23,6 +23,7 @@ import sys
 
 from . import ops
 from ._messages import type_name
+from .pure import Schedule
 
 __all__ = ["grad", "jvp", "hvp", "hessian", "gradcheck", "gradgradcheck", "GradcheckError"]
 
@@ -66,68 +67,50 @@ def _one_engine(xs, fn):
 
 # ------------------------------------------------------------- graph walks
 
-def _topological(outputs):
-    """Every Var under ``outputs``, each after its inputs, and their inputs
-    (``{var: src}``, None for a leaf). Raises RuntimeError where an earlier
-    backward released the graph."""
-    srcs, order = {}, []
-    for root in outputs:
-        stack = [(root, False)]
-        while stack:
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-                continue
-            if node in srcs:
-                continue
-            src = node.src
-            if src is None and node.op is not None:
-                raise ops.released_error(node.name)
-            srcs[node] = src
-            stack.append((node, True))
-            for x in reversed(src or ()):
-                if x not in srcs:
-                    stack.append((x, False))
-    return order, srcs
+def _inputs_first(outputs):
+    """Every result under ``outputs`` with its inputs, ``(node, inputs)``, each
+    after its inputs: backward()'s schedule (``regrad.pure.Schedule``), read
+    backwards. Raises RuntimeError where an earlier backward released the graph."""
+    results = [y for y in outputs if y.op is not None]
+    if not results:
+        return []
+    steps = list(Schedule(results, _engine_of(results[0])._born_of))
+    steps.reverse()
+    return steps
 
 
 def _reverse(outputs, seeds, inputs, create_graph, release, allow_unused=True):
     """The gradients of ``sum(seed * output)`` with respect to each of
     ``inputs`` that the outputs depend on: ``{input: gradient}`` (None for a
     gradient that is zero whatever the seeds are). The schedule is
-    ``backward()``'s (each result passes its gradient on once all its
-    consumers have), so the sums are made in the same order; only the Vars
-    on a path to an input are visited. With ``create_graph`` the gradients
-    are Vars built by each operator's ``backward_vars``, else numbers from
-    its ``backward``. Inputs the outputs do not depend on are left out, or
-    without ``allow_unused`` raise RuntimeError before anything is released."""
-    order, srcs = _topological(outputs)
+    ``backward()``'s, so the sums are made in the same order; only the Vars on
+    a path to an input are visited (skipping the others leaves the order of
+    the rest as it is: they feed nothing that is visited). With
+    ``create_graph`` the gradients are Vars built by each operator's
+    ``backward_vars``, else numbers from its ``backward``. Inputs the outputs
+    do not depend on are left out, or without ``allow_unused`` raise
+    RuntimeError before anything is released."""
+    steps = _inputs_first(outputs)
     wanted = set(inputs)
-    needed = set()                      # the Vars some input is under
-    pending = {}                        # consumers yet to pass, per result
-    for node in order:                  # inputs first: their fate is known
-        src = srcs[node]
-        live = [x for x in src if x in needed] if src is not None else ()
+    needed = {y for y in outputs if y in wanted}    # the Vars some input is under
+    for node, src in steps:             # inputs first: their fate is known
+        live = [x for x in src if x in needed or x in wanted]
         if live or node in wanted:
             needed.add(node)
-            for x in live:
-                if srcs[x] is not None:
-                    pending[x] = pending.get(x, 0) + 1
+            needed.update(live)
     for i, x in enumerate(inputs):
         if x not in needed and not allow_unused:
             raise RuntimeError(f"grad: inputs[{i}] is not used in the graph of the outputs; "
                                "pass allow_unused=True to get None for it")
-    adjoint, found, ready = {}, {}, []
+    adjoint, found = {}, {}
     for y, seed in zip(outputs, seeds):
         if y in needed:
             adjoint[y] = seed if y not in adjoint else adjoint[y] + seed
-            if srcs[y] is not None and not pending.get(y) and y not in ready:
-                ready.append(y)
     release_node = _engine_of(outputs[0])._release if release else None
-    while ready:
-        node = ready.pop()
+    for node, src in reversed(steps):
+        if node not in needed:
+            continue
         g = adjoint.pop(node, None)
-        src = srcs[node]
         if node in wanted:
             found[node] = g
         op = node.op
@@ -144,31 +127,23 @@ def _reverse(outputs, seeds, inputs, create_graph, release, allow_unused=True):
         else:
             local = op.backward(node.val, g, *[x.val for x in src])
         for x, gx in zip(src, local):
-            if x not in needed:
-                continue
-            if gx is not None:
+            if gx is not None and x in needed:
                 adjoint[x] = gx if adjoint.get(x) is None else adjoint[x] + gx
-            if srcs[x] is not None:
-                pending[x] -= 1
-                if pending[x] == 0:
-                    ready.append(x)
     for x in wanted & needed:
-        if srcs[x] is None:             # a leaf: its sum is complete
+        if x.op is None:                # a leaf: its sum is complete
             found[x] = adjoint.get(x)
     return found
 
 
-def _tangents(order, srcs, seeds):
-    """Forward mode: the tangent of every Var of ``order`` (a topological
-    order) given the tangents of some leaves, ``{leaf: tangent}``. A result's
-    tangent is the sum over its inputs of the local derivative times the
-    input's tangent, which is what each operator's ``backward`` gives for one
-    input when its ``g`` is that tangent. Vars independent of the seeds have none."""
+def _tangents(steps, seeds):
+    """Forward mode: the tangent of every result of ``steps`` (``(node,
+    inputs)``, inputs first) given the tangents of some leaves, ``{leaf:
+    tangent}``. A result's tangent is the sum over its inputs of the local
+    derivative times the input's tangent, which is what each operator's
+    ``backward`` gives for one input when its ``g`` is that tangent. Vars
+    independent of the seeds have none."""
     tangent = dict(seeds)
-    for node in order:
-        src = srcs[node]
-        if src is None:
-            continue
+    for node, src in steps:
         t = None
         for i, x in enumerate(src):
             tx = tangent.get(x)
@@ -295,8 +270,7 @@ def jvp(f, primals, tangents):
         raise ValueError(f"jvp: {len(xs)} primals but {len(ts)} tangents")
     seeds = {x: ops.to_float(t, f"tangents[{i}]") for i, (x, t) in enumerate(zip(xs, ts))}
     outs, single = _outputs(f(*xs), engine, "jvp")
-    order, srcs = _topological(outs)
-    tangent = _tangents(order, srcs, seeds)
+    tangent = _tangents(_inputs_first(outs), seeds)
     values = tuple(y.val for y in outs)
     slopes = tuple(tangent.get(y, 0.0) for y in outs)
     return (values[0], slopes[0]) if single else (values, slopes)
@@ -304,7 +278,7 @@ def jvp(f, primals, tangents):
 
 def _gradient_graph(f, inputs, fn):
     """f on new leaves, the gradient of its (single) output as Vars, and the
-    graph of that gradient in topological order."""
+    graph of that gradient, inputs first (``_inputs_first``)."""
     engine, xs = _leaves(inputs, "inputs", fn)
     outs, single = _outputs(f(*xs), engine, fn)
     if not single:
@@ -315,8 +289,7 @@ def _gradient_graph(f, inputs, fn):
         gs = tuple(engine.Var(0.0) if g is None else g for g in gs)
     else:
         gs = tuple(engine.Var(0.0) for _ in xs)
-    order, srcs = _topological(gs)
-    return y, xs, gs, order, srcs
+    return y, xs, gs, _inputs_first(gs)
 
 
 def hvp(f, inputs, v):
@@ -325,12 +298,12 @@ def hvp(f, inputs, v):
     (a number and a tuple of numbers). Forward over reverse: the gradient is
     built as a graph (``grad(create_graph=True)``), then one forward sweep of
     the tangents ``v`` over it."""
-    y, xs, gs, order, srcs = _gradient_graph(f, inputs, "hvp")
+    y, xs, gs, steps = _gradient_graph(f, inputs, "hvp")
     vs = _sequence(v, "v", "hvp")
     if len(vs) != len(xs):
         raise ValueError(f"hvp: {len(xs)} inputs but {len(vs)} values in v")
     seeds = {x: ops.to_float(t, f"v[{i}]") for i, (x, t) in enumerate(zip(xs, vs))}
-    tangent = _tangents(order, srcs, seeds)
+    tangent = _tangents(steps, seeds)
     return y.val, tuple(tangent.get(g, 0.0) for g in gs)
 
 
@@ -339,10 +312,10 @@ def hessian(f, inputs):
     ``torch.autograd.functional.hessian``: ``H[i][j] = d2 f / d(inputs[i])
     d(inputs[j])``, a tuple of tuples of numbers. One gradient graph, then one
     tangent sweep over it per input (column j: the tangent 1 on input j)."""
-    _, xs, gs, order, srcs = _gradient_graph(f, inputs, "hessian")
+    _, xs, gs, steps = _gradient_graph(f, inputs, "hessian")
     columns = []
     for x in xs:
-        tangent = _tangents(order, srcs, {x: 1.0})
+        tangent = _tangents(steps, {x: 1.0})
         columns.append([tangent.get(g, 0.0) for g in gs])
     return tuple(tuple(column[i] for column in columns) for i in range(len(xs)))
 
@@ -422,9 +395,8 @@ def _check(f, inputs, eps, atol, rtol, raise_exception, fn, output_name):
     message = (f"{fn}: Jacobian mismatch for {output_name} {k} with respect to input {i}: "
                f"analytical {a!r}, numerical {n!r} (|difference| {abs(a - n):.3g} > "
                f"atol + rtol * |numerical| = {tolerance:.3g})")
-    order, srcs = _topological(outs)
-    if any(srcs[node] and node.name in _KINKS and abs(srcs[node][0].val) <= eps
-           for node in order):
+    if any(node.name in _KINKS and abs(src[0].val) <= eps
+           for node, src in _inputs_first(outs)):
         message += ("; a relu or abs argument lies within eps of 0, its kink, where the "
                     "central difference averages the two one-sided slopes: check at a point "
                     "away from the kink")
