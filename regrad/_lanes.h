@@ -447,22 +447,24 @@ static void ln_reduce(double* acc, const int32_t* param, const double* C, Py_ssi
 #if defined(_MSC_VER)
 #include <intrin.h>
 #if defined(_WIN64)
-#define LN_LOAD(p) ((Py_ssize_t)_InterlockedOr64((volatile __int64*)(p), 0))
-#define LN_STORE(p, v) ((void)_InterlockedExchange64((volatile __int64*)(p), (__int64)(v)))
-#define LN_INCREMENT(p) ((void)_InterlockedIncrement64((volatile __int64*)(p)))
+#define LN_ATOMIC_LOAD(p) ((Py_ssize_t)_InterlockedOr64((volatile __int64*)(p), 0))
+#define LN_ATOMIC_STORE(p, v) ((void)_InterlockedExchange64((volatile __int64*)(p), (__int64)(v)))
+#define LN_ATOMIC_INCREMENT(p) ((void)_InterlockedIncrement64((volatile __int64*)(p)))
 #else
-#define LN_LOAD(p) ((Py_ssize_t)_InterlockedOr((volatile long*)(p), 0))
-#define LN_STORE(p, v) ((void)_InterlockedExchange((volatile long*)(p), (long)(v)))
-#define LN_INCREMENT(p) ((void)_InterlockedIncrement((volatile long*)(p)))
+#define LN_ATOMIC_LOAD(p) ((Py_ssize_t)_InterlockedOr((volatile long*)(p), 0))
+#define LN_ATOMIC_STORE(p, v) ((void)_InterlockedExchange((volatile long*)(p), (long)(v)))
+#define LN_ATOMIC_INCREMENT(p) ((void)_InterlockedIncrement((volatile long*)(p)))
 #endif
 /* SwitchToThread (kernel32), declared here rather than with all of windows.h */
 __declspec(dllimport) int __stdcall SwitchToThread(void);
 #define LN_YIELD() ((void)SwitchToThread())
 #else
 #include <stdatomic.h>
-#define LN_LOAD(p) atomic_load_explicit((_Atomic Py_ssize_t*)(p), memory_order_acquire)
-#define LN_STORE(p, v) atomic_store_explicit((_Atomic Py_ssize_t*)(p), (v), memory_order_release)
-#define LN_INCREMENT(p) ((void)atomic_fetch_add_explicit((_Atomic Py_ssize_t*)(p), 1, memory_order_acq_rel))
+#define LN_ATOMIC(p) ((_Atomic Py_ssize_t*)(p))
+#define LN_ATOMIC_LOAD(p) atomic_load_explicit(LN_ATOMIC(p), memory_order_acquire)
+#define LN_ATOMIC_STORE(p, v) atomic_store_explicit(LN_ATOMIC(p), (v), memory_order_release)
+#define LN_ATOMIC_INCREMENT(p) \
+    ((void)atomic_fetch_add_explicit(LN_ATOMIC(p), 1, memory_order_acq_rel))
 #if defined(__unix__) || defined(__APPLE__)
 #include <sched.h>
 #define LN_YIELD() sched_yield()
@@ -475,8 +477,8 @@ __declspec(dllimport) int __stdcall SwitchToThread(void);
  * interrupt) before the turn came; else 1. */
 static inline int ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine, const Py_ssize_t* stop)
 {
-    while (LN_LOAD(turn) != mine) {
-        if (LN_LOAD(stop))
+    while (LN_ATOMIC_LOAD(turn) != mine) {
+        if (LN_ATOMIC_LOAD(stop))
             return 0;
         LN_YIELD();
     }
@@ -486,30 +488,30 @@ static inline int ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine, const Py_ssize
 /* A failed call stops its workers: they look at the flag between blocks. */
 static inline int ln_stopped(const Py_ssize_t* stop)
 {
-    return LN_LOAD(stop) != 0;
+    return LN_ATOMIC_LOAD(stop) != 0;
 }
 
 static inline void ln_set_stop(Py_ssize_t* stop, Py_ssize_t value)
 {
-    LN_STORE(stop, value);
+    LN_ATOMIC_STORE(stop, value);
 }
 
 /* A worker thread is done with the call's buffers. */
 static inline void ln_worker_done(Py_ssize_t* done)
 {
-    LN_INCREMENT(done);
+    LN_ATOMIC_INCREMENT(done);
 }
 
 /* Wait until n workers are done (without the GIL: no interrupt cuts it short). */
 static inline void ln_wait_workers(Py_ssize_t* done, Py_ssize_t n)
 {
-    while (LN_LOAD(done) < n)
+    while (LN_ATOMIC_LOAD(done) < n)
         LN_YIELD();
 }
 
 static inline void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next)
 {
-    LN_STORE(turn, next);
+    LN_ATOMIC_STORE(turn, next);
 }
 
 #endif

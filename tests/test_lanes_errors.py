@@ -53,6 +53,10 @@ PROGRAMS = [
     ("two failures, made in the other order", lambda w, x, y: y.sqrt() + (w * x).log()),
     ("a neuron then log", lambda w, x, y: (w * x + w * y + 1.0).log() + (x / y).cos()),
     ("every kind", lambda w, x, y: ((w * x).exp() / y.sin() + (y - x).sqrt() * x ** 2.5)),
+    # the operators that never raise, feeding those that do
+    ("relu, abs, tanh, sigmoid into log", lambda w, x, y: (((-x).relu() + 0.5 * x.abs()).log()
+                                                          + (w * y).tanh().sigmoid().log())),
+    ("abs and neg into sqrt and exp", lambda w, x, y: (x.abs() - 1.0).sqrt() * (-y).exp()),
 ]
 # both inputs in every graph (compile refuses an input the graph lacks); a
 # difference never raises
