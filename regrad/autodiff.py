@@ -89,24 +89,19 @@ def _reverse(outputs, seeds, inputs, create_graph, release, allow_unused=True):
     ``create_graph`` the gradients are Vars built by each operator's
     ``backward_vars``, else numbers from its ``backward``. Inputs the outputs
     do not depend on are left out, or without ``allow_unused`` raise
-    RuntimeError before anything is released."""
+    RuntimeError before anything is released (``release``: the Vars visited,
+    once all is done, as backward() releases them; ``steps`` holds their
+    inputs until then anyway)."""
     steps = _inputs_first(outputs)
     wanted = set(inputs)
-    needed = {y for y in outputs if y in wanted}    # the Vars some input is under
+    needed = set(wanted)                # the inputs, and the results some input is under
     for node, src in steps:             # inputs first: their fate is known
-        live = [x for x in src if x in needed or x in wanted]
-        if live or node in wanted:
+        if not needed.isdisjoint(src):
             needed.add(node)
-            needed.update(live)
-    for i, x in enumerate(inputs):
-        if x not in needed and not allow_unused:
-            raise RuntimeError(f"grad: inputs[{i}] is not used in the graph of the outputs; "
-                               "pass allow_unused=True to get None for it")
     adjoint, found = {}, {}
     for y, seed in zip(outputs, seeds):
         if y in needed:
             adjoint[y] = seed if y not in adjoint else adjoint[y] + seed
-    release_node = _engine_of(outputs[0])._release if release else None
     for node, src in reversed(steps):
         if node not in needed:
             continue
@@ -114,8 +109,6 @@ def _reverse(outputs, seeds, inputs, create_graph, release, allow_unused=True):
         if node in wanted:
             found[node] = g
         op = node.op
-        if release_node is not None:
-            release_node(node)
         if g is None:
             local = (None,) * len(src)
         elif create_graph:
@@ -127,11 +120,24 @@ def _reverse(outputs, seeds, inputs, create_graph, release, allow_unused=True):
         else:
             local = op.backward(node.val, g, *[x.val for x in src])
         for x, gx in zip(src, local):
-            if gx is not None and x in needed:
+            if x not in needed:
+                continue
+            if gx is None:              # reached, with a zero whatever the seeds
+                adjoint.setdefault(x, None)
+            else:
                 adjoint[x] = gx if adjoint.get(x) is None else adjoint[x] + gx
-    for x in wanted & needed:
-        if x.op is None:                # a leaf: its sum is complete
-            found[x] = adjoint.get(x)
+    for x in wanted:
+        if x in adjoint:                # a leaf reached (results were popped): its sum is complete
+            found[x] = adjoint[x]
+    for i, x in enumerate(inputs):
+        if x not in found and not allow_unused:
+            raise RuntimeError(f"grad: inputs[{i}] is not used in the graph of the outputs; "
+                               "pass allow_unused=True to get None for it")
+    if release:
+        release_node = _engine_of(outputs[0])._release
+        for node, _ in steps:
+            if node in needed:
+                release_node(node)
     return found
 
 
