@@ -8,12 +8,16 @@ step (loss, gradients, SGD update) from ``regrad.apps.bench``:
 - ``lanes f+b``: the batch tape's ``forward`` and ``backward`` alone, without
   the step's Python around them (L2 term, zero_grad, update, accuracy);
 - ``replay``, ``numpy`` (hand-written backward), ``jax`` (``jit`` of the whole
-  step; skipped without JAX).
+  step; skipped without JAX), ``jax-loop`` (the same, ten steps a call, the
+  loss read at the end), ``c`` (``moons_step.c``, written by hand; skipped
+  without a C compiler).
 
 As a pytest-benchmark suite (``python -m pytest benchmarks/bench_lanes.py
 --benchmark-enable``) each is timed on its own. As a script, the contenders
 alternate in one process and the medians and the median per-round ratios are
-printed; then forward + backward on 10^4 points with 1 and 2 threads::
+printed; then on ``--points`` points (10^4) forward + backward and the fused
+step (``BatchTape.step``) with 1 and 2 threads; then the fused step's cost
+per point at 10^3 and 10^6 points and the memory it allocates per point::
 
     python benchmarks/bench_lanes.py [--rounds 200] [--steps 20] [--points 10000]
 """
@@ -51,15 +55,31 @@ class LanesAlone:
         self.batch.backward(self.seed)
 
 
+class FusedStep(LanesAlone):
+    """``BatchTape.step``: loss, L2 term, gradients and SGD update in one call
+    (the accuracy and the Python of ``LanesStep`` left out)."""
+    key = "lanes step"
+
+    def __init__(self, points=100, threads=1):
+        from regrad.optim import SGD
+        super().__init__(points, threads)
+        self.sgd = SGD(self.batch.params, lr=0.0)     # the update runs; the weights stay
+
+    def step(self, k=0):
+        return self.batch.step(self.data, self.sgd, 1e-4)
+
+
 def contenders():
     out = []
     work = bench.Workload()
-    for cls in (bench.RegradLanes, bench.RegradReplay, bench.NumpyByHand, bench.JaxJit):
+    for cls in (bench.RegradLanes, bench.RegradReplay, bench.NumpyByHand, bench.JaxJit,
+                bench.JaxLoop, bench.HandWrittenC):
         c = cls()
         if c.missing() is None:
             c.setup(work)
             out.append(c)
     out.insert(1, LanesAlone())
+    out.insert(2, FusedStep())
     return out
 
 
@@ -80,7 +100,7 @@ def _hinge_reference(points=100):
     return [p.grad for p in model.parameters()]
 
 
-@pytest.mark.parametrize("key", ["lanes", "lanes f+b", "replay", "numpy"])
+@pytest.mark.parametrize("key", ["lanes", "lanes f+b", "lanes step", "replay", "numpy", "c"])
 def test_moons_step(benchmark, key):
     benchmark.group = "moons step: lanes vs replay vs NumPy by hand"
     c = next((c for c in contenders() if c.key == key), None)
@@ -99,13 +119,29 @@ def test_moons_step(benchmark, key):
                        warmup_rounds=5)
 
 
-def test_lanes_threads(benchmark):
-    benchmark.group = "lanes: forward + backward on 10^4 points, 2 threads"
-    one, c = LanesAlone(10_000, threads=1), LanesAlone(10_000, threads=2)
+@pytest.mark.parametrize("cls", [LanesAlone, FusedStep], ids=lambda c: c.key)
+def test_lanes_threads(benchmark, cls):
+    benchmark.group = "lanes on 10^4 points, 2 threads"
+    one, c = cls(10_000, threads=1), cls(10_000, threads=2)
     one.step()
     c.step()
     assert [p.grad for p in c.params] == [p.grad for p in one.params]   # the same bits
     benchmark.pedantic(c.step, setup=_collect, rounds=20, warmup_rounds=2)
+
+
+def step_bytes_per_point(points):
+    """What one fused step allocates and holds at its peak, per point
+    (tracemalloc sees the tape's PyMem allocations)."""
+    import tracemalloc
+    c = FusedStep(points)
+    c.step()
+    tracemalloc.start()
+    try:
+        c.step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak / points
 
 
 # ---------------------------------------------------------- the comparison
@@ -126,7 +162,7 @@ def _interleave(cs, rounds, steps, clock=time.process_time):
             t0 = clock()
             for k in range(steps):
                 c.step(k)
-            this[c.key] = (clock() - t0) / steps
+            this[c.key] = (clock() - t0) / (steps * getattr(c, "steps_per_call", 1))
             times[c.key].append(this[c.key])
         for c in cs:
             ratios[c.key].append(this[c.key] / this[cs[0].key])
@@ -146,12 +182,21 @@ def main(argv=None):
     for c in cs:
         print(f"  {c.key:<10} {med[c.key] * 1e6:8.1f} us per step (median); "
               f"{ratio[c.key]:.2f}x lanes' time (median of per-round ratios)")
-    one, two = LanesAlone(a.points, threads=1), LanesAlone(a.points, threads=2)
-    one.key, two.key = "1 thread", "2 threads"
-    med, ratio = _interleave([one, two], max(a.rounds // 10, 5), 3, time.perf_counter)
-    print(f"forward + backward on {a.points:,} points: 1 thread {med['1 thread'] * 1e3:.2f} ms, "
-          f"2 threads {med['2 threads'] * 1e3:.2f} ms: {1 / ratio['2 threads']:.2f}x "
-          "(median of per-round ratios; wall time)")
+    for cls in (LanesAlone, FusedStep):
+        one, two = cls(a.points, threads=1), cls(a.points, threads=2)
+        one.key, two.key = "1 thread", "2 threads"
+        med, ratio = _interleave([one, two], max(a.rounds // 10, 5), 3, time.perf_counter)
+        print(f"{cls.key} on {a.points:,} points: 1 thread {med['1 thread'] * 1e3:.2f} ms, "
+              f"2 threads {med['2 threads'] * 1e3:.2f} ms: {1 / ratio['2 threads']:.2f}x "
+              "(median of per-round ratios; wall time)")
+    small, large = FusedStep(1_000), FusedStep(1_000_000)
+    small.key, large.key = "10^3", "10^6"
+    med, ratio = _interleave([small, large], 5, 1)
+    print(f"fused step per point: {med['10^3'] / 1e3 * 1e9:.0f} ns at 10^3 points, "
+          f"{med['10^6'] / 1e6 * 1e9:.0f} ns at 10^6: "
+          f"{ratio['10^6'] / 1e3:.2f}x (median of per-round ratios; CPU time)")
+    print("fused step, peak bytes allocated per point: "
+          + ", ".join(f"{step_bytes_per_point(n):.1f} at {n:,}" for n in (1_000, 100_000)))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ SHORT_ZH = {"pure": "纯 Python 引擎，每步重建计算图", "compiled": "�
             "jax": "JAX 对整步做 `jit(grad)`"}
 #: The report's order of contenders (others follow, by name).
 ORDER = ("compiled", "replay", "lanes", "pure", "micrograd", "torch-scalar", "torch-batched",
-         "numpy", "jax", "casadi", "floats")
+         "numpy", "jax", "jax-loop", "casadi", "c", "floats")
 SCALING_NAMES = {"chain": "chain (y = y*w + b)", "sum": "wide sum(xs)", "mlp": "MLP moons loss"}
 
 

@@ -162,7 +162,8 @@ def set_pool_limit(nbytes):
 
 from .autodiff import (grad, jvp, hvp, hessian, gradcheck, gradgradcheck,  # noqa: E402
                        GradcheckError)
+from .function import Function  # noqa: E402
 
 __all__ = ["Var", "BACKEND", "get_engine", "ops", "compile", "build_info", "release_memory",
            "set_pool_limit", "grad", "jvp", "hvp", "hessian", "gradcheck", "gradgradcheck",
-           "GradcheckError"]
+           "GradcheckError", "Function"]

@@ -25,6 +25,12 @@ cpdef enum OpCode:
     ABS = 15
     N_OPS = 16
 
+# The op code of a node made by an operator defined in Python (``regrad.Function``):
+# its _a holds the tuple of its input Vars, its _b the operator (both owned);
+# backward calls the operator's Python ``backward`` for these nodes only.
+cdef enum:
+    CUSTOM = 255
+
 # Per op code: how many Var inputs it reads (0 for LEAF), filled from regrad.ops
 # at import. Pow reads one; its exponent sits in the node's second link.
 cdef unsigned char ARITY[<int>N_OPS]   # the cast: Cython < 3.3 wants an int

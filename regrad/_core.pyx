@@ -166,11 +166,15 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
             return None
         if self._op == POW:
             return _Pow(_exponent(self))
+        if self._op == CUSTOM:
+            return <object>self._b
         return _OP_BY_CODE[self._op]
 
     @property
     def name(self):
         """The operator's name (``Add``, ``Pow``, ...), or ``Var`` for a leaf."""
+        if self._op == CUSTOM:
+            return (<object>self._b).name
         return "Var" if self._op == LEAF else _OP_BY_CODE[self._op].name
 
     @property
@@ -178,6 +182,8 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
         """The tuple of input Vars; None for a leaf or a released result."""
         if self._op == LEAF or self._flags & RELEASED:
             return None
+        if self._op == CUSTOM:
+            return <tuple>self._a
         if self._flags & (CONST_A | CONST_B):
             give_numbers_nodes(<PyObject*>self)
         if ARITY[self._op] == 1:
@@ -379,9 +385,11 @@ def _release(Var node):
     cdef PyObject* b = NULL
     if node._op == LEAF or node._flags & RELEASED:
         return
+    if node._flags & IN_PASS:
+        raise RuntimeError(_ops.IN_ANOTHER_PASS_MESSAGE)
     a = input_a(<PyObject*>node)
     node._a = NULL
-    if node._op != POW:
+    if node._op != POW and node._op != CUSTOM:   # they keep their exponent, their operator
         b = input_b(<PyObject*>node)
         node._b = NULL
     node._flags |= RELEASED
@@ -471,7 +479,7 @@ def _result(op, double val, src, label):
     cdef double exponent
     cdef Py_ssize_t k
     out._val = val
-    out._op = op.code
+    out._op = op.code if op.code >= 0 else CUSTOM
     out._flags = REQ_GRAD
     if out._op == POW:
         exponent = op.power
@@ -481,8 +489,17 @@ def _result(op, double val, src, label):
     out._born_hi = <unsigned short>(_births >> 32)
     out._mark = <unsigned int>_births
     _set_label(out, label)
+    if out._op == CUSTOM:      # an operator defined in Python: see _apply_function
+        Py_INCREF(op)
+        out._b = <PyObject*>op
+        if src is not None:
+            src = tuple(src)
+            Py_INCREF(src)
+            out._a = <PyObject*>src
     if src is None:
         out._flags |= RELEASED
+        return out
+    if out._op == CUSTOM:
         return out
     for k in range(len(src)):
         x = <Var>src[k]
@@ -538,6 +555,31 @@ cdef inline Var _node_number(int op, double val, Var v, double c, int which):
         else:
             out._a = <PyObject*>v
             memcpy(&out._b, &c, sizeof(double))
+    return out
+
+
+def _apply_function(op, tuple inputs):
+    """A result of ``op``, an operator defined in Python (``regrad.Function``),
+    on ``inputs``, Vars of this engine; a constant unless an input requires grad."""
+    global _births
+    cdef bint requires = False
+    for x in inputs:
+        if type(x) is not Var:
+            raise TypeError(f"{op.name}: input must be a regrad._core.Var, not {type(x).__name__}")
+        requires = requires or (<Var>x)._flags & REQ_GRAD
+    cdef double val = _to_double(op.forward(*[(<Var>x)._val for x in inputs]), "value")
+    cdef Var out = _new_var()
+    out._val = val
+    if requires:
+        out._op = CUSTOM
+        out._flags = REQ_GRAD
+        _births += 1
+        out._born_hi = <unsigned short>(_births >> 32)
+        out._mark = <unsigned int>_births
+        Py_INCREF(inputs)
+        out._a = <PyObject*>inputs
+        Py_INCREF(op)
+        out._b = <PyObject*>op
     return out
 
 
@@ -625,6 +667,15 @@ cdef int _backward(Var root, double seed, bint release) except -1:
         out = (<Var>node)._val
         op = (<Var>node)._op
         flags = (<Var>node)._flags
+        if op == CUSTOM:
+            try:
+                _custom_grads(&seen, ready, &n_ready, node, g, release)
+            except BaseException:
+                _abandon(&seen, ready, n_ready, node, root, release)
+                raise
+            if release and node != <PyObject*>root:
+                Py_DECREF(node)
+            continue
         a = (<Var>node)._a
         b = (<Var>node)._b
         if flags & CONST_A:     # a number kept in the node: no input to pass to
@@ -656,6 +707,51 @@ cdef int _backward(Var root, double seed, bint release) except -1:
     PyMem_Free(seen.data)
     PyMem_Free(ready)
     return 0
+
+
+cdef int _custom_grads(Pass* seen, PyObject** ready, Py_ssize_t* n_ready, PyObject* node,
+                       double g, bint release) except -1:
+    """Backward through a node of an operator defined in Python: its ``backward``
+    (checked by ``regrad.function``) gives the gradients, then as for any node."""
+    cdef tuple inputs = <tuple>(<Var>node)._a
+    cdef Py_ssize_t i, n = len(inputs)
+    grads = (<object>(<Var>node)._b).backward((<Var>node)._val, g,
+                                              *[(<Var>x)._val for x in inputs])
+    if len(grads) != n:
+        raise TypeError(f"{(<object>(<Var>node)._b).name}.backward returned {len(grads)} "
+                        f"gradients for {n} inputs")
+    cdef list gs = [_to_double(gx, "gradient") for gx in grads]   # raises before any change
+    if release:     # the operator stays in _b: .op still describes the node
+        (<Var>node)._a = NULL
+        (<Var>node)._flags = (<Var>node)._flags | RELEASED
+        Py_DECREF(<PyObject*>inputs)    # the node's reference; ``inputs`` holds its own
+    for i in range(n):
+        if release:
+            Py_INCREF(inputs[i])     # _pass_to hands on or drops one reference
+        _pass_to(seen, ready, n_ready, <PyObject*>inputs[i], <double>gs[i], release)
+    return 0
+
+
+cdef void _abandon(Pass* seen, PyObject** ready, Py_ssize_t n_ready, PyObject* node, Var root,
+                   bint release) noexcept:
+    """End a backward that an operator defined in Python made raise: the results
+    not handled yet leave the pass (a result still pending is held by a consumer
+    not handled yet, so it is alive; results already handled may be gone), and
+    the references the ready stack held are dropped."""
+    cdef Py_ssize_t i
+    for i in range(seen.size):
+        if seen.data[i].pending > 0:
+            pass_leave(&seen.data[i])
+    for i in range(n_ready):
+        pass_leave(entry_of(seen, ready[i]))
+    PyMem_Free(seen.data)
+    if release:
+        for i in range(n_ready):
+            if ready[i] != <PyObject*>root:
+                Py_DECREF(ready[i])
+        if node != <PyObject*>root:
+            Py_DECREF(node)
+    PyMem_Free(ready)
 
 
 # ------------------------------------------------------- allocation, freeing
@@ -773,6 +869,18 @@ def _pool_stats():
                 slab_bytes=RG_SLAB_BYTES, cell=rg_cell, passthrough=bool(rg_passthrough))
 
 
+cdef inline void _free_custom_links(PyObject* node) noexcept:
+    """A node of an operator defined in Python drops its tuple of inputs and its
+    operator (a deep chain of such nodes is freed by CPython's tuple deallocator,
+    which guards its recursion)."""
+    cdef PyObject* t = (<Var>node)._a
+    cdef PyObject* f = (<Var>node)._b
+    (<Var>node)._a = NULL
+    (<Var>node)._b = NULL
+    Py_XDECREF(t)
+    Py_XDECREF(f)
+
+
 cdef void _free_parents(PyObject* node) noexcept:
     """Release a dying node's inputs without recursion: an input that only this
     node holds gives up its own inputs to the work stack before it is freed."""
@@ -781,6 +889,9 @@ cdef void _free_parents(PyObject* node) noexcept:
     cdef PyObject** grown
     cdef Py_ssize_t size = 0, capacity = 64
     cdef PyObject* p
+    if (<Var>node)._op == CUSTOM:
+        _free_custom_links(node)
+        return
     if input_a(node) != NULL:
         stack[size] = (<Var>node)._a
         size += 1
@@ -792,7 +903,9 @@ cdef void _free_parents(PyObject* node) noexcept:
     while size:
         size -= 1
         p = stack[size]
-        if Py_REFCNT(p) == 1 and (<Var>p)._op != LEAF:   # a leaf has no inputs
+        if Py_REFCNT(p) == 1 and (<Var>p)._op == CUSTOM:
+            _free_custom_links(p)
+        elif Py_REFCNT(p) == 1 and (<Var>p)._op != LEAF:   # a leaf has no inputs
             if size + 2 > capacity:
                 grown = <PyObject**>PyMem_Malloc(2 * capacity * sizeof(PyObject*))
                 if grown == NULL:     # out of memory: let CPython free it recursively

@@ -3,7 +3,7 @@ nodes through their raw parent pointers."""
 from cpython.ref cimport PyObject
 from cpython.mem cimport PyMem_Realloc, PyMem_Free
 
-from regrad._core cimport (Var, LEAF, REQ_GRAD, RELEASED, IN_PASS, input_a, input_b,
+from regrad._core cimport (Var, LEAF, CUSTOM, REQ_GRAD, RELEASED, IN_PASS, input_a, input_b,
                           born_of, born_before)
 
 cdef extern from "Python.h":
@@ -111,6 +111,33 @@ cdef inline void pass_end(Pass* p) noexcept:
     p.size = p.capacity = 0
 
 
+cdef inline int _raise_in_other_pass() except -1:
+    # only an operator defined in Python, running its backward in the middle
+    # of another pass over the same nodes, can get here
+    from regrad.ops import IN_ANOTHER_PASS_MESSAGE   # the error path only
+    raise RuntimeError(IN_ANOTHER_PASS_MESSAGE)
+
+
+cdef inline int _count_input(Pass* seen, NodeVec* stack, PyObject* x, PyObject** released,
+                             unsigned long long* released_born) except -1:
+    """count_consumers for one edge, to input ``x``."""
+    if is_result_requiring_grad(x):
+        if not (<Var>x)._flags & IN_PASS:
+            # a released result has no inputs to visit; of several,
+            # the error names the one made first, whatever the order
+            # of the walk (the pure engine's differs)
+            if (<Var>x)._flags & RELEASED and (released[0] == NULL or born_before(
+                    born_of(x, (<Var>x)._mark), released_born[0])):
+                released[0] = x
+                released_born[0] = born_of(x, (<Var>x)._mark)
+            pass_enter(seen, x)
+            node_vec_push(stack, x)
+        elif (<Var>x)._mark >= seen.size or seen.data[(<Var>x)._mark].node != x:
+            _raise_in_other_pass()
+        entry_of(seen, x).pending += 1
+    return 0
+
+
 cdef inline int count_consumers(Var root, Pass* seen) except -1:
     """Backward's first pass, and a tape's: enter every result requiring grad
     under ``root`` in ``seen`` (the root first) with the number of edges that
@@ -119,10 +146,10 @@ cdef inline int count_consumers(Var root, Pass* seen) except -1:
     still in the CPU's cache. On error the pass is ended."""
     cdef NodeVec stack
     cdef PyObject* node
-    cdef PyObject* x
     cdef PyObject* released = NULL
     cdef unsigned long long released_born = 0
     cdef int k
+    cdef object item
     seen.data = NULL
     seen.size = seen.capacity = 0
     stack.data = NULL
@@ -130,25 +157,21 @@ cdef inline int count_consumers(Var root, Pass* seen) except -1:
     try:
         if root._flags & RELEASED:
             _raise_released(root)
+        if root._flags & IN_PASS:
+            _raise_in_other_pass()
         pass_enter(seen, <PyObject*>root)
         node_vec_push(&stack, <PyObject*>root)
         while stack.size:
             stack.size -= 1
             node = stack.data[stack.size]
+            if (<Var>node)._op == CUSTOM:   # inputs in a tuple (none once released)
+                if (<Var>node)._a != NULL:
+                    for item in <tuple>(<Var>node)._a:
+                        _count_input(seen, &stack, <PyObject*>item, &released, &released_born)
+                continue
             for k in range(2):
-                x = input_a(node) if k == 0 else input_b(node)
-                if is_result_requiring_grad(x):
-                    if not (<Var>x)._flags & IN_PASS:
-                        # a released result has no inputs to visit; of several,
-                        # the error names the one made first, whatever the order
-                        # of the walk (the pure engine's differs)
-                        if (<Var>x)._flags & RELEASED and (released == NULL or born_before(
-                                born_of(x, (<Var>x)._mark), released_born)):
-                            released = x
-                            released_born = born_of(x, (<Var>x)._mark)
-                        pass_enter(seen, x)
-                        node_vec_push(&stack, x)
-                    entry_of(seen, x).pending += 1
+                _count_input(seen, &stack, input_a(node) if k == 0 else input_b(node),
+                             &released, &released_born)
         if released != NULL:
             _raise_released(<Var>released)
     except BaseException:

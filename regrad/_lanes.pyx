@@ -139,6 +139,10 @@ _use_simd_from_env()
 
 # the working set of a block (values, adjoints, contributions) kept to about this
 cdef Py_ssize_t BLOCK_BYTES = 512 * 1024
+# step() shares a batch between threads only when each gets this many blocks:
+# starting and joining a thread cost 50-450 us here (quiet to busy machine), a
+# block of the moons step ~55 us, so with fewer blocks more threads are slower
+cdef Py_ssize_t STEP_BLOCKS_PER_THREAD = 8
 
 
 cdef Py_ssize_t _product(Py_ssize_t a, Py_ssize_t b) except -1:
@@ -213,8 +217,21 @@ cdef class BatchTape:
     cdef bint started             # __init__ has begun: a tape records once
     cdef Py_ssize_t stop          # a failed call's workers stop (ln_stopped)
     cdef Py_ssize_t done          # worker threads done with the call's buffers
+    # step(): slots of a block's values, adjoints and contributions (see
+    # _step_blocks), and how the threads share the adding of contributions
+    cdef double* St
+    cdef Py_ssize_t step_T        # the threads St is laid out for
+    cdef Py_ssize_t* sync         # per slot: its block, and each thread's last added
+    cdef Py_ssize_t* cut          # thread t adds the contributions of prog[cut[t]:cut[t+1]]
+    cdef double** step_out        # per output: where step() writes its N values
+    cdef int32_t* out_lane        # per output: its lane slot
+    cdef Py_ssize_t n_out
+    cdef PyObject** opt_nodes     # borrowed from self._opt_params
+    cdef Py_ssize_t n_opt
+    cdef uint8_t* acc_in_opt      # per acc[] entry: its parameter is the optimizer's
     # Python objects
     cdef object _root, _inputs, _scalars, _params, _tape, _outputs, _out_lanes
+    cdef object _opt_key, _opt_params, _step_values
 
     def __cinit__(self):
         self.prog = NULL
@@ -229,6 +246,13 @@ cdef class BatchTape:
         self.V = NULL
         self.bad_block = NULL
         self.G = self.C = NULL
+        self.St = NULL
+        self.sync = self.cut = NULL
+        self.step_T = 0
+        self.step_out = NULL
+        self.out_lane = NULL
+        self.opt_nodes = NULL
+        self.acc_in_opt = NULL
         self.N = self.V_blocks = 0
 
     def __dealloc__(self):
@@ -248,6 +272,13 @@ cdef class BatchTape:
         PyMem_Free(self.bad_block)
         PyMem_Free(self.G)
         PyMem_Free(self.C)
+        PyMem_Free(self.St)
+        PyMem_Free(self.sync)
+        PyMem_Free(self.cut)
+        PyMem_Free(self.step_out)
+        PyMem_Free(self.out_lane)
+        PyMem_Free(self.opt_nodes)
+        PyMem_Free(self.acc_in_opt)
 
     def __init__(self, Var root not None, inputs, retain_graph=False, outputs=(), threads=1,
                  block=None):
@@ -359,6 +390,10 @@ cdef class BatchTape:
         self.n_lane = n_lane
         self.root_lane = lane[root_slot]
         self._out_lanes = [lane[i] for i in out_slots]
+        self.n_out = len(out_slots)
+        self.out_lane = <int32_t*>_alloc(self.n_out, sizeof(int32_t))
+        for i in range(self.n_out):
+            self.out_lane[i] = self._out_lanes[i]
 
         def is_param(s):
             return lane[s] < 0 and shared[scal[s]]
@@ -450,33 +485,35 @@ cdef class BatchTape:
         root as ``array('d')`` (none for N = 0, as NumPy sums an empty array:
         backward() then adds nothing). The other leaves' ``.val`` are read now."""
         cdef Py_buffer view
-        cdef double* rows = NULL
         cdef double* owned = NULL
-        cdef Py_ssize_t N, i
         cdef bint have_view = False
         self._enter()
         try:
-            if PyObject_CheckBuffer(data):
-                PyObject_GetBuffer(data, &view, PyBUF_RECORDS_RO)
-                have_view = True
-            if have_view:
-                N = _ref.buffer_rows(
-                    "B" if view.format == NULL else view.format.decode("ascii", "replace"),
-                    PyBuffer_IsContiguous(&view, b'C'), _shape(&view), view.len, self.k, "data")
-                rows = <double*>view.buf
-            else:
-                flat = _ref.rows_to_floats(data, self.k)
-                N = len(flat) // self.k
-                owned = <double*>_alloc(len(flat), sizeof(double))
-                for i in range(len(flat)):
-                    owned[i] = PyFloat_AS_DOUBLE(flat[i])
-                rows = owned
-            return self._forward(rows, N)
+            N = self._open_rows(data, &view, &have_view, &owned)
+            return self._forward(<double*>view.buf if have_view else owned, N)
         finally:
             self.busy = False
             if have_view:
                 PyBuffer_Release(&view)
             PyMem_Free(owned)
+
+    cdef Py_ssize_t _open_rows(self, data, Py_buffer* view, bint* have_view,
+                               double** owned) except -1:
+        """The rows of ``data``: in ``view`` (a float64 buffer: ``have_view``
+        set; release it) or copied into ``owned`` (free it); returns N."""
+        cdef Py_ssize_t N, i
+        if PyObject_CheckBuffer(data):
+            PyObject_GetBuffer(data, view, PyBUF_RECORDS_RO)
+            have_view[0] = True
+            return _ref.buffer_rows(
+                "B" if view.format == NULL else view.format.decode("ascii", "replace"),
+                PyBuffer_IsContiguous(view, b'C'), _shape(view), view.len, self.k, "data")
+        flat = _ref.rows_to_floats(data, self.k)
+        N = len(flat) // self.k
+        owned[0] = <double*>_alloc(len(flat), sizeof(double))
+        for i in range(len(flat)):
+            owned[0][i] = PyFloat_AS_DOUBLE(flat[i])
+        return N
 
     cdef int _enter(self) except -1:
         """Values and work space are the tape's own: one call at a time."""
@@ -491,6 +528,7 @@ cdef class BatchTape:
         cdef double* out
         self.ready = False
         self.N = 0
+        self._step_values = None
         for i in range(self.n_scalar):
             self.sv[i] = (<Var>self.scalar_leaf[i])._val
         if nb > self.V_blocks:
@@ -528,9 +566,7 @@ cdef class BatchTape:
             base = blk * B
             n = min(B, N - base)
             V = self.V + blk * self.n_lane * B
-            for l in range(n):
-                for j in range(k):
-                    V[j * B + l] = rows[(base + l) * k + j]
+            self._load(V, rows, base, n)
             if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
                 self.bad_block[t] = blk
                 return
@@ -663,33 +699,297 @@ cdef class BatchTape:
         cdef double* V
         cdef double* G = self.G + t * self.n_lane * B
         cdef double* C = self.C + t * B * max(U, 16)
-        cdef double* g
         cdef int mode = LN_STORE if self.use_param != NULL else LN_DEFER
         blk = nb - 1 - t
         while blk >= 0:
             base = blk * B
             n = min(B, N - base)
             V = self.V + blk * self.n_lane * B
-            memset(G, 0, self.n_lane * B * sizeof(double))
-            g = G + self.root_lane * B
-            if seeds != NULL:
-                memcpy(g, seeds + base, n * sizeof(double))
-            else:
-                for l in range(n):
-                    g[l] = seed
-            kernels.backward(self.prog, self.n_ins, self.terms, V, G, self.sv, B, n, C, mode)
+            self._sweep(V, G, C, seed, seeds + base if seeds != NULL else NULL, n, mode)
             if ig != NULL:
                 for l in range(n):
                     for j in range(k):
                         ig[(base + l) * k + j] = G[j * B + l]
             if not ln_wait_turn(&self.turn, blk, &self.stop):   # G and C hold what is
                 return 0                                           # still to add: in turn
-            if mode == LN_DEFER:
-                kernels.flush_block(self.prog, self.n_ins, self.terms, V, G, B, n, C, acc)
-            else:
-                kernels.reduce(acc, self.use_param, C, U, B, n)
+            self._add(V, G, C, acc, n, mode)
             ln_pass_turn(&self.turn, blk - 1)
             blk -= T
+        return 0
+
+    cdef inline void _sweep(self, const double* V, double* G, double* C, double seed,
+                            const double* seeds, Py_ssize_t n, int mode) noexcept nogil:
+        """A block's backward sweep from its root's seeds (``seeds``, else
+        ``seed`` in every lane)."""
+        cdef Py_ssize_t l
+        cdef double* g = G + self.root_lane * self.B
+        memset(G, 0, self.n_lane * self.B * sizeof(double))
+        if seeds != NULL:
+            memcpy(g, seeds, n * sizeof(double))
+        else:
+            for l in range(n):
+                g[l] = seed
+        kernels.backward(self.prog, self.n_ins, self.terms, V, G, self.sv, self.B, n, C, mode)
+
+    cdef inline void _add(self, const double* V, const double* G, const double* C, double* acc,
+                          Py_ssize_t n, int mode) noexcept nogil:
+        """A swept block's contributions added into acc (in its turn)."""
+        if mode == LN_DEFER:
+            kernels.flush_block(self.prog, self.n_ins, self.terms, V, G, self.B, n, C, acc)
+        else:
+            kernels.reduce(acc, self.use_param, C, self.U, self.B, n)
+
+    cdef inline void _load(self, double* V, const double* rows, Py_ssize_t base,
+                           Py_ssize_t n) noexcept nogil:
+        """Rows base..base+n-1 into a block's input slots."""
+        cdef Py_ssize_t l, j, B = self.B, k = self.k
+        for l in range(n):
+            for j in range(k):
+                V[j * B + l] = rows[(base + l) * k + j]
+
+    # ---------------------------------------------------------------- step
+    def step(self, data, optimizer, l2=0.0):
+        """One training step over the N rows of ``data`` (as ``forward()``
+        takes them), in one call: the loss ``mean(out_i) + l2 * sum(p*p)``
+        (``p`` over ``optimizer``'s parameters, in their order), the gradients
+        (``optimizer``'s parameters' reset first, as ``zero_grad()`` does), and
+        ``optimizer.step()``; returns the loss before the update. The losses
+        and weights are those of the dynamic engine's ``loss.backward()`` and
+        ``optimizer.step()`` on the same graph, to the bit. Each block of lanes
+        runs its forward and backward back to back: the memory is a block's,
+        whatever N; ``output_values`` then holds the outputs, but there is no
+        forward for ``backward()`` to use."""
+        cdef Py_buffer view
+        cdef double* owned = NULL
+        cdef bint have_view = False
+        cdef double penalty
+        self._enter()
+        try:
+            penalty = self._use_optimizer(optimizer, l2)
+            N = self._open_rows(data, &view, &have_view, &owned)
+            if N == 0:
+                raise ValueError(_ref.NO_SAMPLES_MESSAGE)
+            total = self._step(<double*>view.buf if have_view else owned, N, penalty)
+        finally:
+            self.busy = False
+            if have_view:
+                PyBuffer_Release(&view)
+            PyMem_Free(owned)
+        optimizer.step()
+        return total
+
+    cdef double _use_optimizer(self, optimizer, l2) except? -1.0:
+        """The optimizer's parameters as a C array (kept while its groups keep
+        their lists), and which of the tape's parameters are among them;
+        returns ``l2`` as a float."""
+        key = (optimizer, tuple([(id(g["params"]), len(g["params"]))
+                                 for g in optimizer.param_groups]))
+        if (self._opt_key is not None and self._opt_key[0] is optimizer
+                and self._opt_key[1] == key[1] and type(l2) is float):
+            return l2
+        params, l2 = _ref.check_step_args(optimizer, l2, Var)
+        PyMem_Free(self.opt_nodes)
+        self.opt_nodes = <PyObject**>_alloc(len(params), sizeof(PyObject*))
+        for i, p in enumerate(params):
+            self.opt_nodes[i] = <PyObject*>p
+        ids = {id(p) for p in params}
+        if self.acc_in_opt == NULL:
+            self.acc_in_opt = <uint8_t*>_alloc(self.n_acc, 1)
+        for i in range(self.n_acc):
+            self.acc_in_opt[i] = (self.param_of[i] >= 0
+                                  and id(<object>self.scalar_leaf[self.param_of[i]]) in ids)
+        self.n_opt = len(params)
+        self._opt_params = params
+        self._opt_key = key
+        return l2
+
+    cdef object _step(self, const double* rows, Py_ssize_t N, double l2):
+        cdef Py_ssize_t i, nb = (N + self.B - 1) // self.B, blk
+        cdef Py_ssize_t T = max(1, min(self.n_threads, nb // STEP_BLOCKS_PER_THREAD))
+        cdef Py_ssize_t n_out = self.n_out
+        cdef double seed = 1.0 / N, total = 0.0, squares = 0.0, g
+        cdef double* acc = NULL
+        cdef double* losses
+        cdef Var p
+        self.ready = False
+        self.N = 0
+        self._step_values = None
+        for i in range(self.n_scalar):
+            self.sv[i] = (<Var>self.scalar_leaf[i])._val
+        if self.step_out == NULL:
+            self.step_out = <double**>_alloc(n_out, sizeof(double*))
+        self._step_layout(T)
+        values = [array("d", bytes(8 * N)) for i in range(n_out + 1)]
+        losses = <double*><size_t>values[0].buffer_info()[0]
+        for i in range(n_out):
+            self.step_out[i] = <double*><size_t>values[i + 1].buffer_info()[0]
+        acc = <double*>_alloc(self.n_acc, sizeof(double))
+        try:
+            # the penalty's gradient first (the dynamic backward reaches it
+            # first): 2 * (l2*p) as the two operands of p*p pass it, into 0.0
+            for i in range(self.n_acc):
+                if self.param_of[i] < 0:
+                    continue
+                p = <Var>self.scalar_leaf[self.param_of[i]]
+                if self.acc_in_opt[i]:
+                    acc[i] = 0.0
+                    if l2 != 0.0:
+                        g = 0.0 + l2 * p._val
+                        acc[i] = g + l2 * p._val
+                else:
+                    acc[i] = leaf_grad(<PyObject*>p) if p._flags & HAS_GRAD else 0.0
+            for i in range(4 * T + 2 * T * T):
+                self.sync[i] = -1
+            _run(self, T, 2, rows, acc, N, &seed, losses)
+            for i in range(T):
+                if self.bad_block[i] >= 0:
+                    self._raise_first_bad(rows, N)
+            # the loss as loss() adds it up: sum(losses) * (1/N) + l2 * sum(p*p)
+            for i in range(N):
+                total = total + losses[i]
+            total = total * (1.0 / N)
+            if l2 != 0.0:
+                for i in range(self.n_opt):
+                    p = <Var>self.opt_nodes[i]
+                    squares = squares + p._val * p._val
+                total = total + l2 * squares
+            for i in range(self.n_opt):          # zero_grad(), and the penalty's
+                p = <Var>self.opt_nodes[i]
+                if l2 != 0.0:
+                    g = 0.0 + l2 * p._val
+                    set_leaf_grad(<PyObject*>p, g + l2 * p._val)
+                    p._flags = p._flags | HAS_GRAD
+                else:
+                    p._flags = p._flags & ~HAS_GRAD
+                    set_leaf_grad(<PyObject*>p, 0.0)
+            for i in range(self.n_acc):
+                if self.param_of[i] >= 0:
+                    p = <Var>self.scalar_leaf[self.param_of[i]]
+                    set_leaf_grad(<PyObject*>p, acc[i])
+                    p._flags = p._flags | HAS_GRAD
+        finally:
+            PyMem_Free(acc)
+        self._step_values = values[1:]
+        return total
+
+    cdef int _step_layout(self, Py_ssize_t T) except -1:
+        """Room for the slots of T threads (one slot for one thread, else two
+        per thread: a round's blocks, and the next round's, being computed
+        while the first are added), and each thread's share of the adding:
+        whole instructions, balanced by their terms."""
+        cdef Py_ssize_t slots = 1 if T == 1 else 2 * T, i, t, done, weight = 0
+        if T == self.step_T:
+            return 0
+        PyMem_Free(self.St)
+        PyMem_Free(self.sync)
+        PyMem_Free(self.cut)
+        self.St = NULL
+        self.sync = self.cut = NULL
+        self.step_T = 0
+        self.St = <double*>_alloc(slots * self._slot_size(), sizeof(double))
+        self.sync = <Py_ssize_t*>_alloc(4 * T + 2 * T * T, sizeof(Py_ssize_t))
+        self.cut = <Py_ssize_t*>_alloc(T + 1, sizeof(Py_ssize_t))
+        for i in range(self.n_ins):
+            weight += self.prog[i].c if self.prog[i].op == LN_DOT else 1
+        self.cut[0] = 0
+        t, done = 1, 0
+        for i in range(self.n_ins):
+            done += self.prog[i].c if self.prog[i].op == LN_DOT else 1
+            while t < T and done * T >= t * weight:
+                self.cut[t] = i + 1
+                t += 1
+        while t <= T:
+            self.cut[t] = self.n_ins
+            t += 1
+        self.step_T = T
+        return 0
+
+    cdef inline Py_ssize_t _slot_size(self) noexcept nogil:
+        """A slot: a block's values, its adjoints, its contributions."""
+        return 2 * self.n_lane * self.B + self.B * max(self.U, 16)
+
+    cdef int _raise_first_bad(self, const double* rows, Py_ssize_t N) except -1:
+        """Some block left an operator's domain: find the first one, in lane
+        order, and raise its first lane's error."""
+        cdef Py_ssize_t blk, base, n, l, j, B = self.B, k = self.k
+        cdef double* V = self.St
+        for blk in range((N + B - 1) // B):
+            base = blk * B
+            n = min(B, N - base)
+            self._load(V, rows, base, n)
+            if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
+                self._raise_in_block(blk, rows, N)
+        raise RuntimeError("regrad: a lane was counted out of its domain but no block fails")
+
+    cdef int _step_blocks(self, Py_ssize_t t, Py_ssize_t T, double seed, const double* rows,
+                          double* acc, double* losses, Py_ssize_t N) except -1 nogil:
+        """Thread t's part of a step. The blocks go in rounds of T, from the
+        last block down: in round r, thread t computes block nb-1-rT-t (its
+        forward and backward back to back, in a slot of its own), then adds
+        the contributions of the round's blocks, the last block's first, to
+        its share of the parameters (``cut``): every parameter still gets its
+        contributions lane by lane from the last lane down, and no thread
+        waits for another's adding. A slot is reused two rounds later, once
+        every thread has added its block (``sync``: per slot the block it
+        holds, per slot whether that block failed, then per slot and thread
+        the block that thread has added). With several uses of a parameter
+        (LN_STORE), thread 0 adds everything."""
+        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, blk, base, n, o, r, j, u, s
+        cdef Py_ssize_t B = self.B, per = 1 if T == 1 else 2
+        cdef Py_ssize_t* holds = self.sync
+        cdef Py_ssize_t* failed = self.sync + 2 * T
+        cdef Py_ssize_t* added = self.sync + 4 * T
+        cdef double* V
+        cdef double* G
+        cdef double* C
+        cdef int mode = LN_STORE if self.use_param != NULL else LN_DEFER
+        cdef bint ok = True
+        self.bad_block[t] = -1
+        for r in range((nb + T - 1) // T):
+            blk = nb - 1 - r * T - t
+            s = (r % per) * T + t
+            if blk >= 0:
+                V = self.St + s * self._slot_size()
+                G = V + self.n_lane * B
+                C = G + self.n_lane * B
+                if r >= per:                  # the slot's last block added by all
+                    for u in range(T):
+                        if not ln_wait_turn(&added[s * T + u], blk + per * T, &self.stop):
+                            return 0      # another thread failed: the call is over
+                base = blk * B
+                n = min(B, N - base)
+                if ok:
+                    self._load(V, rows, base, n)
+                    if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
+                        self.bad_block[t] = blk
+                        ok = False            # the rest is thrown away: only signal
+                if ok:
+                    memcpy(losses + base, V + self.root_lane * B, n * sizeof(double))
+                    for o in range(self.n_out):
+                        memcpy(self.step_out[o] + base, V + self.out_lane[o] * B,
+                               n * sizeof(double))
+                    self._sweep(V, G, C, seed, NULL, n, mode)
+                failed[s] = not ok
+                ln_pass_turn(&holds[s], blk)
+
+            for j in range(T):                # the round's blocks, the last first
+                blk = nb - 1 - r * T - j
+                if blk < 0:
+                    break
+                s = (r % per) * T + j
+                if not ln_wait_turn(&holds[s], blk, &self.stop):
+                    return 0
+                if not failed[s] and (mode == LN_DEFER or t == 0):
+                    V = self.St + s * self._slot_size()
+                    G = V + self.n_lane * B
+                    C = G + self.n_lane * B
+                    n = min(B, N - blk * B)
+                    if mode == LN_DEFER:
+                        kernels.flush_block(self.prog + self.cut[t], self.cut[t + 1] - self.cut[t],
+                                       self.terms, V, G, B, n, C, acc)
+                    else:
+                        kernels.reduce(acc, self.use_param, C, self.U, B, n)
+                ln_pass_turn(&added[s * T + t], blk)
         return 0
 
     # ------------------------------------------------------------ describing
@@ -713,6 +1013,8 @@ cdef class BatchTape:
         """Per output, its N values of the last forward, as ``array('d')``."""
         self._enter()                 # not while a forward writes the values
         self.busy = False
+        if not self.ready and self._step_values is not None:
+            return [array("d", values) for values in self._step_values]
         if not self.ready:
             raise RuntimeError(_ref.NO_VALUES_MESSAGE)
         cdef Py_ssize_t blk, base, s
@@ -836,7 +1138,11 @@ def _unblock_interrupts(mask):
 
 cdef int _work(BatchTape tape, Py_ssize_t t, Py_ssize_t T, int backward, size_t src,
                size_t dst, Py_ssize_t N, size_t seed, size_t ig) except -1:
-    if backward:
+    if backward == 2:
+        with nogil:
+            tape._step_blocks(t, T, (<double*>seed)[0], <const double*>src, <double*>dst,
+                              <double*>ig, N)
+    elif backward:
         with nogil:
             tape._backward_blocks(t, T, (<double*>seed)[0], <const double*>src, <double*>dst,
                                   <double*>ig, N)

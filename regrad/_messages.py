@@ -265,6 +265,20 @@ def weights_to_floats(dy, n):
 
 
 NO_VALUES_MESSAGE = "output_values: no successful forward() yet"
+NO_SAMPLES_MESSAGE = "step(): no samples: the mean of no losses is undefined"
+
+
+def check_step_args(optimizer, l2, var_type):
+    """``step()``'s optimizer's parameters (a flat tuple, every one a
+    ``var_type``) and ``l2`` as a float, or the error."""
+    if not is_real(l2):
+        raise TypeError(f"step(): l2 must be a real number, not {type_name(l2)}")
+    params = tuple([p for g in optimizer.param_groups for p in g["params"]])
+    for p in params:
+        if type(p) is not var_type:
+            raise TypeError(f"step(): the optimizer's parameters must be "
+                            f"{var_type.__module__}.Var, not {type_name(p)}")
+    return params, float(l2)
 NO_FORWARD_MESSAGE = "backward(): no successful forward() yet: nothing to differentiate"
 
 

@@ -7,7 +7,7 @@ indexes into leaves + results (-1 for a released result), the Pows'
 exponents, and {position: label}. Each engine keeps the two names pickles
 refer to and supplies how to read a result's inputs and make a result.
 """
-from . import ops
+from . import function, ops
 from .ops import to_float
 
 
@@ -44,7 +44,9 @@ def flatten(root, inputs, born):
         columns.extend([-1] * op.arity if src is None else [index[y] for y in src])
         if isinstance(op, ops.Pow):
             powers.append(op.power)
-    return (tuple(leaves), tuple(x.name for x in results), tuple(x.val for x in results),
+    return (tuple(leaves),   # an operator defined in Python: itself, pickled by reference
+            tuple(x.name if x.op.code >= 0 else x.op for x in results),
+            tuple(x.val for x in results),
             tuple(columns), tuple(powers),
             {i: x.label for i, x in enumerate(results) if x.label is not None})
 
@@ -63,7 +65,7 @@ def rebuild_graph(Var, make_result, leaves, op_names, vals, inputs, powers, labe
         raise ValueError("regrad: malformed pickled graph (no results, or not one value each)")
     j = 0
     for i, name in enumerate(op_names):
-        op = ops.OPS_BY_NAME.get(name) if type(name) is str else None
+        op = ops.OPS_BY_NAME.get(name) if type(name) is str else function.pickled(name)
         if op is None:
             raise ValueError(f"regrad: unknown operator {name!r} in a pickled graph")
         args = inputs[j:j + op.arity]

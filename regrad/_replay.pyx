@@ -35,7 +35,7 @@ from libc.stdint cimport int32_t, uint8_t, uintptr_t
 from libc.string cimport memset, memcpy
 from libc.math cimport NAN
 
-from regrad._core cimport (Var, LEAF, ADD, MUL, POW, RELU, N_OPS, ARITY, REQ_GRAD,
+from regrad._core cimport (Var, LEAF, CUSTOM, ADD, MUL, POW, RELU, N_OPS, ARITY, REQ_GRAD,
                            HAS_GRAD, RELEASED, IN_PASS, CONST_A, CONST_B, leaf_grad,
                            set_leaf_grad, born_of, born_before, give_numbers_nodes,
                            input_a, input_b, value_b)
@@ -45,6 +45,7 @@ from regrad._graph cimport (NodeVec, node_vec_push, is_result_requiring_grad, co
 
 from . import ops as _ops
 from . import _messages as _msg
+from . import function as _function
 
 cdef extern from "Python.h":
     bint PyFloat_CheckExact(PyObject*)
@@ -631,6 +632,8 @@ cdef int _schedule(Var root, Pass* seen, NodeVec* order, NodeVec* leaves) except
         while n_ready:
             n_ready -= 1
             node = ready[n_ready]
+            if (<Var>node)._op == CUSTOM:      # an operator defined in Python
+                raise _function.tape_refusal(<object>(<Var>node)._b)
             if (<Var>node)._flags & (CONST_A | CONST_B) and (<Var>node)._op != POW:
                 give_numbers_nodes(node)   # each gets a leaf slot (an exponent does not)
             node_vec_push(order, node)

@@ -371,6 +371,34 @@ def gradgradcheck(f, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
                   "gradient with respect to input")
 
 
+def _suspect_function(steps, eps, atol, rtol):
+    """Where a gradient is wrong, the likeliest cause is an operator defined in
+    Python (``regrad.Function``): check each one's ``backward`` against central
+    differences of its ``forward`` at the values it saw, and name the first
+    that disagrees."""
+    for node, src in steps:
+        op = node.op
+        if op.code >= 0:
+            continue
+        vals = [x.val for x in src]
+        try:
+            slopes = op.backward(node.val, 1.0, *vals)
+            for i, slope in enumerate(slopes):
+                up, down = list(vals), list(vals)
+                up[i] += eps
+                down[i] -= eps
+                numerical = (op.forward(*up) - op.forward(*down)) / (2 * eps)
+                if not abs(slope - numerical) <= atol + rtol * abs(numerical):
+                    shown = ", ".join(repr(v) for v in vals)
+                    return (f". The operator {op.name}, defined in Python, is the likely cause: "
+                            f"at {op.name}({shown}) its backward gives {slope!r} as the "
+                            f"derivative with respect to input {i}, but its forward changes at "
+                            f"the rate {numerical!r} there; fix {op.name}.backward")
+        except (ArithmeticError, ValueError):   # a kink or a domain edge within eps
+            continue
+    return ""
+
+
 def _check(f, inputs, eps, atol, rtol, raise_exception, fn, output_name):
     engine, xs = _leaves(inputs, "inputs", fn)
     values = [x.val for x in xs]
@@ -401,11 +429,12 @@ def _check(f, inputs, eps, atol, rtol, raise_exception, fn, output_name):
     message = (f"{fn}: Jacobian mismatch for {output_name} {k} with respect to input {i}: "
                f"analytical {a!r}, numerical {n!r} (|difference| {abs(a - n):.3g} > "
                f"atol + rtol * |numerical| = {tolerance:.3g})")
-    if any(node.name in _KINKS and abs(src[0].val) <= eps
-           for node, src in _inputs_first(outs)):
+    steps = _inputs_first(outs)
+    if any(node.name in _KINKS and abs(src[0].val) <= eps for node, src in steps):
         message += ("; a relu or abs argument lies within eps of 0, its kink, where the "
                     "central difference averages the two one-sided slopes: check at a point "
                     "away from the kink")
+    message += _suspect_function(steps, eps, atol, rtol)
     if raise_exception:
         raise GradcheckError(message)
     return False

@@ -43,8 +43,8 @@ checks and the same numbers.
 from array import array
 
 from ._messages import (BATCH_RECORDED_ONCE_MESSAGE, CREATE_GRAPH_MESSAGE, NO_FORWARD_MESSAGE,
-                        NO_VALUES_MESSAGE, batch_repr, buffer_rows, check_inputs,
-                        check_options, check_outputs, lane_error,
+                        NO_SAMPLES_MESSAGE, NO_VALUES_MESSAGE, batch_repr, buffer_rows,
+                        check_inputs, check_options, check_outputs, check_step_args, lane_error,
                         rows_to_floats, weights_to_floats)
 from .ops import is_real
 from .replay import Tape, first_failure
@@ -59,7 +59,7 @@ class BatchTape:
 
     __slots__ = ("_root", "_leaves", "_ops", "_args", "_born", "_root_slot", "_n",
                  "_input_slots", "_shared", "_inputs", "_lanes", "_threads", "_block",
-                 "_outputs", "_output_slots", "_started")
+                 "_outputs", "_output_slots", "_started", "_step_values")
 
     def __init__(self, root, inputs, retain_graph=False, outputs=(), threads=1, block=None):
         from .pure import Var
@@ -82,6 +82,7 @@ class BatchTape:
         self._shared = [j for j, x in enumerate(self._leaves)
                         if x._req_grad and j not in is_input]
         self._lanes = None            # the values of each lane, after a forward
+        self._step_values = None      # the outputs' values, after a step
 
     def forward(self, data):
         """Run the graph on every row of ``data`` (N rows of one value per
@@ -98,7 +99,7 @@ class BatchTape:
             with view:
                 buffer_rows(view.format, view.c_contiguous, view.shape, view.nbytes, k, "data")
                 flat = array("d", view.tobytes()).tolist()
-        self._lanes = None
+        self._lanes = self._step_values = None
         base = [x._val for x in self._leaves] + [0.0] * len(self._ops)
         lanes, n_leaves = [], len(self._leaves)
         for i in range(len(flat) // k):
@@ -180,6 +181,43 @@ class BatchTape:
             return array("d", [g for row in grads_in for g in row])
         return None
 
+    def step(self, data, optimizer, l2=0.0):
+        """One training step over the N rows of ``data`` (as ``forward()``
+        takes them), in one call: the loss ``mean(out_i) + l2 * sum(p*p)``
+        (``p`` over ``optimizer``'s parameters, in their order), the gradients
+        (``optimizer``'s parameters' reset first, as ``zero_grad()`` does), and
+        ``optimizer.step()``; returns the loss before the update. The losses
+        and weights are those of the dynamic engine's ``loss.backward()`` and
+        ``optimizer.step()`` on the same graph, to the bit. The compiled tape
+        runs each block's forward and backward back to back: its memory is a
+        block's, whatever N; ``output_values`` then holds the outputs, but
+        there is no forward for ``backward()`` to use."""
+        from .pure import Var
+        params, l2 = check_step_args(optimizer, l2, Var)
+        losses = self.forward(data)
+        n = len(losses)
+        if n == 0:
+            raise ValueError(NO_SAMPLES_MESSAGE)
+        # the loss as loss() adds it up: sum(losses) * (1/N) + l2 * sum(p*p)
+        total = 0.0
+        for x in losses:
+            total = total + x
+        total = total * (1.0 / n)
+        if l2 != 0.0:
+            squares = 0.0
+            for p in params:
+                squares = squares + p._val * p._val
+            total = total + l2 * squares
+        # zero_grad(); the penalty's gradient first (the dynamic backward
+        # reaches it first): 2 * (l2*p) as the two operands of p*p pass it
+        for p in params:
+            p._grad = (0.0 + l2 * p._val) + l2 * p._val if l2 != 0.0 else None
+        self.backward(1.0 / n)
+        self._step_values = self.output_values
+        self._lanes = None
+        optimizer.step()
+        return total
+
     # ------------------------------------------------------------ describing
     @property
     def root(self):
@@ -199,6 +237,8 @@ class BatchTape:
     @property
     def output_values(self):
         """Per output, its N values of the last forward, as ``array('d')``."""
+        if self._lanes is None and self._step_values is not None:
+            return [array("d", values) for values in self._step_values]
         if self._lanes is None:
             raise RuntimeError(NO_VALUES_MESSAGE)
         return [array("d", [v[s] for v in self._lanes]) for s in self._output_slots]

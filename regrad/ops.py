@@ -23,7 +23,7 @@ import numbers
 import sys
 
 __all__ = ["Op", "OPS", "OPS_BY_NAME", "OPS_BY_CODE", "Pow", "to_float", "is_real", "math_error",
-           "released_error", "NO_GRAD_MESSAGE", "BACKWARD_CREATE_GRAPH_MESSAGE", "var_repr",
+           "released_error", "NO_GRAD_MESSAGE", "IN_ANOTHER_PASS_MESSAGE", "BACKWARD_CREATE_GRAPH_MESSAGE", "var_repr",
            "check_label", "ADD", "SUB", "MUL", "DIV", "NEG"]
 
 inf = math.inf
@@ -75,6 +75,11 @@ def released_error(op_name):
 BACKWARD_CREATE_GRAPH_MESSAGE = (
     "backward(create_graph=True): .grad holds a number, not a Var; use "
     "regrad.grad(y, [x, ...], create_graph=True), which returns the gradients as Vars")
+
+# a backward started, from an operator defined in Python (regrad.Function), in the
+# middle of another backward over the same nodes
+IN_ANOTHER_PASS_MESSAGE = ("regrad: this graph is being differentiated by another backward "
+                           "(from an operator defined in Python)")
 
 NO_GRAD_MESSAGE = ("backward() on a Var that does not require grad "
                    "(no input of its graph has req_grad=True)")

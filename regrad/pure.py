@@ -271,7 +271,7 @@ class Var:
         if self._op is None:            # a leaf: its gradient is dy itself
             self._grad = (0.0 if self._grad is None else self._grad) + dy
             return
-        with _graph_lock:    # see _graph_lock
+        with _graph_lock, _BackwardPass():    # see _graph_lock, _BackwardPass
             order = Schedule(self)             # raises before any gradient is touched
             adjoint = {self: dy}               # gradients of results, dropped as used
             for node, inputs in order:
@@ -288,6 +288,46 @@ class Var:
                         adjoint[x] = adjoint.get(x, 0.0) + gx
 
 
+def _apply_function(op, inputs):
+    """A result of ``op``, an operator defined in Python (``regrad.Function``),
+    on ``inputs``, Vars of this engine."""
+    return inputs[0]._apply(op, *inputs)
+
+
+# The schedules of the backward passes running: more than one only when an
+# operator defined in Python (regrad.Function) starts a backward from its own,
+# which must not run over the results the first has yet to handle (the
+# compiled engine keeps a pass's state in those results, and refuses the same way).
+_passes = []
+
+
+class _BackwardPass:
+    """Around a backward: the Schedule made inside is a running pass."""
+
+    def __enter__(self):
+        _passes.append(None)            # the Schedule puts itself here
+
+    def __exit__(self, *exc):
+        _passes.pop()
+
+
+def _in_pass(x):
+    return any(s is not None and (s.pending.get(x, 0) > 0 or x in s.ready) for s in _passes)
+
+
+def _refuse_in_pass(root):
+    """RuntimeError if a result under ``root`` is yet to be handled by a running pass."""
+    seen, stack = {root}, [root]
+    while stack:
+        node = stack.pop()
+        if node.op is not None and _in_pass(node):
+            raise RuntimeError(ops.IN_ANOTHER_PASS_MESSAGE)
+        for x in node.src or ():
+            if x not in seen:
+                seen.add(x)
+                stack.append(x)
+
+
 # ------------------------------------------------------------ the schedule
 
 class Schedule:
@@ -302,8 +342,13 @@ class Schedule:
 
     def __init__(self, root, born=None):
         roots = list(dict.fromkeys(root)) if isinstance(root, (list, tuple)) else [root]
+        backward = _passes and _passes[-1] is None      # backward()'s, which runs as a pass
+        if backward and any(_passes):   # a backward from an operator's backward
+            _refuse_in_pass(root)
         self.pending = count_consumers(roots, born or _born_of)
         self.ready = [r for r in roots if r not in self.pending]   # no consumer among them
+        if backward:
+            _passes[-1] = self
 
     def __iter__(self):
         pending, ready = self.pending, self.ready
@@ -355,6 +400,8 @@ def _release(node):
     """Drop a result's links to its inputs, as backward() does once the result
     has passed its gradient on (``regrad.grad`` without ``retain_graph``)."""
     if node._op is not None:
+        if _passes and _in_pass(node):
+            raise RuntimeError(ops.IN_ANOTHER_PASS_MESSAGE)
         node._src = None
 
 

@@ -53,6 +53,7 @@ from ._messages import (BUFFER_LAYOUT_MESSAGE, CREATE_GRAPH_MESSAGE, buffer_form
                         type_name, value_to_float, values_type_message, vars_leaf_message,
                         vars_sequence_message, vars_type_message, RECORDED_ONCE_MESSAGE)
 from .ops import to_float
+from .function import tape_refusal
 
 __all__ = ["Tape"]
 
@@ -246,6 +247,8 @@ def _schedule(root):
     from .pure import Schedule
     order, leaves, seen_leaves = [], [], set()
     for node, inputs in Schedule(root):
+        if node._op.code < 0:             # an operator defined in Python
+            raise tape_refusal(node._op)
         order.append(node)
         for x in inputs:
             if x._op is None and id(x) not in seen_leaves:

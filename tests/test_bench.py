@@ -210,15 +210,16 @@ def _reference_losses(work, steps=2):
 
 @pytest.mark.parametrize("cls", bench.CONTENDERS, ids=lambda c: c.key)
 def test_every_contender_computes_regrads_step(cls):
-    """The same loss before and after one SGD step, so the same model, data,
-    loss, gradients and update (floats: forward only, the first loss)."""
+    """The same loss before and after one call's SGD steps, so the same model,
+    data, loss, gradients and update (floats: forward only, the first loss)."""
     c = cls()
     if c.missing():
         pytest.skip(c.missing())
     work = bench.Workload(samples=7, hidden=(4, 3))
     c.setup(work)
-    losses = [float(c.step(k)) for k in range(2)]
-    ref = _reference_losses(work)
+    per_call = getattr(c, "steps_per_call", 1)     # step(k) runs steps k, k+1, ...
+    losses = [float(c.step(k)) for k in (0, per_call)]
+    ref = _reference_losses(work, per_call + 1)[::per_call]
     if cls is bench.PlainFloats:
         assert losses[0] == pytest.approx(ref[0], rel=1e-12)
     else:
@@ -282,30 +283,33 @@ def test_targets_follow_the_numbers():
     hold = _fake_report({"compiled": [0.010, 0.011, 0.010], "pure": [0.36, 0.396, 0.36],
                          "floats": [0.0072, 0.0080, 0.0071], "replay": [5e-4, 5e-4, 5e-4],
                          "torch-batched": [6e-4, 6e-4, 6e-4], "lanes": [3e-5, 3e-5, 3e-5],
-                         "jax": [7e-5, 7e-5, 7e-5], "numpy": [5e-5, 5e-5, 5e-5]},
+                         "jax-loop": [1.2e-4, 1.2e-4, 1.2e-4], "numpy": [5e-5, 5e-5, 5e-5],
+                         "c": [2.5e-5, 2.5e-5, 2.5e-5]},
                         scaling={"chain": {10**4: (10**4, [1e-3, 1e-3]),
                                            10**6: (10**6, [0.14, 0.15])}})
-    assert [t["holds"] for t in hold] == [True] * 8
-    assert hold[6]["value"] == pytest.approx(3 / 7) and hold[7]["value"] == pytest.approx(5 / 3)
+    assert [t["holds"] for t in hold] == [True] * 9
+    assert hold[6]["value"] == pytest.approx(0.25) and hold[7]["value"] == pytest.approx(1.2)
+    assert hold[8]["value"] == pytest.approx(5 / 3)
     assert hold[0]["value"] == pytest.approx(36.0)
     assert hold[3]["value"] == pytest.approx(1.45)
     assert hold[4]["value"] == pytest.approx(1.2) and hold[5]["value"] == pytest.approx(5.0)
     miss = _fake_report({"compiled": [0.010, 0.010], "pure": [0.34, 0.34],
                          "floats": [0.0039, 0.0039], "replay": [8e-4, 8e-4],
                          "torch-batched": [7e-4, 7e-4], "lanes": [9e-5, 9e-5],
-                         "jax": [7e-5, 7e-5], "numpy": [5e-5, 5e-5]}, bytes_compiled=72.0,
+                         "jax-loop": [7e-5, 7e-5], "numpy": [5e-5, 5e-5],
+                         "c": [3e-5, 3e-5]}, bytes_compiled=72.0,
                         scaling={"sum": {10**4: (10**4, [1e-3]), 10**6: (10**6, [0.2])},
                                  "chain": {10**4: (10**4, [1e-3]), 10**6: (10**6, [0.1])}})
-    assert [t["holds"] for t in miss] == [False] * 8
+    assert [t["holds"] for t in miss] == [False] * 9
     assert "worst shape: sum" in miss[3]["shown"]
     unmeasured = _fake_report({"compiled": [0.01]})
-    assert [t["holds"] for t in unmeasured] == [None, None, True, None, None, None, None, None]
+    assert [t["holds"] for t in unmeasured] == [None, None, True, None, None, None, None, None, None]
     text = bench.format_report(bench.Report(
         bench.Workload(), [dict(key="compiled", label="regrad compiled", missing=None,
                                 ms=10.0, ms_min=9.0, ms_max=11.0, speedup=None, steps=3,
                                 bytes=56.0, bytes_rounded=64.0)],
         {}, miss, ("cpu", "software"), [], dict(rounds=1, min_time=0.1, nodes=100)))
-    assert text.count("not met yet") == 8
+    assert text.count("not met yet") == 9
     assert not any(line.endswith(" met") for line in text.splitlines())
 
 

@@ -169,7 +169,8 @@ def test_mini_batches(engine):
     moons.step = counting_step
     try:
         seen = []
-        history = train(model, X, y, epochs=2, batch_size=4, seed=0, callback=seen.append)
+        history = train(model, X, y, epochs=2, batch_size=4, seed=0, callback=seen.append,
+                        path="dynamic")
     finally:
         moons.step = original
     assert calls == [4, 4, 2, 4, 4, 2]
@@ -180,6 +181,21 @@ def test_mini_batches(engine):
     b = build_model([4], seed=3, engine=engine)
     assert ([s.loss for s in train(a, X, y, epochs=3, batch_size=10)] ==
             [s.loss for s in train(b, X, y, epochs=3)])
+
+
+def test_train_takes_the_lanes_by_default(engine, monkeypatch):
+    """From Python as from the command line: the fastest path, never the
+    dynamic step, with the dynamic step's losses and weights to the bit."""
+    X, y = make_moons(24, noise=0.1, seed=5)
+    reference = build_model([4, 3], seed=5, engine=engine)
+    expected = [(s.loss, s.accuracy) for s in train(reference, X, y, epochs=3, path="dynamic")]
+    built, Lanes = [], moons.LanesStep
+    monkeypatch.setattr(moons, "step", lambda *args: pytest.fail("the dynamic step ran"))
+    monkeypatch.setattr(moons, "LanesStep", lambda *a, **k: built.append(1) or Lanes(*a, **k))
+    model = build_model([4, 3], seed=5, engine=engine)
+    assert [(s.loss, s.accuracy) for s in train(model, X, y, epochs=3)] == expected
+    assert built == [1] and moons.DEFAULTS["path"] == "lanes"
+    assert [p.val for p in model.parameters()] == [p.val for p in reference.parameters()]
 
 
 def test_small_setting_reaches_good_accuracy():
@@ -484,3 +500,19 @@ def test_help_lists_the_options(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "moons" in capsys.readouterr().out
+
+
+def test_count_right_is_the_plain_count():
+    """The lanes' accuracy, counted on the scores' bytes, is the plain
+    ``sum((yi > 0) == (si > 0))``, zeros, infinities, subnormals and NaN included."""
+    from array import array
+    rng = random.Random(5)
+    special = [0.0, -0.0, math.inf, -math.inf, 5e-324, -5e-324, math.nan]
+    for trial in range(300):
+        n = rng.randint(1, 130)
+        scores = array("d", [rng.gauss(0, 1) if trial % 2 or rng.random() < 0.8
+                             else rng.choice(special) for _ in range(n)])
+        positive = bytes([rng.random() < 0.5 for _ in range(n)])
+        want = sum((p == 1) == (s > 0) for p, s in zip(positive, scores))
+        nan = any(x != x for x in scores)
+        assert moons._count_right(positive, scores, maybe_nan=nan) == want

@@ -3,6 +3,8 @@ drawings have it, and agree), then every operator's value and gradient against
 PyTorch float64 on both engines."""
 import math
 import operator
+import os
+import re
 
 import pytest
 
@@ -47,8 +49,9 @@ def _run(engine, op, point, replay):
 @pytest.mark.parametrize("op", ops.OPS, ids=lambda op: op.name)
 def test_every_operator_is_everywhere_and_agrees(op):
     """Codes and arity from the table; a compiled kernel, a pure one, a replay
-    path in each engine and a drawing label; the same bits everywhere over a grid
-    (a missing kernel raises or disagrees here, never passes silently)."""
+    path in each engine, a drawing label, and the lanes of each engine (see
+    _check_lanes); the same bits everywhere over a grid (a missing kernel raises
+    or disagrees here, never passes silently)."""
     core, pure = regrad.get_engine("cython"), regrad.get_engine("python")
     assert core.OpCode[op.name.upper()] == op.code and op.code > 0
     assert op.name in SPELLED or op.method is not None
@@ -65,6 +68,8 @@ def test_every_operator_is_everywhere_and_agrees(op):
     assert y.op.name == op.name and y.op.symbol == op.symbol
     from regrad.draw import build_svg
     assert op.name in build_svg(y)
+    for engine_name in ("cython", "python"):
+        _check_lanes(op, engine_name)
 
 
 def test_the_table_has_one_code_per_operator():
@@ -204,3 +209,115 @@ def test_names_and_op_objects_come_from_the_table(Var):
             assert y.op.args == {"power": 2.0} and repr(y.op) == "Pow(power=2)"
         else:
             assert y.op is ops.OPS_BY_NAME[name] and y.op.args == {}
+
+
+# ------------------------------------------ every operator through the lanes
+# (part of test_every_operator_is_everywhere_and_agrees)
+
+def _points(op):
+    return [(a, b) for a in GRID for b in GRID] if op.arity == 2 else [(a,) for a in GRID]
+
+
+def _check_lanes(op, engine_name):
+    """A batch tape (both engines) runs each operator with the dynamic engine's
+    bits: every input a lane, then an input a shared parameter (a scalar
+    operand in the lane kernels); a point outside the domain raises what the
+    dynamic engine raises. A lane table of its own that lacks an operator, or
+    gives it another's formula, fails here."""
+    engine, pure = regrad.get_engine(engine_name), regrad.get_engine("python")
+    results = {p: _run(pure, op, p, replay=False) for p in _points(op)}
+    good = [p for p, r in results.items() if not isinstance(r[0], type)]
+    bad = [p for p, r in results.items() if isinstance(r[0], type)]
+    xs = [engine.Var(v, req_grad=True) for v in good[0]]
+    batch = regrad.compile(apply(op, *xs), inputs=xs)
+    values = batch.forward([list(p) for p in good])
+    grads = batch.backward(input_grads=True)
+    for i, p in enumerate(good):
+        value, g = results[p]
+        assert repr(values[i]) == repr(value), (op.name, p)
+        assert repr(tuple(grads[i * op.arity:(i + 1) * op.arity])) == repr(g), (op.name, p)
+    for p in bad:
+        with pytest.raises(results[p][0]) as info:
+            batch.forward([list(p)])
+        assert str(info.value) == f"sample 0: {results[p][1]}", (op.name, p)
+    # a shared parameter as the operand in each position in turn
+    for shared in range(op.arity):
+        w_value = 0.3
+        lane_points = [p for p in good if p[shared] == w_value]
+        if not lane_points:
+            continue
+        w = engine.Var(w_value, req_grad=True)
+        xs = [engine.Var(v, req_grad=True) for v in lane_points[0]]
+        xs[shared] = w
+        lane_inputs = [x for k, x in enumerate(xs) if k != shared]
+        y = apply(op, *xs)
+        rows = [[v for k, v in enumerate(p) if k != shared] for p in lane_points]
+        if not lane_inputs:                     # a unary operator of the parameter alone
+            x = engine.Var(1.0, req_grad=True)
+            y, lane_inputs = apply(op, w) * x, [x]
+            lane_points = [(v,) for v in (1.0, -2.0, 0.5)]
+            rows = [list(p) for p in lane_points]
+        batch = regrad.compile(y, inputs=lane_inputs)
+        values = batch.forward(rows)
+        batch.backward()
+        expected_grad = 0.0
+        for i, p in enumerate(lane_points):
+            if len(lane_inputs) == op.arity - 1:
+                value, g = results[p]
+                expected_grad += g[shared]
+            else:                               # op(w) * x at x = p[0]
+                value_w, g_w = results[(w_value,)]
+                value, expected = value_w * p[0], g_w[0] * p[0]
+                expected_grad += expected
+            assert repr(values[i]) == repr(value), (op.name, p, shared)
+        assert w.grad == pytest.approx(expected_grad, rel=1e-12, abs=1e-300), (op.name, shared)
+
+
+# ------------------------------------- the files that repeat the op codes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _read(rel):
+    with open(f"{ROOT}/{rel}", encoding="utf-8") as f:
+        return f.read()
+
+
+def _c_enum(body):
+    """{name: value} of a C enum's body, counting on from the last value as C does."""
+    values, nxt = {}, 0
+    for item in body.replace("\n", " ").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        nxt = int(value) if value.strip() else nxt
+        values[name.strip()] = nxt
+        nxt += 1
+    return values
+
+
+def test_every_file_that_repeats_the_op_codes_agrees_with_the_table():
+    """The lanes' enum (regrad/_lanes.h), the compiled enum (_core.pxd) and its
+    stub (_core.pyi) hold each operator of regrad.ops under its code, and the
+    lanes' own fused codes collide with none (a new operator taking the next
+    code must move them)."""
+    table = {op.name.upper(): op.code for op in ops.OPS}
+    lanes = re.search(r"enum\s*\{\s*(LN_ADD\b.*?)\}", _read("regrad/_lanes.h"), re.S).group(1)
+    lanes = {k[3:]: v for k, v in _c_enum(lanes).items()}
+    assert {k: v for k, v in lanes.items() if k in table} == table
+    fused = {k: v for k, v in lanes.items() if k not in table}
+    assert not set(fused.values()) & set(table.values()), fused
+    for rel, header in (("regrad/_core.pxd", r"cpdef enum OpCode:"),
+                        ("regrad/_core.pyi", r"class OpCode\(IntEnum\):")):
+        text = _read(rel).split(re.search(header, _read(rel)).group(0), 1)[1]
+        found = dict(re.findall(r"^\s+([A-Z_]+) = (\d+)\s*$", text.split("\n\n", 1)[0], re.M))
+        assert {k: int(v) for k, v in found.items()} == dict(table, LEAF=0, N_OPS=len(ops.OPS) + 1), rel
+
+
+def test_the_stubs_and_the_api_page_list_every_method():
+    stub = _read("regrad/_core.pyi")
+    for method in ops.UNARY_METHODS:
+        assert re.search(rf"def {method}\(self\)", stub), method
+    row = re.search(r"^\| `((?:\w+\(\) ?)+)` \| the other operators", _read("doc/api.md"), re.M)
+    assert row and row.group(1).split() == [f"{m}()" for m in ops.UNARY_METHODS]

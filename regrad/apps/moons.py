@@ -15,7 +15,8 @@ the parameters), runs ``backward()`` and moves every parameter by
 ``-lr * grad``: that is ``step()``. With the defaults the graph has about
 65,000 nodes.
 
-``train(..., path="lanes")`` (the job's default) records one point's loss
+``train()`` (from Python as from the command line) takes its fastest
+path, ``path="lanes"``: it records one point's loss
 graph on input Vars with ``regrad.compile(..., inputs=...)`` and runs it over
 every batch at once (see ``regrad.lanes``); ``path="replay"`` (``replay=True``)
 builds the whole step's graph once per batch size and replays it (see
@@ -30,6 +31,7 @@ import random
 import shutil
 import sys
 import time
+from array import array
 from dataclasses import dataclass
 from functools import reduce
 from operator import add, eq
@@ -207,7 +209,8 @@ class LanesStep:
     One point's loss ``relu(1 + (-y) * score)`` is recorded on three input
     Vars (the coordinates and the negated label, which meet a weight or the
     score first) with the score as an output, and run over each batch, of any
-    size, at once; the L2 term is a replay tape of its own. The losses, the
+    size, at once: ``BatchTape.step`` computes the mean of the lanes' losses,
+    the L2 term, the gradients and the SGD update in one call. The losses, the
     gradients and so the weights are those of ``step()``, to the bit: the
     step's total is added up from the lanes' losses as ``loss()`` adds them,
     the L2 term's gradients come first (the dynamic backward reaches it
@@ -225,17 +228,16 @@ class LanesStep:
         score = model([x0, x1])
         self.batch = regrad.compile((1 + neg_y * score).relu(), inputs=[x0, x1, neg_y],
                                     outputs=[score], threads=threads)
-        self.reg = (regrad.compile(alpha * sum((p * p for p in self.params)))
-                    if alpha else None)
+        self.alpha = alpha
         self._data = None     # (X, y, rows): the full batch is converted once
 
     def _rows(self, X, y):
-        """The batch as rows (x0, x1, -y), and its labels' signs."""
-        from array import array
+        """The batch as rows (x0, x1, -y), and its labels' signs (bytes, 1 where
+        a label is positive)."""
         if self._data is not None and self._data[0] is X and self._data[1] is y:
             return self._data[2]
         rows = array("d", [v for (x0, x1), yi in zip(X, y) for v in (x0, x1, -yi)])
-        self._data = (X, y, (rows, [yi > 0 for yi in y]))
+        self._data = (X, y, (rows, bytes([yi > 0 for yi in y])))
         return self._data[2]
 
     def __call__(self, X, y, lr):
@@ -243,21 +245,37 @@ class LanesStep:
         the update, as ``step()`` does."""
         batch = self.batch
         rows, positive = self._rows(X, y)
-        losses = batch.forward(rows)
-        n = len(losses)
-        # added in turn, as loss() adds the Vars (sum() of floats may compensate: 3.12+)
-        total = reduce(add, losses, 0) * (1.0 / n)
-        if self._sgd is not None:
-            self._sgd.zero_grad()   # backward adds into 0.0 from None as from 0.0: step()'s bits
-        if self.reg is not None:
-            total = total + self.reg.forward()
-            self.reg.backward()
-        batch.backward(1.0 / n)
-        if self._sgd is not None:
+        if self._sgd is None:         # nothing to train: the loss alone
+            losses = batch.forward(rows)
+            total = reduce(add, losses, 0) * (1.0 / len(losses))   # in turn, as loss() adds
+        else:
             self._sgd.param_groups[0]["lr"] = lr   # unchecked, as the loop was: any sign
-            self._sgd.step()
-        correct = sum(map(eq, positive, map((0.0).__lt__, batch.output_values[0])))
-        return total, correct / n
+            total = batch.step(rows, self._sgd, self.alpha or 0.0)
+        # a NaN score makes its loss, and so the total, NaN
+        right = _count_right(positive, batch.output_values[0], maybe_nan=total != total)
+        return total, right / len(y)
+
+
+# per byte: 1 if it is the top byte of a positive float64 (its sign bit clear)
+_POSITIVE_TOP_BYTE = bytes(int(b < 0x80) for b in range(256))
+_ZERO, _MINUS_ZERO = bytes(8), bytes(7) + b"\x80"    # 0.0 and -0.0, little-endian
+_ones = getattr(int, "bit_count", lambda n: bin(n).count("1"))    # int.bit_count: 3.10+
+
+
+def _count_right(positive, scores, maybe_nan=True):
+    """``sum((yi > 0) == (si > 0))`` for the labels' signs ``positive`` (bytes
+    of 0/1) and the ``scores`` (``array('d')``), in C loops rather than a
+    Python step per point: each score's sign, from the top byte of its
+    little-endian float64, against the label's, the bytes XOR'd as integers.
+    Zeros (not positive, whatever their sign bit) and NaNs (``maybe_nan``)
+    take the plain path; a search for a zero's bytes that also matches across
+    two scores only sends the count there too."""
+    raw = scores.tobytes()
+    if sys.byteorder != "little" or maybe_nan or _ZERO in raw or _MINUS_ZERO in raw:
+        return sum(map(eq, positive, map((0.0).__lt__, scores)))
+    signs = raw[7::8].translate(_POSITIVE_TOP_BYTE)
+    differ = int.from_bytes(signs, "little") ^ int.from_bytes(positive, "little")
+    return len(scores) - _ones(differ)
 
 
 @dataclass
@@ -283,8 +301,8 @@ def train(model, X, y, epochs=100, lr=1.0, batch_size=None, alpha=1e-4, seed=Non
     graph), ``"replay"`` (``ReplayStep``: a tape per batch size, the full
     batch or the mini-batches and a shorter last one) or ``"lanes"``
     (``LanesStep``: one point's graph over each batch, ``threads`` threads);
-    the same losses, the last two faster. ``None``: ``"replay"`` if ``replay``
-    else ``"dynamic"``.
+    the same losses, bit for bit, the last two faster. ``None``: ``"replay"``
+    if ``replay`` else ``"lanes"``, the fastest on either engine.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, not {epochs}")
@@ -295,7 +313,7 @@ def train(model, X, y, epochs=100, lr=1.0, batch_size=None, alpha=1e-4, seed=Non
     rng = random.Random(seed)
     params = model.parameters()
     if path is None:
-        path = "replay" if replay else "dynamic"
+        path = "replay" if replay else DEFAULTS["path"]
     if path not in PATHS:
         raise ValueError(f"path must be one of {', '.join(PATHS)}, not {path!r}")
     if path == "lanes":
