@@ -19,24 +19,13 @@ Everything here walks the graph through the public ``Var`` API (``src``,
 ``op``, ``val``), so both engines run the same code and give the same bits.
 """
 import math
-import sys
 
 from . import ops
 from ._messages import type_name
+from .ops import engine_of as _engine_of
 from .pure import Schedule
 
 __all__ = ["grad", "jvp", "hvp", "hessian", "gradcheck", "gradgradcheck", "GradcheckError"]
-
-_ENGINES = ("regrad._core", "regrad.pure")
-
-
-def _engine_of(x):
-    """The engine module of a Var (``regrad._core`` or ``regrad.pure``); None for anything else."""
-    t = type(x)
-    if t.__name__ == "Var" and t.__module__ in _ENGINES:
-        return sys.modules[t.__module__]
-    return None
-
 
 def _vars(xs, what, fn):
     """A tuple of Vars from a Var or a sequence of Vars."""
