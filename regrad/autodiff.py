@@ -19,23 +19,13 @@ Everything here walks the graph through the public ``Var`` API (``src``,
 ``op``, ``val``), so both engines run the same code and give the same bits.
 """
 import math
-import sys
 
 from . import ops
 from ._messages import type_name
+from .ops import engine_of as _engine_of
+from .pure import Schedule
 
 __all__ = ["grad", "jvp", "hvp", "hessian", "gradcheck", "gradgradcheck", "GradcheckError"]
-
-_ENGINES = ("regrad._core", "regrad.pure")
-
-
-def _engine_of(x):
-    """The engine module of a Var (``regrad._core`` or ``regrad.pure``); None for anything else."""
-    t = type(x)
-    if t.__name__ == "Var" and t.__module__ in _ENGINES:
-        return sys.modules[t.__module__]
-    return None
-
 
 def _vars(xs, what, fn):
     """A tuple of Vars from a Var or a sequence of Vars."""
@@ -66,73 +56,48 @@ def _one_engine(xs, fn):
 
 # ------------------------------------------------------------- graph walks
 
-def _topological(outputs):
-    """Every Var under ``outputs``, each after its inputs, and their inputs
-    (``{var: src}``, None for a leaf). Raises RuntimeError where an earlier
-    backward released the graph."""
-    srcs, order = {}, []
-    for root in outputs:
-        stack = [(root, False)]
-        while stack:
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-                continue
-            if node in srcs:
-                continue
-            src = node.src
-            if src is None and node.op is not None:
-                raise ops.released_error(node.name)
-            srcs[node] = src
-            stack.append((node, True))
-            for x in reversed(src or ()):
-                if x not in srcs:
-                    stack.append((x, False))
-    return order, srcs
+def _inputs_first(outputs):
+    """Every result under ``outputs`` with its inputs, ``(node, inputs)``, each
+    after its inputs: backward()'s schedule (``regrad.pure.Schedule``), read
+    backwards. Raises RuntimeError where an earlier backward released the graph."""
+    results = [y for y in outputs if y.op is not None]
+    if not results:
+        return []
+    steps = list(Schedule(results, _engine_of(results[0])._born_of))
+    steps.reverse()
+    return steps
 
 
 def _reverse(outputs, seeds, inputs, create_graph, release, allow_unused=True):
     """The gradients of ``sum(seed * output)`` with respect to each of
     ``inputs`` that the outputs depend on: ``{input: gradient}`` (None for a
     gradient that is zero whatever the seeds are). The schedule is
-    ``backward()``'s (each result passes its gradient on once all its
-    consumers have), so the sums are made in the same order; only the Vars
-    on a path to an input are visited. With ``create_graph`` the gradients
-    are Vars built by each operator's ``backward_vars``, else numbers from
-    its ``backward``. Inputs the outputs do not depend on are left out, or
-    without ``allow_unused`` raise RuntimeError before anything is released."""
-    order, srcs = _topological(outputs)
+    ``backward()``'s, so the sums are made in the same order; only the Vars on
+    a path to an input are visited (skipping the others leaves the order of
+    the rest as it is: they feed nothing that is visited). With
+    ``create_graph`` the gradients are Vars built by each operator's
+    ``backward_vars``, else numbers from its ``backward``. Inputs the outputs
+    do not depend on are left out, or without ``allow_unused`` raise
+    RuntimeError before anything is released (``release``: the Vars visited,
+    once all is done, as backward() releases them; ``steps`` holds their
+    inputs until then anyway)."""
+    steps = _inputs_first(outputs)
     wanted = set(inputs)
-    needed = set()                      # the Vars some input is under
-    pending = {}                        # consumers yet to pass, per result
-    for node in order:                  # inputs first: their fate is known
-        src = srcs[node]
-        live = [x for x in src if x in needed] if src is not None else ()
-        if live or node in wanted:
+    needed = set(wanted)                # the inputs, and the results some input is under
+    for node, src in steps:             # inputs first: their fate is known
+        if not needed.isdisjoint(src):
             needed.add(node)
-            for x in live:
-                if srcs[x] is not None:
-                    pending[x] = pending.get(x, 0) + 1
-    for i, x in enumerate(inputs):
-        if x not in needed and not allow_unused:
-            raise RuntimeError(f"grad: inputs[{i}] is not used in the graph of the outputs; "
-                               "pass allow_unused=True to get None for it")
-    adjoint, found, ready = {}, {}, []
+    adjoint, found = {}, {}
     for y, seed in zip(outputs, seeds):
         if y in needed:
             adjoint[y] = seed if y not in adjoint else adjoint[y] + seed
-            if srcs[y] is not None and not pending.get(y) and y not in ready:
-                ready.append(y)
-    release_node = _engine_of(outputs[0])._release if release else None
-    while ready:
-        node = ready.pop()
+    for node, src in reversed(steps):
+        if node not in needed:
+            continue
         g = adjoint.pop(node, None)
-        src = srcs[node]
         if node in wanted:
             found[node] = g
         op = node.op
-        if release_node is not None:
-            release_node(node)
         if g is None:
             local = (None,) * len(src)
         elif create_graph:
@@ -146,29 +111,34 @@ def _reverse(outputs, seeds, inputs, create_graph, release, allow_unused=True):
         for x, gx in zip(src, local):
             if x not in needed:
                 continue
-            if gx is not None:
+            if gx is None:              # reached, with a zero whatever the seeds
+                adjoint.setdefault(x, None)
+            else:
                 adjoint[x] = gx if adjoint.get(x) is None else adjoint[x] + gx
-            if srcs[x] is not None:
-                pending[x] -= 1
-                if pending[x] == 0:
-                    ready.append(x)
-    for x in wanted & needed:
-        if srcs[x] is None:             # a leaf: its sum is complete
-            found[x] = adjoint.get(x)
+    for x in wanted:
+        if x in adjoint:                # a leaf reached (results were popped): its sum is complete
+            found[x] = adjoint[x]
+    for i, x in enumerate(inputs):
+        if x not in found and not allow_unused:
+            raise RuntimeError(f"grad: inputs[{i}] is not used in the graph of the outputs; "
+                               "pass allow_unused=True to get None for it")
+    if release:
+        release_node = _engine_of(outputs[0])._release
+        for node, _ in steps:
+            if node in needed:
+                release_node(node)
     return found
 
 
-def _tangents(order, srcs, seeds):
-    """Forward mode: the tangent of every Var of ``order`` (a topological
-    order) given the tangents of some leaves, ``{leaf: tangent}``. A result's
-    tangent is the sum over its inputs of the local derivative times the
-    input's tangent, which is what each operator's ``backward`` gives for one
-    input when its ``g`` is that tangent. Vars independent of the seeds have none."""
+def _tangents(steps, seeds):
+    """Forward mode: the tangent of every result of ``steps`` (``(node,
+    inputs)``, inputs first) given the tangents of some leaves, ``{leaf:
+    tangent}``. A result's tangent is the sum over its inputs of the local
+    derivative times the input's tangent, which is what each operator's
+    ``backward`` gives for one input when its ``g`` is that tangent. Vars
+    independent of the seeds have none."""
     tangent = dict(seeds)
-    for node in order:
-        src = srcs[node]
-        if src is None:
-            continue
+    for node, src in steps:
         t = None
         for i, x in enumerate(src):
             tx = tangent.get(x)
@@ -295,8 +265,7 @@ def jvp(f, primals, tangents):
         raise ValueError(f"jvp: {len(xs)} primals but {len(ts)} tangents")
     seeds = {x: ops.to_float(t, f"tangents[{i}]") for i, (x, t) in enumerate(zip(xs, ts))}
     outs, single = _outputs(f(*xs), engine, "jvp")
-    order, srcs = _topological(outs)
-    tangent = _tangents(order, srcs, seeds)
+    tangent = _tangents(_inputs_first(outs), seeds)
     values = tuple(y.val for y in outs)
     slopes = tuple(tangent.get(y, 0.0) for y in outs)
     return (values[0], slopes[0]) if single else (values, slopes)
@@ -304,7 +273,7 @@ def jvp(f, primals, tangents):
 
 def _gradient_graph(f, inputs, fn):
     """f on new leaves, the gradient of its (single) output as Vars, and the
-    graph of that gradient in topological order."""
+    graph of that gradient, inputs first (``_inputs_first``)."""
     engine, xs = _leaves(inputs, "inputs", fn)
     outs, single = _outputs(f(*xs), engine, fn)
     if not single:
@@ -315,8 +284,7 @@ def _gradient_graph(f, inputs, fn):
         gs = tuple(engine.Var(0.0) if g is None else g for g in gs)
     else:
         gs = tuple(engine.Var(0.0) for _ in xs)
-    order, srcs = _topological(gs)
-    return y, xs, gs, order, srcs
+    return y, xs, gs, _inputs_first(gs)
 
 
 def hvp(f, inputs, v):
@@ -325,12 +293,12 @@ def hvp(f, inputs, v):
     (a number and a tuple of numbers). Forward over reverse: the gradient is
     built as a graph (``grad(create_graph=True)``), then one forward sweep of
     the tangents ``v`` over it."""
-    y, xs, gs, order, srcs = _gradient_graph(f, inputs, "hvp")
+    y, xs, gs, steps = _gradient_graph(f, inputs, "hvp")
     vs = _sequence(v, "v", "hvp")
     if len(vs) != len(xs):
         raise ValueError(f"hvp: {len(xs)} inputs but {len(vs)} values in v")
     seeds = {x: ops.to_float(t, f"v[{i}]") for i, (x, t) in enumerate(zip(xs, vs))}
-    tangent = _tangents(order, srcs, seeds)
+    tangent = _tangents(steps, seeds)
     return y.val, tuple(tangent.get(g, 0.0) for g in gs)
 
 
@@ -339,10 +307,10 @@ def hessian(f, inputs):
     ``torch.autograd.functional.hessian``: ``H[i][j] = d2 f / d(inputs[i])
     d(inputs[j])``, a tuple of tuples of numbers. One gradient graph, then one
     tangent sweep over it per input (column j: the tangent 1 on input j)."""
-    _, xs, gs, order, srcs = _gradient_graph(f, inputs, "hessian")
+    _, xs, gs, steps = _gradient_graph(f, inputs, "hessian")
     columns = []
     for x in xs:
-        tangent = _tangents(order, srcs, {x: 1.0})
+        tangent = _tangents(steps, {x: 1.0})
         columns.append([tangent.get(g, 0.0) for g in gs])
     return tuple(tuple(column[i] for column in columns) for i in range(len(xs)))
 
@@ -392,14 +360,14 @@ def gradgradcheck(f, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
                   "gradient with respect to input")
 
 
-def _suspect_function(order, srcs, eps, atol, rtol):
+def _suspect_function(steps, eps, atol, rtol):
     """Where a gradient is wrong, the likeliest cause is an operator defined in
     Python (``regrad.Function``): check each one's ``backward`` against central
     differences of its ``forward`` at the values it saw, and name the first
     that disagrees."""
-    for node in order:
-        op, src = node.op, srcs[node]
-        if src is None or op.code >= 0:
+    for node, src in steps:
+        op = node.op
+        if op.code >= 0:
             continue
         vals = [x.val for x in src]
         try:
@@ -450,13 +418,12 @@ def _check(f, inputs, eps, atol, rtol, raise_exception, fn, output_name):
     message = (f"{fn}: Jacobian mismatch for {output_name} {k} with respect to input {i}: "
                f"analytical {a!r}, numerical {n!r} (|difference| {abs(a - n):.3g} > "
                f"atol + rtol * |numerical| = {tolerance:.3g})")
-    order, srcs = _topological(outs)
-    if any(srcs[node] and node.name in _KINKS and abs(srcs[node][0].val) <= eps
-           for node in order):
+    steps = _inputs_first(outs)
+    if any(node.name in _KINKS and abs(src[0].val) <= eps for node, src in steps):
         message += ("; a relu or abs argument lies within eps of 0, its kink, where the "
                     "central difference averages the two one-sided slopes: check at a point "
                     "away from the kink")
-    message += _suspect_function(order, srcs, eps, atol, rtol)
+    message += _suspect_function(steps, eps, atol, rtol)
     if raise_exception:
         raise GradcheckError(message)
     return False

@@ -103,10 +103,10 @@ class Function(ops.Op):
 
 def _engine_of(inputs, name):
     """The engine module of the Var inputs (the default one if all are numbers)."""
-    from . import autodiff, get_engine
+    from . import get_engine
     engines = set()
     for i, x in enumerate(inputs):
-        engine = autodiff._engine_of(x)
+        engine = ops.engine_of(x)
         if engine is not None:
             engines.add(engine)
         elif not is_real(x):
@@ -161,8 +161,6 @@ def _checked_backward(f, method):
 
 
 def _checked_backward_vars(f, method):
-    from . import autodiff
-
     def backward_vars(self, out, g, *xs):
         try:
             grads = f(self, out, g, *xs)
@@ -170,7 +168,7 @@ def _checked_backward_vars(f, method):
             _in_user_code(exc, self, method)
             raise
         return _gradients(self, grads, len(xs), "a Var",
-                          lambda x: autodiff._engine_of(x) is not None or is_real(x),
+                          lambda x: ops.engine_of(x) is not None or is_real(x),
                           "backward_vars")
     return _wrapped(backward_vars, f)
 

@@ -25,6 +25,7 @@ import sys
 
 __all__ = ["Op", "OPS", "OPS_BY_NAME", "OPS_BY_CODE", "Pow", "to_float", "is_real", "math_error",
            "released_error", "NO_GRAD_MESSAGE", "IN_ANOTHER_PASS_MESSAGE", "BACKWARD_CREATE_GRAPH_MESSAGE", "var_repr",
+           "engine_of",
            "check_label", "ADD", "SUB", "MUL", "DIV", "NEG"]
 
 inf = math.inf
@@ -84,6 +85,17 @@ IN_ANOTHER_PASS_MESSAGE = ("regrad: this graph is being differentiated by anothe
 
 NO_GRAD_MESSAGE = ("backward() on a Var that does not require grad "
                    "(no input of its graph has req_grad=True)")
+
+
+_ENGINES = ("regrad._core", "regrad.pure")
+
+
+def engine_of(x):
+    """The engine module of a Var (``regrad._core`` or ``regrad.pure``); None for anything else."""
+    t = type(x)
+    if t.__name__ == "Var" and t.__module__ in _ENGINES:
+        return sys.modules[t.__module__]
+    return None
 
 
 def var_repr(var):

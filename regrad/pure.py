@@ -333,18 +333,21 @@ def _refuse_in_pass(root):
 class Schedule:
     """PyTorch's dependency-counting schedule, which both engines run (the
     compiled one in C, ``_core._backward``): iterating gives each result under
-    ``root``, once all its consumers have, as ``(node, inputs)`` (inputs read
-    first: the caller may release them). ``pending``: consumers yet to pass,
-    per result; ``ready``: the results next (last first). Reads the public
-    ``Var`` API, so it walks either engine's graph (``born``: the engine's
-    ``_born_of``); a released graph raises RuntimeError before anything runs."""
+    ``root`` (a result, or a sequence of results: ``regrad.grad``'s outputs),
+    once all its consumers have, as ``(node, inputs)`` (inputs read first: the
+    caller may release them). ``pending``: consumers yet to pass, per result;
+    ``ready``: the results next (last first). Reads the public ``Var`` API, so
+    it walks either engine's graph (``born``: the engine's ``_born_of``); a
+    released graph raises RuntimeError before anything runs."""
 
     def __init__(self, root, born=None):
-        if any(_passes):                # a backward from an operator's backward
+        roots = list(dict.fromkeys(root)) if isinstance(root, (list, tuple)) else [root]
+        backward = _passes and _passes[-1] is None      # backward()'s, which runs as a pass
+        if backward and any(_passes):   # a backward from an operator's backward
             _refuse_in_pass(root)
-        self.pending = count_consumers(root, born or _born_of)
-        self.ready = [root]
-        if _passes and _passes[-1] is None:
+        self.pending = count_consumers(roots, born or _born_of)
+        self.ready = [r for r in roots if r not in self.pending]   # no consumer among them
+        if backward:
             _passes[-1] = self
 
     def __iter__(self):
@@ -360,30 +363,33 @@ class Schedule:
             yield node, inputs
 
 
-def count_consumers(root, born):
-    """For every result under ``root`` (results require grad: a constant is a
-    leaf): how many edges lead to
-    it from results under ``root``. Raises RuntimeError if the graph (or a part
-    of it) was released by an earlier backward, naming of the released results
-    the one made first (``born``: so that the message does not depend on the
-    order of the traversal, which differs between the engines)."""
-    if root.src is None:
-        raise ops.released_error(root.name)
-    pending = {}
-    seen = [root]
+def count_consumers(roots, born):
+    """For every result under ``roots`` (results require grad: a constant is
+    a leaf): how many edges lead to it from results under ``roots``. Raises
+    RuntimeError if the graph (or a part of it) was released by an earlier
+    backward, naming of the released results the one made first (``born``: so
+    that the message does not depend on the order of the traversal, which
+    differs between the engines)."""
+    for root in roots:
+        if root.src is None:
+            raise ops.released_error(root.name)
+    pending = dict.fromkeys(roots, 0)      # a root another root consumes is counted too
+    seen = list(roots)
     released = None
     for node in seen:                      # grows as it goes: breadth first
         for x in node.src or ():           # a released result: no inputs to visit
-            if x.op is None:               # a leaf, or a constant
-                continue
-            if x not in pending:
-                pending[x] = 0
+            if x in pending:
+                pending[x] += 1
+            elif x.op is not None:         # not a leaf, nor a constant: a result
+                pending[x] = 1
                 seen.append(x)
                 if x.src is None and (released is None or born(x) < born(released)):
                     released = x
-            pending[x] += 1
     if released is not None:
         raise ops.released_error(released.name)
+    for root in roots:
+        if not pending[root]:
+            del pending[root]
     return pending
 
 

@@ -85,6 +85,34 @@ def test_grad_with_respect_to_a_result_and_several_outputs(engine):
     assert gx == pytest.approx(ref[1].item(), rel=1e-14)
 
 
+def test_the_schedule_of_several_outputs(engine):
+    """``regrad.pure.Schedule`` over several roots (``grad``'s outputs): each
+    result under them once, after every result that consumes it; a root that
+    another root consumes waits for it; repeated roots count once."""
+    from regrad.pure import Schedule
+    x, y = engine.Var(0.3, req_grad=True), engine.Var(-1.2, req_grad=True)
+    h = x * y
+    u = h.sin() + h
+    w = u * h.exp()
+    steps = list(Schedule([u, w, u], engine._born_of))
+    order = [node for node, _ in steps]
+    assert len(order) == len(set(order)) == 5       # w, u, the Add's sin, exp, h
+    assert set(order) == {w, u, h, u.src[0], w.src[1]}
+    for k, (node, inputs) in enumerate(steps):
+        for consumer, consumer_inputs in steps[k + 1:]:
+            assert node not in consumer_inputs
+    torch = needs_torch()
+    tx, ty = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.3, -1.2))
+    th = tx * ty
+    tu = th.sin() + th
+    ref = torch.autograd.grad([tu, tu * th.exp(), tu, tx], [tx, ty, th],
+                              grad_outputs=[torch.tensor(v, dtype=torch.float64)
+                                            for v in (2.0, -0.5, 0.25, 3.0)])
+    got = regrad.grad([u, w, u, x], [x, y, h], grad_outputs=[2.0, -0.5, 0.25, 3.0])
+    for g, r in zip(got, ref):
+        assert g == pytest.approx(r.item(), rel=1e-14)
+
+
 def test_unused_inputs(engine):
     x, y = engine.Var(1.0, req_grad=True), engine.Var(2.0, req_grad=True)
     z = x * 3.0
