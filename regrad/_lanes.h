@@ -193,39 +193,92 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
 /* an operator's derivative, per lane */
 #define LN_UNARY_GRAD_OF(OP) LN_UNARY_GRAD(OP##_grad(g, x, out, p))
 
-/* The contributions of the uses us[j] (j < m) in lanes n-1 down to 0 added
- * into acc: src[j][l] itself, or (prod[j]) (0.0 + go[l]) * src[j][l], the
- * product of a neuron's term computed here rather than stored; four uses side
- * by side where they can, four independent chains of additions. */
-static inline void ln_flush(double* acc, const double* go, Py_ssize_t n, const Py_ssize_t* us,
-                            const double* const* src, const int* prod, int m)
+/* One shared parameter use's contributions in lanes 0..n-1: x[l] itself (g
+ * NULL: a row of C), or (0.0 + g[l]) * x[l] (a neuron's weight: g its sum's
+ * adjoints, x the values the weight multiplies), computed here rather than
+ * stored. */
+typedef struct {
+    const double* x;
+    const double* g;
+    Py_ssize_t u;         /* its entry in acc */
+} ln_source;
+
+static inline double ln_source_at(const ln_source* s, Py_ssize_t l)
+{
+    return s->g != NULL ? (0.0 + s->g[l]) * s->x[l] : s->x[l];
+}
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+
+/* lanes l..l+3 of a source */
+static inline __m256d ln_source_at4(const ln_source* s, Py_ssize_t l)
+{
+    __m256d x = _mm256_loadu_pd(s->x + l);
+    if (s->g == NULL)
+        return x;
+    return _mm256_mul_pd(_mm256_add_pd(_mm256_setzero_pd(), _mm256_loadu_pd(s->g + l)), x);
+}
+
+/* acc (four uses' sums) plus lanes l+3, l+2, l+1, l of the four sources s, in
+ * that order: the 4x4 block of values transposed to one vector per lane */
+static inline __m256d ln_add4(__m256d acc, const ln_source* s, Py_ssize_t l)
+{
+    __m256d v0 = ln_source_at4(s, l), v1 = ln_source_at4(s + 1, l);
+    __m256d v2 = ln_source_at4(s + 2, l), v3 = ln_source_at4(s + 3, l);
+    __m256d lo01 = _mm256_unpacklo_pd(v0, v1), hi01 = _mm256_unpackhi_pd(v0, v1);
+    __m256d lo23 = _mm256_unpacklo_pd(v2, v3), hi23 = _mm256_unpackhi_pd(v2, v3);
+    acc = _mm256_add_pd(acc, _mm256_permute2f128_pd(hi01, hi23, 0x31));    /* lane l+3 */
+    acc = _mm256_add_pd(acc, _mm256_permute2f128_pd(lo01, lo23, 0x31));    /* lane l+2 */
+    acc = _mm256_add_pd(acc, _mm256_permute2f128_pd(hi01, hi23, 0x20));    /* lane l+1 */
+    return _mm256_add_pd(acc, _mm256_permute2f128_pd(lo01, lo23, 0x20));   /* lane l */
+}
+#endif
+
+/* The contributions of m sources (distinct uses) added into acc, each lane
+ * n-1 first, down to lane 0: each use's sum in that order, whatever runs
+ * side by side. With AVX2, eight uses at a time in two vectors (four lanes of
+ * four uses transposed); else four scalar chains. */
+static void ln_flush_sources(double* acc, const ln_source* s, int m, Py_ssize_t n)
 {
     Py_ssize_t l;
     int j = 0;
-    while (j < m) {
-        if (j + 4 <= m && prod[j] && prod[j + 1] && prod[j + 2] && prod[j + 3]) {
-            const double *x0 = src[j], *x1 = src[j + 1], *x2 = src[j + 2], *x3 = src[j + 3];
-            double a0 = acc[us[j]], a1 = acc[us[j + 1]], a2 = acc[us[j + 2]];
-            double a3 = acc[us[j + 3]];
-            for (l = n - 1; l >= 0; l--) {
-                double g = 0.0 + go[l];
-                a0 += g * x0[l]; a1 += g * x1[l]; a2 += g * x2[l]; a3 += g * x3[l];
-            }
-            acc[us[j]] = a0; acc[us[j + 1]] = a1; acc[us[j + 2]] = a2; acc[us[j + 3]] = a3;
-            j += 4;
-        } else {
-            const double* r = src[j];
-            double a = acc[us[j]];
-            if (prod[j]) {
-                for (l = n - 1; l >= 0; l--)
-                    a += (0.0 + go[l]) * r[l];
-            } else {
-                for (l = n - 1; l >= 0; l--)
-                    a += r[l];
-            }
-            acc[us[j]] = a;
-            j++;
+#if defined(__AVX2__)
+    for (; j + 8 <= m; j += 8) {
+        const ln_source* t = s + j;
+        Py_ssize_t top = n - n % 4;
+        int i;
+        __m256d a, b;
+        double out[8];
+        for (l = n - 1; l >= top; l--)          /* the lanes above a multiple of 4 */
+            for (i = 0; i < 8; i++)
+                acc[t[i].u] += ln_source_at(t + i, l);
+        a = _mm256_set_pd(acc[t[3].u], acc[t[2].u], acc[t[1].u], acc[t[0].u]);
+        b = _mm256_set_pd(acc[t[7].u], acc[t[6].u], acc[t[5].u], acc[t[4].u]);
+        for (l = top - 4; l >= 0; l -= 4) {
+            a = ln_add4(a, t, l);
+            b = ln_add4(b, t + 4, l);
         }
+        _mm256_storeu_pd(out, a);
+        _mm256_storeu_pd(out + 4, b);
+        for (i = 0; i < 8; i++)
+            acc[t[i].u] = out[i];
+    }
+#endif
+    for (; j + 4 <= m; j += 4) {
+        const ln_source* t = s + j;
+        double a0 = acc[t[0].u], a1 = acc[t[1].u], a2 = acc[t[2].u], a3 = acc[t[3].u];
+        for (l = n - 1; l >= 0; l--) {
+            a0 += ln_source_at(t, l); a1 += ln_source_at(t + 1, l);
+            a2 += ln_source_at(t + 2, l); a3 += ln_source_at(t + 3, l);
+        }
+        acc[t[0].u] = a0; acc[t[1].u] = a1; acc[t[2].u] = a2; acc[t[3].u] = a3;
+    }
+    for (; j < m; j++) {
+        double a = acc[s[j].u];
+        for (l = n - 1; l >= 0; l--)
+            a += ln_source_at(s + j, l);
+        acc[s[j].u] = a;
     }
 }
 
@@ -319,63 +372,45 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
 }
 
 /* After ln_backward(LN_DEFER) of the same block: every contribution added
- * into acc, lane n-1 first (the lanes after these are in already), in groups
- * of a neuron's uses. */
+ * into acc, lane n-1 first (the lanes after these are in already). Each use
+ * has its own entry in acc, so the uses are gathered (LN_SOURCES at a time)
+ * and summed side by side, whichever instruction they come from. */
+#define LN_SOURCES 64
+#define LN_GATHER(X, G, U) { src[m].x = (X); src[m].g = (G); src[m].u = (U);         \
+                             if (++m == LN_SOURCES) { ln_flush_sources(acc, src, m, n); m = 0; } }
+
 static void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                            const double* V, const double* G, Py_ssize_t B, Py_ssize_t n,
                            const double* C, double* acc)
 {
-    Py_ssize_t i, k, us[10];
-    const double* src[10];
-    int prod[10], m;
+    Py_ssize_t i, k;
+    ln_source src[LN_SOURCES];
+    int m = 0;
     for (i = n_ins - 1; i >= 0; i--) {
         const ln_instr* in = prog + i;
-        m = 0;
         if (in->op == LN_DOT) {
             const double* go = G + (Py_ssize_t)in->out * B;
-            if (!(in->kind & LN_A) && in->ua >= 0) {
-                src[m] = C + B * in->ua;
-                prod[m] = 0;
-                us[m++] = in->ua;
-            }
+            if (!(in->kind & LN_A) && in->ua >= 0)
+                LN_GATHER(C + B * in->ua, NULL, in->ua)
             for (k = in->c - 1; k >= 0; k--) {
                 const ln_term* t = terms + in->b + k;
                 if (t->kind == LN_C && t->ub >= 0) {
-                    src[m] = V + (Py_ssize_t)t->c * B;
-                    prod[m] = 1;
-                    us[m++] = t->ub;
+                    LN_GATHER(V + (Py_ssize_t)t->c * B, go, t->ub)
                 } else {
-                    if (t->ub >= 0) {
-                        src[m] = C + B * t->ub;
-                        prod[m] = 0;
-                        us[m++] = t->ub;
-                    }
-                    if (t->uc >= 0) {
-                        src[m] = C + B * t->uc;
-                        prod[m] = 0;
-                        us[m++] = t->uc;
-                    }
-                }
-                if (m >= 8 || k == 0) {
-                    ln_flush(acc, go, n, us, src, prod, m);
-                    m = 0;
+                    if (t->ub >= 0)
+                        LN_GATHER(C + B * t->ub, NULL, t->ub)
+                    if (t->uc >= 0)
+                        LN_GATHER(C + B * t->uc, NULL, t->uc)
                 }
             }
             continue;
         }
-        if (in->ua >= 0) {
-            src[m] = C + B * in->ua;
-            prod[m] = 0;
-            us[m++] = in->ua;
-        }
-        if (in->ub >= 0) {
-            src[m] = C + B * in->ub;
-            prod[m] = 0;
-            us[m++] = in->ub;
-        }
-        if (m)
-            ln_flush(acc, NULL, n, us, src, prod, m);
+        if (in->ua >= 0)
+            LN_GATHER(C + B * in->ua, NULL, in->ua)
+        if (in->ub >= 0)
+            LN_GATHER(C + B * in->ub, NULL, in->ub)
     }
+    ln_flush_sources(acc, src, m, n);
 }
 
 /* The contributions of lanes n-1 down to 0 added to acc, each lane's uses in

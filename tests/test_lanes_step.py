@@ -61,6 +61,23 @@ def test_step_is_the_dynamic_step_to_the_bit(name, opt, shared_twice, l2):
 
 
 @pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("block", [None, 7, 13])
+def test_step_bits_with_ragged_blocks(name, block):
+    """Blocks whose lanes are not a multiple of the vector width, and enough
+    weights that their gradients are summed several side by side: each
+    parameter's contributions still come lane by lane from the last."""
+    E = regrad.get_engine(name)
+    data = rows(203)
+    sample, params, inputs = mlp_sample(E, hidden=(9, 6))
+    want = _dynamic_steps(E, sample, params, SGD(params, lr=0.1), data, 0.0, 2)
+    sample, params, inputs = mlp_sample(E, hidden=(9, 6))
+    batch = regrad.compile(sample(*inputs), inputs=list(inputs), block=block)
+    optimizer = SGD(params, lr=0.1)
+    got = [batch.step(data, optimizer) for _ in range(2)]
+    assert (got, [p.val for p in params], [p.grad for p in params]) == want
+
+
+@pytest.mark.parametrize("name", ENGINES)
 def test_outputs_after_a_step_and_no_backward(name):
     E = regrad.get_engine(name)
     sample, params, (x0, x1, t) = mlp_sample(E)
