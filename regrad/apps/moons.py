@@ -258,7 +258,6 @@ class LanesStep:
 
 # per byte: 1 if it is the top byte of a positive float64 (its sign bit clear)
 _POSITIVE_TOP_BYTE = bytes(int(b < 0x80) for b in range(256))
-_ZERO, _MINUS_ZERO = bytes(8), bytes(7) + b"\x80"    # 0.0 and -0.0, little-endian
 _ones = getattr(int, "bit_count", lambda n: bin(n).count("1"))    # int.bit_count: 3.10+
 
 
@@ -268,13 +267,14 @@ def _count_right(positive, scores, maybe_nan=True):
     Python step per point: each score's sign, from the top byte of its
     little-endian float64, against the label's, the bytes XOR'd as integers.
     Zeros (not positive, whatever their sign bit) and NaNs (``maybe_nan``)
-    take the plain path; a search for a zero's bytes that also matches across
-    two scores only sends the count there too."""
-    raw = scores.tobytes()
-    if sys.byteorder != "little" or maybe_nan or _ZERO in raw or _MINUS_ZERO in raw:
+    take the plain path: a zero's top byte is 0x00 or 0x80, so a score whose
+    top byte is one of those (a zero, or under 1e-303 in size) sends the count
+    there too."""
+    top = scores.tobytes()[7::8]
+    if sys.byteorder != "little" or maybe_nan or b"\x00" in top or b"\x80" in top:
         return sum(map(eq, positive, map((0.0).__lt__, scores)))
-    signs = raw[7::8].translate(_POSITIVE_TOP_BYTE)
-    differ = int.from_bytes(signs, "little") ^ int.from_bytes(positive, "little")
+    differ = (int.from_bytes(top.translate(_POSITIVE_TOP_BYTE), "little")
+              ^ int.from_bytes(positive, "little"))
     return len(scores) - _ones(differ)
 
 
