@@ -224,6 +224,9 @@ cdef class BatchTape:
     cdef Py_ssize_t* sync         # per slot: its block, and each thread's last added
     cdef Py_ssize_t* cut          # thread t adds the contributions of prog[cut[t]:cut[t+1]]
     cdef double** step_out        # per output: where step() writes its N values
+    cdef double* step_buf         # the last step's losses, then its outputs' values
+    cdef Py_ssize_t step_cap      # step_buf's room, in values
+    cdef Py_ssize_t step_N        # the last step's lanes (0: no step since a forward)
     cdef int32_t* out_lane        # per output: its lane slot
     cdef Py_ssize_t n_out
     cdef PyObject** opt_nodes     # borrowed from self._opt_params
@@ -231,7 +234,7 @@ cdef class BatchTape:
     cdef uint8_t* acc_in_opt      # per acc[] entry: its parameter is the optimizer's
     # Python objects
     cdef object _root, _inputs, _scalars, _params, _tape, _outputs, _out_lanes
-    cdef object _opt_key, _opt_params, _step_values
+    cdef object _opt_key, _opt_params
 
     def __cinit__(self):
         self.prog = NULL
@@ -250,6 +253,8 @@ cdef class BatchTape:
         self.sync = self.cut = NULL
         self.step_T = 0
         self.step_out = NULL
+        self.step_buf = NULL
+        self.step_cap = self.step_N = 0
         self.out_lane = NULL
         self.opt_nodes = NULL
         self.acc_in_opt = NULL
@@ -276,6 +281,7 @@ cdef class BatchTape:
         PyMem_Free(self.sync)
         PyMem_Free(self.cut)
         PyMem_Free(self.step_out)
+        PyMem_Free(self.step_buf)
         PyMem_Free(self.out_lane)
         PyMem_Free(self.opt_nodes)
         PyMem_Free(self.acc_in_opt)
@@ -505,6 +511,10 @@ cdef class BatchTape:
         if PyObject_CheckBuffer(data):
             PyObject_GetBuffer(data, view, PyBUF_RECORDS_RO)
             have_view[0] = True
+            if (view.ndim == 1 and view.format != NULL and view.format[0] == b'd'
+                    and view.format[1] == 0 and view.len % (8 * self.k) == 0
+                    and PyBuffer_IsContiguous(view, b'C')):
+                return view.len // (8 * self.k)   # rows of float64 (array('d')): no check fails
             return _ref.buffer_rows(
                 "B" if view.format == NULL else view.format.decode("ascii", "replace"),
                 PyBuffer_IsContiguous(view, b'C'), _shape(view), view.len, self.k, "data")
@@ -528,7 +538,7 @@ cdef class BatchTape:
         cdef double* out
         self.ready = False
         self.N = 0
-        self._step_values = None
+        self.step_N = 0
         for i in range(self.n_scalar):
             self.sv[i] = (<Var>self.scalar_leaf[i])._val
         if nb > self.V_blocks:
@@ -782,11 +792,13 @@ cdef class BatchTape:
         """The optimizer's parameters as a C array (kept while its groups keep
         their lists), and which of the tape's parameters are among them;
         returns ``l2`` as a float."""
-        key = (optimizer, tuple([(id(g["params"]), len(g["params"]))
-                                 for g in optimizer.param_groups]))
+        cdef Py_ssize_t i
         if (self._opt_key is not None and self._opt_key[0] is optimizer
-                and self._opt_key[1] == key[1] and type(l2) is float):
+                and type(l2) is float and self._same_groups(optimizer.param_groups)):
             return l2
+        # the groups' lists, held (so that their ids are theirs), and their lengths
+        key = (optimizer, tuple([g["params"] for g in optimizer.param_groups]),
+               tuple([len(g["params"]) for g in optimizer.param_groups]))
         params, l2 = _ref.check_step_args(optimizer, l2, Var)
         PyMem_Free(self.opt_nodes)
         self.opt_nodes = <PyObject**>_alloc(len(params), sizeof(PyObject*))
@@ -803,6 +815,19 @@ cdef class BatchTape:
         self._opt_key = key
         return l2
 
+    cdef bint _same_groups(self, groups) except -1:
+        """Whether the optimizer's groups hold the lists they held, unchanged
+        in length, as when its parameters were last taken."""
+        cdef tuple lists = self._opt_key[1], lengths = self._opt_key[2]
+        cdef Py_ssize_t i, n = len(lists)
+        if type(groups) is not list or len(groups) != n:
+            return False
+        for i in range(n):
+            ps = groups[i]["params"]
+            if ps is not lists[i] or len(ps) != <Py_ssize_t>lengths[i]:
+                return False
+        return True
+
     cdef object _step(self, const double* rows, Py_ssize_t N, double l2):
         cdef Py_ssize_t i, nb = (N + self.B - 1) // self.B, blk
         cdef Py_ssize_t T = max(1, min(self.n_threads, nb // STEP_BLOCKS_PER_THREAD))
@@ -813,16 +838,21 @@ cdef class BatchTape:
         cdef Var p
         self.ready = False
         self.N = 0
-        self._step_values = None
+        self.step_N = 0
         for i in range(self.n_scalar):
             self.sv[i] = (<Var>self.scalar_leaf[i])._val
         if self.step_out == NULL:
             self.step_out = <double**>_alloc(n_out, sizeof(double*))
         self._step_layout(T)
-        values = [array("d", bytes(8 * N)) for i in range(n_out + 1)]
-        losses = <double*><size_t>values[0].buffer_info()[0]
+        if _product(n_out + 1, N) > self.step_cap:
+            PyMem_Free(self.step_buf)
+            self.step_buf = NULL
+            self.step_cap = 0
+            self.step_buf = <double*>_alloc(_product(n_out + 1, N), sizeof(double))
+            self.step_cap = (n_out + 1) * N
+        losses = self.step_buf
         for i in range(n_out):
-            self.step_out[i] = <double*><size_t>values[i + 1].buffer_info()[0]
+            self.step_out[i] = self.step_buf + (i + 1) * N
         acc = <double*>_alloc(self.n_acc, sizeof(double))
         try:
             # the penalty's gradient first (the dynamic backward reaches it
@@ -869,7 +899,7 @@ cdef class BatchTape:
                     p._flags = p._flags | HAS_GRAD
         finally:
             PyMem_Free(acc)
-        self._step_values = values[1:]
+        self.step_N = N
         return total
 
     cdef int _step_layout(self, Py_ssize_t T) except -1:
@@ -1013,12 +1043,18 @@ cdef class BatchTape:
         """Per output, its N values of the last forward, as ``array('d')``."""
         self._enter()                 # not while a forward writes the values
         self.busy = False
-        if not self.ready and self._step_values is not None:
-            return [array("d", values) for values in self._step_values]
-        if not self.ready:
-            raise RuntimeError(_ref.NO_VALUES_MESSAGE)
         cdef Py_ssize_t blk, base, s
         cdef double* dst
+        if not self.ready and self.step_N > 0:
+            result = []
+            for s in range(self.n_out):
+                values = array("d", bytes(8 * self.step_N))
+                memcpy(<double*><size_t>values.buffer_info()[0],
+                       self.step_buf + (s + 1) * self.step_N, self.step_N * sizeof(double))
+                result.append(values)
+            return result
+        if not self.ready:
+            raise RuntimeError(_ref.NO_VALUES_MESSAGE)
         result = []
         for s in self._out_lanes:
             values = array("d", bytes(8 * self.N))

@@ -48,6 +48,8 @@ def to_float(x, what="value"):
     """
     if type(x) is float:
         return x
+    if type(x) is int:            # as common (an optimizer's momentum=0), and quicker to see
+        return float(x)
     if is_real(x):
         return float(x)
     raise TypeError(f"{what} must be a real number, not {type(x).__name__}")
