@@ -225,6 +225,7 @@ cdef class BatchTape:
     cdef Py_ssize_t* cut          # thread t adds the contributions of prog[cut[t]:cut[t+1]]
     cdef double** step_out        # per output: where step() writes its N values
     cdef double* step_buf         # the last step's losses, then its outputs' values
+                                  # (in self._step_store, an array('d'))
     cdef Py_ssize_t step_cap      # step_buf's room, in values
     cdef Py_ssize_t step_N        # the last step's lanes (0: no step since a forward)
     cdef int32_t* out_lane        # per output: its lane slot
@@ -234,7 +235,7 @@ cdef class BatchTape:
     cdef uint8_t* acc_in_opt      # per acc[] entry: its parameter is the optimizer's
     # Python objects
     cdef object _root, _inputs, _scalars, _params, _tape, _outputs, _out_lanes
-    cdef object _opt_key, _opt_params
+    cdef object _opt_key, _opt_params, _step_store
 
     def __cinit__(self):
         self.prog = NULL
@@ -281,7 +282,6 @@ cdef class BatchTape:
         PyMem_Free(self.sync)
         PyMem_Free(self.cut)
         PyMem_Free(self.step_out)
-        PyMem_Free(self.step_buf)
         PyMem_Free(self.out_lane)
         PyMem_Free(self.opt_nodes)
         PyMem_Free(self.acc_in_opt)
@@ -845,10 +845,9 @@ cdef class BatchTape:
             self.step_out = <double**>_alloc(n_out, sizeof(double*))
         self._step_layout(T)
         if _product(n_out + 1, N) > self.step_cap:
-            PyMem_Free(self.step_buf)
-            self.step_buf = NULL
             self.step_cap = 0
-            self.step_buf = <double*>_alloc(_product(n_out + 1, N), sizeof(double))
+            self._step_store = array("d", bytes(_product(8 * (n_out + 1), N)))
+            self.step_buf = <double*><size_t>self._step_store.buffer_info()[0]
             self.step_cap = (n_out + 1) * N
         losses = self.step_buf
         for i in range(n_out):
@@ -1045,14 +1044,9 @@ cdef class BatchTape:
         self.busy = False
         cdef Py_ssize_t blk, base, s
         cdef double* dst
-        if not self.ready and self.step_N > 0:
-            result = []
-            for s in range(self.n_out):
-                values = array("d", bytes(8 * self.step_N))
-                memcpy(<double*><size_t>values.buffer_info()[0],
-                       self.step_buf + (s + 1) * self.step_N, self.step_N * sizeof(double))
-                result.append(values)
-            return result
+        if not self.ready and self.step_N > 0:   # copies of the step's: slices
+            return [self._step_store[(s + 1) * self.step_N:(s + 2) * self.step_N]
+                    for s in range(self.n_out)]
         if not self.ready:
             raise RuntimeError(_ref.NO_VALUES_MESSAGE)
         result = []

@@ -233,18 +233,19 @@ class LanesStep:
 
     def _rows(self, X, y):
         """The batch as rows (x0, x1, -y), and its labels' signs (bytes, 1 where
-        a label is positive)."""
+        a label is positive; and those bytes as a little-endian integer)."""
         if self._data is not None and self._data[0] is X and self._data[1] is y:
             return self._data[2]
         rows = array("d", [v for (x0, x1), yi in zip(X, y) for v in (x0, x1, -yi)])
-        self._data = (X, y, (rows, bytes([yi > 0 for yi in y])))
+        positive = bytes([yi > 0 for yi in y])
+        self._data = (X, y, (rows, positive, int.from_bytes(positive, "little")))
         return self._data[2]
 
     def __call__(self, X, y, lr):
         """One SGD step on ``(X, y)``; returns ``(loss value, accuracy)`` before
         the update, as ``step()`` does."""
         batch = self.batch
-        rows, positive = self._rows(X, y)
+        rows, positive, positive_bits = self._rows(X, y)
         if self._sgd is None:         # nothing to train: the loss alone
             losses = batch.forward(rows)
             total = reduce(add, losses, 0) * (1.0 / len(losses))   # in turn, as loss() adds
@@ -252,7 +253,7 @@ class LanesStep:
             self._sgd.param_groups[0]["lr"] = lr   # unchecked, as the loop was: any sign
             total = batch.step(rows, self._sgd, self.alpha or 0.0)
         # a NaN score makes its loss, and so the total, NaN
-        right = _count_right(positive, batch.output_values[0], maybe_nan=total != total)
+        right = _count_right(positive, batch.output_values[0], total != total, positive_bits)
         return total, right / len(y)
 
 
@@ -261,7 +262,7 @@ _POSITIVE_TOP_BYTE = bytes(int(b < 0x80) for b in range(256))
 _ones = getattr(int, "bit_count", lambda n: bin(n).count("1"))    # int.bit_count: 3.10+
 
 
-def _count_right(positive, scores, maybe_nan=True):
+def _count_right(positive, scores, maybe_nan=True, positive_bits=None):
     """``sum((yi > 0) == (si > 0))`` for the labels' signs ``positive`` (bytes
     of 0/1) and the ``scores`` (``array('d')``), in C loops rather than a
     Python step per point: each score's sign, from the top byte of its
@@ -269,12 +270,14 @@ def _count_right(positive, scores, maybe_nan=True):
     Zeros (not positive, whatever their sign bit) and NaNs (``maybe_nan``)
     take the plain path: a zero's top byte is 0x00 or 0x80, so a score whose
     top byte is one of those (a zero, or under 1e-303 in size) sends the count
-    there too."""
+    there too. ``positive_bits``: ``positive`` as a little-endian integer,
+    if known."""
     top = scores.tobytes()[7::8]
     if sys.byteorder != "little" or maybe_nan or b"\x00" in top or b"\x80" in top:
         return sum(map(eq, positive, map((0.0).__lt__, scores)))
-    differ = (int.from_bytes(top.translate(_POSITIVE_TOP_BYTE), "little")
-              ^ int.from_bytes(positive, "little"))
+    if positive_bits is None:
+        positive_bits = int.from_bytes(positive, "little")
+    differ = int.from_bytes(top.translate(_POSITIVE_TOP_BYTE), "little") ^ positive_bits
     return len(scores) - _ones(differ)
 
 
