@@ -877,20 +877,18 @@ cdef class BatchTape:
             for i in range(N):
                 total = total + losses[i]
             total = total * (1.0 / N)
-            if l2 != 0.0:
-                for i in range(self.n_opt):
-                    p = <Var>self.opt_nodes[i]
-                    squares = squares + p._val * p._val
-                total = total + l2 * squares
             for i in range(self.n_opt):          # zero_grad(), and the penalty's
                 p = <Var>self.opt_nodes[i]
                 if l2 != 0.0:
+                    squares = squares + p._val * p._val
                     g = 0.0 + l2 * p._val
                     set_leaf_grad(<PyObject*>p, g + l2 * p._val)
                     p._flags = p._flags | HAS_GRAD
                 else:
                     p._flags = p._flags & ~HAS_GRAD
                     set_leaf_grad(<PyObject*>p, 0.0)
+            if l2 != 0.0:
+                total = total + l2 * squares
             for i in range(self.n_acc):
                 if self.param_of[i] >= 0:
                     p = <Var>self.scalar_leaf[self.param_of[i]]
