@@ -44,7 +44,9 @@ typedef struct {
     int32_t kind;         /* LN_B, LN_C bits */
     int32_t b, c;
     int32_t ub, uc;
-    int32_t pad;
+    int32_t first;        /* LN_C terms: backward's first write to c's adjoint, so it
+                             sets 0.0 + v (what adding v to a zeroed adjoint gives),
+                             and the adjoint needs no zeroing before the sweep */
 } ln_term;
 
 /* The four kernels of a build of this file. It is compiled twice on x86-64:
@@ -152,13 +154,14 @@ static void ln_dot_forward_dense(const ln_instr* in, const ln_term* terms, doubl
     }
 }
 
-/* gx[0..4m-1] += g * w, g in m registers */
-static inline void ln_add_scaled(double* gx, const __m256d* g, __m256d w, int m)
+/* gx[0..4m-1] += g * w, g in m registers (first: gx zero, not read) */
+static inline void ln_add_scaled(double* gx, const __m256d* g, __m256d w, int m, int first)
 {
     int j;
     for (j = 0; j < m; j++)
-        _mm256_storeu_pd(gx + 4 * j, _mm256_add_pd(_mm256_loadu_pd(gx + 4 * j),
-                                                   _mm256_mul_pd(g[j], w)));
+        _mm256_storeu_pd(gx + 4 * j,
+                         _mm256_add_pd(first ? _mm256_setzero_pd() : _mm256_loadu_pd(gx + 4 * j),
+                                       _mm256_mul_pd(g[j], w)));
 }
 
 /* backward of such a DOT when the weights' contributions are deferred
@@ -181,7 +184,8 @@ static void ln_dot_backward_dense(const ln_instr* in, const ln_term* terms, doub
         for (j = 0; j < m; j++)
             g[j] = _mm256_add_pd(_mm256_setzero_pd(), _mm256_loadu_pd(go + l + 4 * j));
         for (k = c - 1; k >= 1; k--)
-            ln_add_scaled(G + (Py_ssize_t)t0[k].c * B + l, g, _mm256_set1_pd(S[t0[k].b]), m);
+            ln_add_scaled(G + (Py_ssize_t)t0[k].c * B + l, g, _mm256_set1_pd(S[t0[k].b]), m,
+                          t0[k].first);
         if (ga != NULL) {
             for (j = 0; j < m; j++) {
                 __m256d v = one ? _mm256_loadu_pd(go + l + 4 * j) : g[j];
@@ -190,7 +194,8 @@ static void ln_dot_backward_dense(const ln_instr* in, const ln_term* terms, doub
                 _mm256_storeu_pd(ga + l + 4 * j, v);
             }
         }
-        ln_add_scaled(G + (Py_ssize_t)t0[0].c * B + l, g, _mm256_set1_pd(S[t0[0].b]), m);
+        ln_add_scaled(G + (Py_ssize_t)t0[0].c * B + l, g, _mm256_set1_pd(S[t0[0].b]), m,
+                      t0[0].first);
     }
     for (; l < n; l++) {
         double gl = 0.0 + go[l];
@@ -199,7 +204,8 @@ static void ln_dot_backward_dense(const ln_instr* in, const ln_term* terms, doub
                 double v = one ? go[l] : gl;
                 if (add_a) ga[l] += v; else ga[l] = v;
             }
-            G[(Py_ssize_t)t0[k].c * B + l] += gl * S[t0[k].b];
+            double* gx = G + (Py_ssize_t)t0[k].c * B + l;
+            *gx = (t0[k].first ? 0.0 : *gx) + gl * S[t0[k].b];
         }
     }
 }
@@ -408,7 +414,8 @@ enum { LN_STORE = 0, LN_DEFER = 1 };
 
 /* Backward over lanes 0..n-1 of a block, the instructions last to first, as
  * the replay tape's sweep: G holds the lane adjoints (zero but the root's
- * seeds); the contributions to the parameters as ``mode`` says. */
+ * seeds, and those a term sets first: ln_term.first); the contributions to
+ * the parameters as ``mode`` says. */
 static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                         const double* V, double* G, const double* S, Py_ssize_t B, Py_ssize_t n,
                         double* C, int mode)
@@ -448,7 +455,11 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
                         else if (ua >= 0) { LN_LOOP(LN_ROW(ua)[l] = 0.0 + go[l];) }
                     }
                 }
-                if (t->kind == LN_C && ub >= 0 && mode == LN_DEFER) {   /* w * x: most of a net */
+                if (t->kind == LN_C && t->first) {     /* w * x, c's adjoint set */
+                    double* r = (ub >= 0 && mode != LN_DEFER) ? LN_ROW(ub) : NULL;
+                    LN_LOOP(double g = 0.0 + go[l]; if (r != NULL) r[l] = g * xc[l];
+                            gc_[l] = 0.0 + g * sb;)
+                } else if (t->kind == LN_C && ub >= 0 && mode == LN_DEFER) {   /* w * x */
                     LN_LOOP(double g = 0.0 + go[l]; gc_[l] += g * sb;)
                 } else if (t->kind == LN_C && ub >= 0) {
                     double* r = LN_ROW(ub);

@@ -63,6 +63,7 @@ cdef extern from "_lanes.h":
         int32_t kind
         int32_t b, c
         int32_t ub, uc
+        int32_t first
     int LN_DOT, LN_A, LN_B, LN_C
     int LN_STORE, LN_DEFER
     int ln_wait_turn(Py_ssize_t* turn, Py_ssize_t mine, const Py_ssize_t* stop) nogil
@@ -211,6 +212,8 @@ cdef class BatchTape:
     cdef Py_ssize_t* bad_block    # per thread: the first block with a bad lane, or -1
     # backward's work space, kept from call to call
     cdef double* G                # per thread: the adjoints of a block
+    cdef int32_t* zero_slot       # the lane slots whose adjoints start at zero in a sweep
+    cdef Py_ssize_t n_zero
     cdef double* C                # per thread: a block's contributions (see ln_backward)
     cdef Py_ssize_t turn          # the block whose contributions are added next
     cdef bint busy                # a forward or backward runs (the GIL released)
@@ -250,6 +253,7 @@ cdef class BatchTape:
         self.V = NULL
         self.bad_block = NULL
         self.G = self.C = NULL
+        self.zero_slot = NULL
         self.St = NULL
         self.sync = self.cut = NULL
         self.step_T = 0
@@ -277,6 +281,7 @@ cdef class BatchTape:
         PyMem_Free(self.V)
         PyMem_Free(self.bad_block)
         PyMem_Free(self.G)
+        PyMem_Free(self.zero_slot)
         PyMem_Free(self.C)
         PyMem_Free(self.St)
         PyMem_Free(self.sync)
@@ -299,6 +304,7 @@ cdef class BatchTape:
         ops, a_bytes, b_bytes, born, leaves, root_slot, out_slots, exponents = tape._arrays()
         self._plan(ops, array("i", a_bytes), array("i", b_bytes), born, leaves, root_slot,
                    inputs, out_slots, exponents)
+        self._plan_first_writes()
         self._root = root
         self._outputs = outputs
         self._inputs = inputs
@@ -481,6 +487,47 @@ cdef class BatchTape:
             self.param_of = <int32_t*>_alloc(self.n_scalar, sizeof(int32_t))
             for j in range(self.n_scalar):
                 self.param_of[j] = j if shared[j] and j in params else -1
+        return 0
+
+    cdef int _plan_first_writes(self) except -1:
+        """Which lane adjoints a backward sweep writes first with a w * x
+        term (``ln_term.first``: set, not added), and the others, which start
+        at zero (``zero_slot``): the adjoints in the order ln_backward meets
+        them; the root's is seeded, the inputs' are read after the sweep."""
+        cdef Py_ssize_t i, k, s
+        cdef ln_instr* ins
+        cdef ln_term* t
+        cdef bytearray seen = bytearray(self.n_lane)    # 1: written, 2: must be zero
+        seen[self.root_lane] = 1
+        for i in range(self.n_ins - 1, -1, -1):
+            ins = &self.prog[i]
+            if not seen[ins.out]:             # read before any write
+                seen[ins.out] = 2
+            if ins.op == LN_DOT:
+                for k in range(ins.c - 1, -1, -1):
+                    t = &self.terms[ins.b + k]
+                    if k == 0 and ins.kind & LN_A and not seen[ins.a]:
+                        seen[ins.a] = 2
+                    if t.kind & LN_B and not seen[t.b]:
+                        seen[t.b] = 2
+                    if t.kind & LN_C and not seen[t.c]:
+                        seen[t.c] = 1
+                        t.first = t.kind == LN_C
+                        if not t.first:
+                            seen[t.c] = 2
+            else:
+                if ins.kind & LN_A and not seen[ins.a]:
+                    seen[ins.a] = 2
+                if ins.kind & LN_B and not seen[ins.b]:
+                    seen[ins.b] = 2
+        for s in range(self.k):               # read by input_grads
+            if not seen[s]:
+                seen[s] = 2
+        zeros = [s for s in range(self.n_lane) if seen[s] == 2]
+        self.zero_slot = <int32_t*>_alloc(len(zeros), sizeof(int32_t))
+        for i in range(len(zeros)):
+            self.zero_slot[i] = zeros[i]
+        self.n_zero = len(zeros)
         return 0
 
     # -------------------------------------------------------------- forward
@@ -733,7 +780,8 @@ cdef class BatchTape:
         ``seed`` in every lane)."""
         cdef Py_ssize_t l
         cdef double* g = G + self.root_lane * self.B
-        memset(G, 0, self.n_lane * self.B * sizeof(double))
+        for l in range(self.n_zero):
+            memset(G + self.zero_slot[l] * self.B, 0, n * sizeof(double))
         if seeds != NULL:
             memcpy(g, seeds, n * sizeof(double))
         else:
