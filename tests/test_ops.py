@@ -300,11 +300,22 @@ def _c_enum(body):
 def test_every_file_that_repeats_the_op_codes_agrees_with_the_table():
     """The C enum (regrad/_opcodes.h) and its stub (_core.pyi) hold each
     operator of regrad.ops under its code; _core.pxd declares every name from
-    the header, and the lanes number their fused codes past the table's."""
+    the header; the header's lists hold each operator under its arity, and
+    every switch on the op code is made of them (none written by hand); the
+    lanes number their fused codes past the table's."""
     table = {op.name.upper(): op.code for op in ops.OPS}
     expected = dict(table, LEAF=0, N_OPS=len(ops.OPS) + 1)
-    enum = re.search(r"enum rg_opcode\s*\{(.*?)\}", _read("regrad/_opcodes.h"), re.S).group(1)
+    header = _read("regrad/_opcodes.h")
+    enum = re.search(r"enum rg_opcode\s*\{(.*?)\}", header, re.S).group(1)
     assert {k[3:]: v for k, v in _c_enum(enum).items()} == expected
+    for arity, macro in ((1, "RG_UNARY_OPS"), (2, "RG_BINARY_OPS")):
+        listed = re.search(rf"#define {macro}\(X\)((?: \\\n    X\(\w+, \w+\))*)", header).group(1)
+        assert re.findall(r"X\(RG_(\w+), rg_(\w+)\)", listed) == [
+            (op.name.upper(), op.name.lower()) for op in ops.OPS if op.arity == arity], macro
+    for path, switches in (("regrad/_opdefs.h", 2), ("regrad/_lanes.h", 2)):
+        text = _read(path)
+        assert "case RG_" not in text, path
+        assert (text.count("RG_UNARY_OPS(LN_") + text.count("RG_UNARY_OPS(RG_")) == switches, path
     declared = re.findall(r'^\s+([A-Z_]+) "RG_([A-Z_]+)"\s*$', _read("regrad/_core.pxd"), re.M)
     assert all(a == b for a, b in declared) and {a for a, _ in declared} == set(expected)
     assert re.search(r"enum \{ LN_DOT = RG_N_OPS \}", _read("regrad/_lanes.h"))
