@@ -340,12 +340,12 @@ def test_every_file_that_repeats_the_op_codes_agrees_with_the_table():
         text = _read(path)
         assert "case RG_" not in text, path
         assert (text.count("RG_UNARY_OPS(LN_") + text.count("RG_UNARY_OPS(RG_")) == switches, path
-    declared = re.findall(r'^\s+([A-Z_]+) "RG_([A-Z_]+)"\s*$', _read("regrad/_core.pxd"), re.M)
+    declared = re.findall(r'^\s+([A-Z0-9_]+) "RG_([A-Z0-9_]+)"\s*$', _read("regrad/_core.pxd"), re.M)
     assert all(a == b for a, b in declared) and {a for a, _ in declared} == set(expected)
     assert re.search(r"enum \{ LN_DOT = RG_N_OPS \}", _read("regrad/_lanes.h"))
     text = _read("regrad/_core.pyi")
     text = text.split(re.search(r"class OpCode\(IntEnum\):", text).group(0), 1)[1]
-    found = dict(re.findall(r"^\s+([A-Z_]+) = (\d+)\s*$", text.split("\n\n", 1)[0], re.M))
+    found = dict(re.findall(r"^\s+([A-Z0-9_]+) = (\d+)\s*$", text.split("\n\n", 1)[0], re.M))
     assert {k: int(v) for k, v in found.items()} == expected
 
 
