@@ -155,6 +155,31 @@ static inline void ln_add_scaled(double* gx, const __m256d* g, __m256d w, int m,
                                        _mm256_mul_pd(g[j], w)));
 }
 
+/* lanes l..l+4m-1 of ln_dot_backward_dense (m a constant where it is inlined) */
+static inline void ln_dot_backward_lanes(const ln_term* t0, Py_ssize_t c, double* G,
+                                         const double* S, Py_ssize_t B, const double* go,
+                                         double* ga, int add_a, int one, Py_ssize_t l, int m)
+{
+    __m256d g[4];
+    Py_ssize_t k;
+    int j;
+    for (j = 0; j < m; j++)
+        g[j] = _mm256_add_pd(_mm256_setzero_pd(), _mm256_loadu_pd(go + l + 4 * j));
+    for (k = c - 1; k >= 1; k--)
+        ln_add_scaled(G + (Py_ssize_t)t0[k].c * B + l, g, _mm256_set1_pd(S[t0[k].b]), m,
+                      t0[k].first);
+    if (ga != NULL) {
+        for (j = 0; j < m; j++) {
+            __m256d v = one ? _mm256_loadu_pd(go + l + 4 * j) : g[j];
+            if (add_a)
+                v = _mm256_add_pd(_mm256_loadu_pd(ga + l + 4 * j), v);
+            _mm256_storeu_pd(ga + l + 4 * j, v);
+        }
+    }
+    ln_add_scaled(G + (Py_ssize_t)t0[0].c * B + l, g, _mm256_set1_pd(S[t0[0].b]), m,
+                  t0[0].first);
+}
+
 /* backward of such a DOT when the weights' contributions are deferred
  * (LN_DEFER: ln_flush_block computes them from V and G): per lane, the terms
  * last to first, the first operand's adjoint (or its row of C) just before
@@ -166,28 +191,12 @@ static void ln_dot_backward_dense(const ln_instr* in, const ln_term* terms, doub
     const double* go = G + (Py_ssize_t)in->out * B;
     double* ga = (in->kind & LN_A) ? G + (Py_ssize_t)in->a * B
                  : in->ua >= 0 ? C + B * (Py_ssize_t)in->ua : NULL;
-    int add_a = (in->kind & LN_A) != 0, one = in->c == 1, j;
+    int add_a = (in->kind & LN_A) != 0, one = in->c == 1;
     Py_ssize_t l, k, c = in->c;
-    int m;
-    for (l = 0; l + 4 <= n; l += 4 * m) {
-        __m256d g[4];
-        m = l + 16 <= n ? 4 : 1;        /* sixteen lanes, then four at a time */
-        for (j = 0; j < m; j++)
-            g[j] = _mm256_add_pd(_mm256_setzero_pd(), _mm256_loadu_pd(go + l + 4 * j));
-        for (k = c - 1; k >= 1; k--)
-            ln_add_scaled(G + (Py_ssize_t)t0[k].c * B + l, g, _mm256_set1_pd(S[t0[k].b]), m,
-                          t0[k].first);
-        if (ga != NULL) {
-            for (j = 0; j < m; j++) {
-                __m256d v = one ? _mm256_loadu_pd(go + l + 4 * j) : g[j];
-                if (add_a)
-                    v = _mm256_add_pd(_mm256_loadu_pd(ga + l + 4 * j), v);
-                _mm256_storeu_pd(ga + l + 4 * j, v);
-            }
-        }
-        ln_add_scaled(G + (Py_ssize_t)t0[0].c * B + l, g, _mm256_set1_pd(S[t0[0].b]), m,
-                      t0[0].first);
-    }
+    for (l = 0; l + 16 <= n; l += 16)        /* sixteen lanes, then four at a time */
+        ln_dot_backward_lanes(t0, c, G, S, B, go, ga, add_a, one, l, 4);
+    for (; l + 4 <= n; l += 4)
+        ln_dot_backward_lanes(t0, c, G, S, B, go, ga, add_a, one, l, 1);
     for (; l < n; l++) {
         double gl = 0.0 + go[l];
         for (k = c - 1; k >= 0; k--) {
@@ -313,21 +322,21 @@ static inline double ln_source_at(const ln_source* s, Py_ssize_t l)
 #if defined(__AVX2__)
 #include <immintrin.h>
 
-/* lanes l..l+3 of a source */
-static inline __m256d ln_source_at4(const ln_source* s, Py_ssize_t l)
+/* lanes l..l+3 of a source (products: every source has g, known where inlined) */
+static inline __m256d ln_source_at4(const ln_source* s, Py_ssize_t l, int products)
 {
     __m256d x = _mm256_loadu_pd(s->x + l);
-    if (s->g == NULL)
+    if (!products && s->g == NULL)
         return x;
     return _mm256_mul_pd(_mm256_add_pd(_mm256_setzero_pd(), _mm256_loadu_pd(s->g + l)), x);
 }
 
 /* acc (four uses' sums) plus lanes l+3, l+2, l+1, l of the four sources s, in
  * that order: the 4x4 block of values transposed to one vector per lane */
-static inline __m256d ln_add4(__m256d acc, const ln_source* s, Py_ssize_t l)
+static inline __m256d ln_add4(__m256d acc, const ln_source* s, Py_ssize_t l, int products)
 {
-    __m256d v0 = ln_source_at4(s, l), v1 = ln_source_at4(s + 1, l);
-    __m256d v2 = ln_source_at4(s + 2, l), v3 = ln_source_at4(s + 3, l);
+    __m256d v0 = ln_source_at4(s, l, products), v1 = ln_source_at4(s + 1, l, products);
+    __m256d v2 = ln_source_at4(s + 2, l, products), v3 = ln_source_at4(s + 3, l, products);
     __m256d lo01 = _mm256_unpacklo_pd(v0, v1), hi01 = _mm256_unpackhi_pd(v0, v1);
     __m256d lo23 = _mm256_unpacklo_pd(v2, v3), hi23 = _mm256_unpackhi_pd(v2, v3);
     acc = _mm256_add_pd(acc, _mm256_permute2f128_pd(hi01, hi23, 0x31));    /* lane l+3 */
@@ -357,9 +366,18 @@ static void ln_flush_sources(double* acc, const ln_source* s, int m, Py_ssize_t 
                 acc[t[i].u] += ln_source_at(t + i, l);
         a = _mm256_set_pd(acc[t[3].u], acc[t[2].u], acc[t[1].u], acc[t[0].u]);
         b = _mm256_set_pd(acc[t[7].u], acc[t[6].u], acc[t[5].u], acc[t[4].u]);
-        for (l = top - 4; l >= 0; l -= 4) {
-            a = ln_add4(a, t, l);
-            b = ln_add4(b, t + 4, l);
+        for (i = 0; i < 8 && t[i].g != NULL; i++)
+            ;
+        if (i == 8) {                           /* all products: the usual case */
+            for (l = top - 4; l >= 0; l -= 4) {
+                a = ln_add4(a, t, l, 1);
+                b = ln_add4(b, t + 4, l, 1);
+            }
+        } else {
+            for (l = top - 4; l >= 0; l -= 4) {
+                a = ln_add4(a, t, l, 0);
+                b = ln_add4(b, t + 4, l, 0);
+            }
         }
         _mm256_storeu_pd(out, a);
         _mm256_storeu_pd(out + 4, b);
@@ -473,19 +491,22 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
 
 /* After ln_backward(LN_DEFER) of the same block: every contribution added
  * into acc, lane n-1 first (the lanes after these are in already). Each use
- * has its own entry in acc, so the uses are gathered (LN_SOURCES at a time)
- * and summed side by side, whichever instruction they come from. */
+ * has its own entry in acc, so the uses are gathered (LN_SOURCES at a time,
+ * the products apart from the rows of C) and summed side by side, whichever
+ * instruction they come from. */
 #define LN_SOURCES 64
-#define LN_GATHER(X, G, U) { src[m].x = (X); src[m].g = (G); src[m].u = (U);         \
-                             if (++m == LN_SOURCES) { ln_flush_sources(acc, src, m, n); m = 0; } }
+#define LN_GATHER(X, G, U) { ln_source* q = (G) != NULL ? prods : rows;                \
+                             int* m = (G) != NULL ? &n_prods : &n_rows;                \
+                             q[*m].x = (X); q[*m].g = (G); q[*m].u = (U);              \
+                             if (++*m == LN_SOURCES) { ln_flush_sources(acc, q, *m, n); *m = 0; } }
 
 static void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* terms,
                            const double* V, const double* G, Py_ssize_t B, Py_ssize_t n,
                            const double* C, double* acc)
 {
     Py_ssize_t i, k;
-    ln_source src[LN_SOURCES];
-    int m = 0;
+    ln_source prods[LN_SOURCES], rows[LN_SOURCES];
+    int n_prods = 0, n_rows = 0;
     for (i = n_ins - 1; i >= 0; i--) {
         const ln_instr* in = prog + i;
         if (in->op == LN_DOT) {
@@ -510,7 +531,8 @@ static void ln_flush_block(const ln_instr* prog, Py_ssize_t n_ins, const ln_term
         if (in->ub >= 0)
             LN_GATHER(C + B * in->ub, NULL, in->ub)
     }
-    ln_flush_sources(acc, src, m, n);
+    ln_flush_sources(acc, prods, n_prods, n);
+    ln_flush_sources(acc, rows, n_rows, n);
 }
 
 /* The contributions of lanes n-1 down to 0 added to acc, each lane's uses in
