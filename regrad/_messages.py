@@ -18,6 +18,21 @@ CREATE_GRAPH_MESSAGE = ("a tape replays first derivatives only (create_graph=Tru
                         "on the Vars")
 
 
+def items_of(xs, where, what, empty=""):
+    """``xs`` (not a string) as a tuple of at least one item; otherwise the
+    TypeError "``where`` must be ``what``" or the ValueError "``where`` is empty"
+    followed by ``empty``."""
+    try:
+        if isinstance(xs, (str, bytes)):
+            raise TypeError
+        items = tuple(xs)
+    except TypeError:
+        raise TypeError(f"{where} must be {what}, not {type_name(xs)}") from None
+    if not items:
+        raise ValueError(f"{where} is empty{empty}")
+    return items
+
+
 def outputs_type_message(i, x, var_type):
     return (f"regrad.compile: outputs[{i}] must be a {var_type.__module__}.Var, "
             f"not {type_name(x)}")
@@ -107,8 +122,7 @@ def check_outputs(outputs, var_type):
     outputs = tuple(outputs)
     for i, o in enumerate(outputs):
         if not isinstance(o, var_type):
-            raise TypeError(f"regrad.compile: outputs[{i}] must be a "
-                            f"{var_type.__module__}.Var, not {type_name(o)}")
+            raise TypeError(outputs_type_message(i, o, var_type))
         if o.op is None:
             raise ValueError(f"regrad.compile: outputs[{i}] is a leaf: with inputs, "
                              "outputs are results of the graph")
@@ -125,17 +139,8 @@ def check_inputs(root, inputs, var_type):
                         f"not {type_name(root)}")
     if not root.req_grad:
         raise RuntimeError(ops.NO_GRAD_MESSAGE)
-    if isinstance(inputs, (str, bytes)):
-        raise TypeError(f"regrad.compile: inputs must be a sequence of leaf Vars, "
-                        f"not {type_name(inputs)}")
-    try:
-        inputs = tuple(inputs)
-    except TypeError:
-        raise TypeError(f"regrad.compile: inputs must be a sequence of leaf Vars, "
-                        f"not {type_name(inputs)}") from None
-    if not inputs:
-        raise ValueError("regrad.compile: inputs is empty: list the leaves that hold "
-                         "one sample's values")
+    inputs = items_of(inputs, "regrad.compile: inputs", "a sequence of leaf Vars",
+                      ": list the leaves that hold one sample's values")
     seen = {}
     for i, x in enumerate(inputs):
         if not isinstance(x, var_type):
