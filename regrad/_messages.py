@@ -18,17 +18,17 @@ CREATE_GRAPH_MESSAGE = ("a tape replays first derivatives only (create_graph=Tru
                         "on the Vars")
 
 
-def items_of(xs, where, what, empty=""):
-    """``xs`` (not a string) as a tuple of at least one item; otherwise the
-    TypeError "``where`` must be ``what``" or the ValueError "``where`` is empty"
-    followed by ``empty``."""
+def items_of(xs, where, what, empty=None):
+    """``xs`` (not a string) as a tuple, else the TypeError "``where`` must be
+    ``what``"; with ``empty`` (a hint, may be ""), none is the ValueError
+    "``where`` is empty``empty``"."""
     try:
         if isinstance(xs, (str, bytes)):
             raise TypeError
         items = tuple(xs)
     except TypeError:
         raise TypeError(f"{where} must be {what}, not {type_name(xs)}") from None
-    if not items:
+    if not items and empty is not None:
         raise ValueError(f"{where} is empty{empty}")
     return items
 
@@ -140,7 +140,7 @@ def check_inputs(root, inputs, var_type):
     if not root.req_grad:
         raise RuntimeError(ops.NO_GRAD_MESSAGE)
     inputs = items_of(inputs, "regrad.compile: inputs", "a sequence of leaf Vars",
-                      ": list the leaves that hold one sample's values")
+                      empty=": list the leaves that hold one sample's values")
     seen = {}
     for i, x in enumerate(inputs):
         if not isinstance(x, var_type):
@@ -211,16 +211,8 @@ def buffer_rows(fmt, c_contiguous, shape, nbytes, k, what):
 def rows_to_floats(data, k):
     """A sequence of rows of ``k`` real numbers (a number per row when k == 1)
     as one flat list of floats, or the error."""
-    if isinstance(data, (str, bytes)):
-        raise TypeError("data must be a float64 buffer or a sequence of rows, not "
-                        f"{type_name(data)}")
-    try:
-        rows = list(data)
-    except TypeError:
-        raise TypeError("data must be a float64 buffer or a sequence of rows, not "
-                        f"{type_name(data)}") from None
     flat = []
-    for i, row in enumerate(rows):
+    for i, row in enumerate(items_of(data, "data", "a float64 buffer or a sequence of rows")):
         if k == 1 and is_real(row):
             row = (row,)
         elif isinstance(row, (str, bytes)):
@@ -251,13 +243,7 @@ def weights_to_floats(dy, n):
         return 1.0
     if is_real(dy):
         return float(dy)
-    if isinstance(dy, (str, bytes)):
-        raise TypeError(f"dy must be a real number or {n} weights, not {type_name(dy)}")
-    try:
-        ws = list(dy)
-    except TypeError:
-        raise TypeError(f"dy must be a real number or {n} weights, not "
-                        f"{type_name(dy)}") from None
+    ws = items_of(dy, "dy", f"a real number or {n} weights")
     if len(ws) != n:
         raise ValueError(f"dy: {len(ws)} weights for {n} samples")
     out = []

@@ -34,7 +34,7 @@ def _vars(xs, what, fn):
     if type(xs).__name__ in ("Tape", "BatchTape"):
         raise TypeError(f"{fn}: {what} is a {type(xs).__name__}: a tape replays first derivatives "
                         "only; pass the Vars it recorded (the root, its leaves)")
-    items = items_of(xs, f"{fn}: {what}", "a Var or a sequence of Vars")
+    items = items_of(xs, f"{fn}: {what}", "a Var or a sequence of Vars", empty="")
     for i, x in enumerate(items):
         if _engine_of(x) is None:
             raise TypeError(f"{fn}: {what}[{i}] must be a Var, not {type_name(x)}")
@@ -217,7 +217,7 @@ def _sequence(xs, what, fn):
 def _leaves(inputs, what, fn):
     """Fresh leaves requiring grad at the values of ``inputs`` (numbers, or
     Vars whose values are taken: their engine is used), and their engine."""
-    values = items_of(inputs, f"{fn}: {what}", "a sequence")
+    values = items_of(inputs, f"{fn}: {what}", "a sequence", empty="")
     engines = {_engine_of(v) for v in values} - {None}
     if len(engines) > 1:
         raise TypeError(f"{fn}: the Vars mix the compiled and the pure engine")
