@@ -12,7 +12,8 @@ ENGINES = ["cython", "python"]
 def pytest_collection_finish(session):
     """What collection imported (PyTorch, hypothesis, the test modules) lives to
     the end: frozen, the garbage collector stops walking it at every full
-    collection the tests trigger (a quarter of the suite's CPU time)."""
+    collection the tests trigger (a quarter of the CPU time of the tests that
+    build many graphs)."""
     gc.collect()
     gc.freeze()
 
