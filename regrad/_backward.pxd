@@ -14,7 +14,7 @@ from regrad._core cimport (Var, LEAF, POW, CUSTOM, ARITY, REQ_GRAD, HAS_GRAD, RE
                            CONST_B, leaf_grad, set_leaf_grad, slot_value)
 from regrad._kernels cimport binary_grads, unary_grad
 from regrad._graph cimport (Pass, Entry, entry_of, pass_leave, schedule_start, schedule_passed,
-                            Py_DECREF)
+                            release_inputs, Py_DECREF)
 
 
 cdef inline void _pass_to(Pass* seen, PyObject** ready, Py_ssize_t* n_ready, PyObject* x,
@@ -115,10 +115,8 @@ cdef inline int _custom_grads(Pass* seen, PyObject** ready, Py_ssize_t* n_ready,
         raise TypeError(f"{(<object>(<Var>node)._b).name}.backward returned {len(grads)} "
                         f"gradients for {n} inputs")
     cdef list gs = [to_float(gx, "gradient") for gx in grads]   # raises before any change
-    if release:     # the operator stays in _b: .op still describes the node
-        (<Var>node)._a = NULL
-        (<Var>node)._flags = (<Var>node)._flags | RELEASED
-        Py_DECREF(<PyObject*>inputs)    # the node's reference; ``inputs`` holds its own
+    if release:     # ``inputs`` holds its own reference to the tuple
+        release_inputs(node)
     for i in range(n):
         if release:
             Py_INCREF(inputs[i])     # _pass_to hands on or drops one reference

@@ -170,7 +170,7 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
         if self._op == LEAF:
             return None
         if self._op == POW:
-            return _Pow(_exponent(self))
+            return _Pow(value_b(<PyObject*>self))
         if self._op == CUSTOM:
             return <object>self._b
         return _OP_BY_CODE[self._op]
@@ -567,10 +567,6 @@ def _apply_function(op, tuple inputs):
         Py_INCREF(op)
         out._b = <PyObject*>op
     return out
-
-
-cdef inline double _exponent(Var node):
-    return value_b(<PyObject*>node)
 
 
 cdef inline Var _binary(int op, Var a, Var b):

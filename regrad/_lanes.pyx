@@ -313,8 +313,7 @@ cdef class BatchTape:
         lane, scal, scalars, shared = self._place_leaves(tape, inputs)
         out_slots = [tape.out_slot[i] for i in range(tape.n_out)]
         fused, uses = self._fused(lane, out_slots)
-        prog = self._instructions(fused, uses)
-        self._number_lanes(prog, lane, out_slots)
+        prog = self._instructions(fused, uses, lane, out_slots)
         is_param = [lane[s] < 0 and scal[s] >= 0 and shared[scal[s]] for s in range(self.n)]
         uses_of, use_param = _parameter_uses(prog, is_param, scal)
         self._write_program(prog, lane, scal, uses_of)
@@ -393,11 +392,12 @@ cdef class BatchTape:
                 i += 1
         return fused, uses
 
-    cdef list _instructions(self, list fused, list uses):
+    cdef list _instructions(self, list fused, list uses, list lane, list out_slots):
         """The instructions, in tape order: [op, out slot, operands, p]; a fused
         product and its sum are a DOT of one term, and a DOT whose result is
-        used only as the next one's first operand absorbs it."""
-        cdef Py_ssize_t L = self.n_leaves, i
+        used only as the next one's first operand absorbs it. Each result gets
+        the next lane slot, after the inputs'."""
+        cdef Py_ssize_t L = self.n_leaves, i, n_lane
         cdef uint8_t* ops = self.t_op
         cdef int32_t* a = self.t_a
         cdef int32_t* b = self.t_b
@@ -416,11 +416,7 @@ cdef class BatchTape:
                 prog.append([ops[i], i, [a[i], b[i]], 0.0])
             else:
                 prog.append([ops[i], i, [a[i]], self.t_p[i - L]])
-        return prog
-
-    cdef int _number_lanes(self, list prog, list lane, list out_slots) except -1:
-        """Each instruction's result gets the next lane slot, after the inputs'."""
-        cdef Py_ssize_t i, n_lane = self.k
+        n_lane = self.k
         for entry in prog:
             lane[entry[1]] = n_lane
             n_lane += 1
@@ -431,7 +427,7 @@ cdef class BatchTape:
         self.out_lane = <int32_t*>_alloc(self.n_out, sizeof(int32_t))
         for i in range(self.n_out):
             self.out_lane[i] = self._out_lanes[i]
-        return 0
+        return prog
 
     cdef int _write_program(self, list prog, list lane, list scal, list uses_of) except -1:
         """The C program: per instruction, where its operands are (a lane slot,
