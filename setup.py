@@ -23,8 +23,11 @@ REQUIRED = _flag("REGRAD_REQUIRE_COMPILED")
 # Per compiler family: optimize (the lane loops vectorize at -O3), and never fuse
 # a*b + c into one FMA, so that the kernels give the pure engine's bits (GCC fuses
 # where FMA is enabled, clang >= 14 by default; MSVC 2022 only with /fp:contract);
-# no debug symbols in what ships.
-COMPILE = {"unix": ["-O3", "-ffp-contract=off", "-g0"], "msvc": ["/O2", "/fp:precise"]}
+# an operator of regrad/_opcodes.h without its functions in _opdefs.h stops the
+# build (older compilers only warn of a call to an undeclared function); no debug
+# symbols in what ships.
+COMPILE = {"unix": ["-O3", "-ffp-contract=off", "-Werror=implicit-function-declaration", "-g0"],
+           "msvc": ["/O2", "/fp:precise", "/we4013"]}
 LINK = {"unix": ["-s"] if sys.platform.startswith("linux") else [], "msvc": []}
 # the second build of the lane kernels (regrad/_lanes_avx2.c), x86-64 only: AVX2, no FMA
 AVX2 = {"unix": ["-mavx2", "-mno-fma"], "msvc": ["/arch:AVX2"]}

@@ -1,4 +1,8 @@
-"""Write doc/ops.md and its drawings doc/ops/*.svg from the operator table.
+"""Write what follows from the operator table, ``regrad/ops.py``: doc/ops.md and
+its drawings doc/ops/*.svg, and the op codes where C, Cython and the stubs need
+them (regrad/_opcodes.h, the OpCode declaration of regrad/_core.pxd, the
+OpCode enum and the operators' methods in regrad/_core.pyi, the method list of
+doc/api.md).
 
     python doc/make_ops.py          # rewrite the files
     python doc/make_ops.py --check  # exit 1 if a committed file differs
@@ -13,6 +17,7 @@ tests/test_docs.py fails when the committed files differ from what it writes.
 """
 import inspect
 import os
+import re
 import sys
 import textwrap
 
@@ -116,7 +121,63 @@ def render():
             "```",
         ]
     files["doc/ops.md"] = "\n".join(lines) + "\n"
+    files.update(op_codes())
     return files
+
+
+#: How the files written by hand say they hold generated lines.
+WRITTEN = "written by doc/make_ops.py from regrad/ops.py"
+
+
+def op_codes():
+    """{path: text} of the files that repeat the op codes for C and Cython."""
+    codes = [("LEAF", 0)] + [(op.name.upper(), op.code) for op in ops.OPS]
+    codes.append(("N_OPS", len(ops.OPS) + 1))
+    enum = ",\n".join(f"    RG_{name} = {code}" for name, code in codes)
+
+    def x_list(arity):
+        return "".join(f" \\\n    X(RG_{op.name.upper()}, rg_{op.name.lower()})"
+                       for op in ops.OPS if op.arity == arity)
+
+    header = (
+        "/* The op codes, for every compiled module. Written by doc/make_ops.py from\n"
+        " * regrad/ops.py (each operator's code and arity): edit that, then run\n"
+        " * `python doc/make_ops.py`; regrad._core refuses to import if it was built\n"
+        " * from another table.\n"
+        " *\n"
+        " * RG_BINARY_OPS(X) and RG_UNARY_OPS(X) are X(code, prefix) for each operator\n"
+        " * of two and of one input, prefix##_value and the others being its functions\n"
+        " * in _opdefs.h: every switch on the op code (_opdefs.h, _lanes.h) is one of\n"
+        " * these lists, so none misses an operator. */\n"
+        "#ifndef REGRAD_OPCODES_H\n#define REGRAD_OPCODES_H\n\n"
+        f"enum rg_opcode {{\n{enum}\n}};\n\n"
+        f"#define RG_BINARY_OPS(X){x_list(2)}\n\n"
+        f"#define RG_UNARY_OPS(X){x_list(1)}\n\n#endif\n")
+    pxd = "".join(f'\n        {name} "RG_{name}"' for name, _ in codes)
+    pyi = "".join(f"\n    {name} = {code}" for name, code in codes)
+    methods = "".join(f'    def {m}(self) -> "Var": ...\n' for m in ops.UNARY_METHODS)
+    row = " ".join(f"{m}()" for m in ops.UNARY_METHODS)
+    return {
+        "regrad/_opcodes.h": header,
+        "regrad/_core.pxd": _replace("regrad/_core.pxd",
+                                     r'(cpdef enum OpCode "rg_opcode":)(\n        \w+ "\w+")*', pxd),
+        "regrad/_core.pyi": _replace(
+            "regrad/_core.pyi", r"(class OpCode\(IntEnum\):\n    .*)(\n    \w+ = \d+)*", pyi,
+            r'(    def __abs__.*\n)(    def \w+\(self\) -> "Var": \.\.\.\n)*', methods),
+        "doc/api.md": _replace("doc/api.md", r"^(\| `)(\w+\(\) ?)+(?=` \| the other operators)",
+                               row),
+    }
+
+
+def _replace(rel, *edits):
+    """The file ``rel`` with each (pattern, text) of ``edits`` applied: the
+    pattern's one match becomes its first group followed by the text."""
+    with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+        text = f.read()
+    for pattern, new in zip(edits[::2], edits[1::2]):
+        text, n = re.subn(pattern, lambda m: m.group(1) + new, text, count=1, flags=re.M)
+        assert n == 1, f"{rel}: no place for the lines {WRITTEN} ({pattern})"
+    return text
 
 
 def _point(op):

@@ -4,8 +4,8 @@ cimport cython
 from cpython.ref cimport PyObject, Py_INCREF
 from libc.string cimport memcpy
 
-# The op codes, from regrad/_opcodes.h: each operator's ``code`` in regrad.ops,
-# which is the table; ``regrad._core`` refuses to import if the two disagree.
+# The op codes of regrad/_opcodes.h, the names below written by doc/make_ops.py
+# from regrad/ops.py; ``regrad._core`` refuses to import if the two disagree.
 cdef extern from "_opcodes.h":
     cpdef enum OpCode "rg_opcode":
         LEAF "RG_LEAF"

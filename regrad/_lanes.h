@@ -17,10 +17,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "_opcodes.h"
 #include "_opdefs.h"
 
-/* the op codes (RG_ADD ...), and the lanes' own: a chain of products added to a sum */
+/* the op codes (RG_ADD ..., _opcodes.h), and the lanes' own: a chain of products added to a sum */
 enum { LN_DOT = RG_N_OPS };
 
 /* kind bits: which operands are lane slots (else scalar indexes) */
@@ -65,34 +64,26 @@ typedef struct {
 #define LN_LOOP(BODY) for (l = 0; l < n; l++) { BODY }
 #define LN_USED(V) (void)(V);
 
+/* a lane's value: EXPR may set the lane's flag f (see _opdefs.h), which flags
+ * the block; for an operator that never sets it the compiler drops the check */
+#define LN_VALUE(EXPR) int f = RG_OK; o[l] = (EXPR); bad |= (f != 0);
+
 /* x, y per lane for each combination of lane and scalar operands */
 #define LN_BINARY(EXPR)                                                                  \
     switch (in->kind & 3) {                                                              \
-    case 3: LN_LOOP(double x = xa[l]; double y = xb[l]; o[l] = (EXPR);) break;          \
-    case 1: LN_LOOP(double x = xa[l]; double y = sb; o[l] = (EXPR);) break;             \
-    case 2: LN_LOOP(double x = sa; double y = xb[l]; o[l] = (EXPR);) break;             \
-    default: LN_LOOP(double x = sa; double y = sb; o[l] = (EXPR);) break;               \
-    }
-
-/* a value with a domain check: EXPR sets the lane's flag f (see _opdefs.h),
- * which flags the block */
-#define LN_CHECKED(EXPR) int f; o[l] = (EXPR); bad |= (f != 0);
-
-#define LN_BINARY_CHECKED(EXPR)                                                          \
-    switch (in->kind & 3) {                                                              \
-    case 3: LN_LOOP(double x = xa[l]; double y = xb[l]; LN_CHECKED(EXPR)) break;        \
-    case 1: LN_LOOP(double x = xa[l]; double y = sb; LN_CHECKED(EXPR)) break;           \
-    case 2: LN_LOOP(double x = sa; double y = xb[l]; LN_CHECKED(EXPR)) break;           \
-    default: LN_LOOP(double x = sa; double y = sb; LN_CHECKED(EXPR)) break;             \
+    case 3: LN_LOOP(double x = xa[l]; double y = xb[l]; LN_VALUE(EXPR)) break;          \
+    case 1: LN_LOOP(double x = xa[l]; double y = sb; LN_VALUE(EXPR)) break;             \
+    case 2: LN_LOOP(double x = sa; double y = xb[l]; LN_VALUE(EXPR)) break;             \
+    default: LN_LOOP(double x = sa; double y = sb; LN_VALUE(EXPR)) break;               \
     }
 
 #define LN_UNARY(EXPR)                                                                   \
-    if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; o[l] = (EXPR);) }                   \
-    else { LN_LOOP(double x = sa; o[l] = (EXPR);) }
+    if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; LN_VALUE(EXPR)) }                   \
+    else { LN_LOOP(double x = sa; LN_VALUE(EXPR)) }
 
-#define LN_UNARY_CHECKED(EXPR)                                                           \
-    if (in->kind & LN_A) { LN_LOOP(double x = xa[l]; LN_CHECKED(EXPR)) }                 \
-    else { LN_LOOP(double x = sa; LN_CHECKED(EXPR)) }
+/* the forward's case of each operator of _opcodes.h's lists */
+#define LN_BINARY_CASE(CODE, OP) case CODE: LN_BINARY(OP##_value(x, y, &f)) break;
+#define LN_UNARY_CASE(CODE, OP) case CODE: LN_UNARY(OP##_value(x, p, &f)) break;
 
 /* Forward over lanes 0..n-1 of a block; returns 1 if the dynamic engine
  * would have refused a lane's value, else 0. */
@@ -130,21 +121,9 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
         double sb = (in->kind & LN_B) ? 0.0 : S[in->b];
         double p = in->p;
         switch (in->op) {
-        case RG_ADD: LN_BINARY(rg_add_value(x, y)) break;
-        case RG_SUB: LN_BINARY(rg_sub_value(x, y)) break;
-        case RG_MUL: LN_BINARY(rg_mul_value(x, y)) break;
-        case RG_DIV: LN_BINARY_CHECKED(rg_div_value(x, y, &f)) break;
-        case RG_NEG: LN_UNARY(rg_neg_value(x)) break;
-        case RG_POW: LN_UNARY_CHECKED(rg_pow_value(x, p, &f)) break;
-        case RG_EXP: LN_UNARY_CHECKED(rg_exp_value(x, &f)) break;
-        case RG_LOG: LN_UNARY_CHECKED(rg_log_value(x, &f)) break;
-        case RG_SQRT: LN_UNARY_CHECKED(rg_sqrt_value(x, &f)) break;
-        case RG_SIN: LN_UNARY_CHECKED(rg_sin_value(x, &f)) break;
-        case RG_COS: LN_UNARY_CHECKED(rg_cos_value(x, &f)) break;
-        case RG_TANH: LN_UNARY(rg_tanh_value(x)) break;
-        case RG_RELU: LN_UNARY(rg_relu_value(x)) break;
-        case RG_SIGMOID: LN_UNARY(rg_sigmoid_value(x)) break;
-        default: LN_UNARY(rg_abs_value(x)) break;              /* ABS */
+        RG_BINARY_OPS(LN_BINARY_CASE)
+        RG_UNARY_OPS(LN_UNARY_CASE)
+        default: bad = 1;   /* never: the raising kernels would refuse the op code */
         }
     }
     return bad;
@@ -188,10 +167,10 @@ static Py_ssize_t ln_forward(const ln_instr* prog, Py_ssize_t n_ins, const ln_te
                 LN_ROW(ua)[l] = (GA);)                                              \
     }
 
-/* an operator's two derivatives, per lane */
-#define LN_BINARY_GRAD_OF(OP) LN_BINARY_GRAD(OP##_grad_x(g, x, y, out), OP##_grad_y(g, x, y, out))
-/* an operator's derivative, per lane */
-#define LN_UNARY_GRAD_OF(OP) LN_UNARY_GRAD(OP##_grad(g, x, out, p))
+/* the backward's case of each operator of _opcodes.h's lists */
+#define LN_BINARY_GRAD_CASE(CODE, OP) \
+    case CODE: LN_BINARY_GRAD(OP##_grad_x(g, x, y, out), OP##_grad_y(g, x, y, out)) break;
+#define LN_UNARY_GRAD_CASE(CODE, OP) case CODE: LN_UNARY_GRAD(OP##_grad(g, x, out, p)) break;
 
 /* The contributions of the uses us[j] (j < m) in lanes n-1 down to 0 added
  * into acc: src[j][l] itself, or (prod[j]) (0.0 + go[l]) * src[j][l], the
@@ -299,21 +278,8 @@ static void ln_backward(const ln_instr* prog, Py_ssize_t n_ins, const ln_term* t
         Py_ssize_t ua = in->ua, ub = in->ub;
         double p = in->p;
         switch (in->op) {
-        case RG_ADD: LN_BINARY_GRAD_OF(rg_add) break;
-        case RG_SUB: LN_BINARY_GRAD_OF(rg_sub) break;
-        case RG_MUL: LN_BINARY_GRAD_OF(rg_mul) break;
-        case RG_DIV: LN_BINARY_GRAD_OF(rg_div) break;
-        case RG_NEG: LN_UNARY_GRAD_OF(rg_neg) break;
-        case RG_POW: LN_UNARY_GRAD_OF(rg_pow) break;
-        case RG_EXP: LN_UNARY_GRAD_OF(rg_exp) break;
-        case RG_LOG: LN_UNARY_GRAD_OF(rg_log) break;
-        case RG_SQRT: LN_UNARY_GRAD_OF(rg_sqrt) break;
-        case RG_SIN: LN_UNARY_GRAD_OF(rg_sin) break;
-        case RG_COS: LN_UNARY_GRAD_OF(rg_cos) break;
-        case RG_TANH: LN_UNARY_GRAD_OF(rg_tanh) break;
-        case RG_RELU: LN_UNARY_GRAD_OF(rg_relu) break;
-        case RG_SIGMOID: LN_UNARY_GRAD_OF(rg_sigmoid) break;
-        default: LN_UNARY_GRAD_OF(rg_abs) break;   /* ABS */
+        RG_BINARY_OPS(LN_BINARY_GRAD_CASE)
+        RG_UNARY_OPS(LN_UNARY_GRAD_CASE)
         }
     }
 }

@@ -1,8 +1,12 @@
-/* The op codes, for every compiled module: each operator's ``code`` in
- * regrad/ops.py, which is the table (regrad._core refuses to import if the two
- * disagree, and tests/test_ops.py reads this enum). _core.pxd declares it as
- * OpCode; the lanes (_lanes.h) switch on it and number their fused codes from
- * RG_N_OPS. */
+/* The op codes, for every compiled module. Written by doc/make_ops.py from
+ * regrad/ops.py (each operator's code and arity): edit that, then run
+ * `python doc/make_ops.py`; regrad._core refuses to import if it was built
+ * from another table.
+ *
+ * RG_BINARY_OPS(X) and RG_UNARY_OPS(X) are X(code, prefix) for each operator
+ * of two and of one input, prefix##_value and the others being its functions
+ * in _opdefs.h: every switch on the op code (_opdefs.h, _lanes.h) is one of
+ * these lists, so none misses an operator. */
 #ifndef REGRAD_OPCODES_H
 #define REGRAD_OPCODES_H
 
@@ -25,5 +29,24 @@ enum rg_opcode {
     RG_ABS = 15,
     RG_N_OPS = 16
 };
+
+#define RG_BINARY_OPS(X) \
+    X(RG_ADD, rg_add) \
+    X(RG_SUB, rg_sub) \
+    X(RG_MUL, rg_mul) \
+    X(RG_DIV, rg_div)
+
+#define RG_UNARY_OPS(X) \
+    X(RG_NEG, rg_neg) \
+    X(RG_POW, rg_pow) \
+    X(RG_EXP, rg_exp) \
+    X(RG_LOG, rg_log) \
+    X(RG_SQRT, rg_sqrt) \
+    X(RG_SIN, rg_sin) \
+    X(RG_COS, rg_cos) \
+    X(RG_TANH, rg_tanh) \
+    X(RG_RELU, rg_relu) \
+    X(RG_SIGMOID, rg_sigmoid) \
+    X(RG_ABS, rg_abs)
 
 #endif

@@ -7,12 +7,11 @@ operator once: its ``name``, drawing ``symbol``, op ``code``, ``arity``, the
 and ``domain`` in words (``doc/ops.md`` is generated from them), and its
 ``forward`` and ``backward`` in Python. The pure-Python engine
 (``regrad.pure``) calls ``forward``/``backward``; the compiled engine takes
-its codes from the enum of ``regrad/_opcodes.h`` (it refuses to import if
-they differ from this table) and its arities from this table, and runs the
-same formulas as C functions (``regrad/_opdefs.h``, called by the switches of
-``regrad/_kernels.pxd`` and ``regrad/_lanes.h``); the graph tools read
-``name``, ``symbol`` and
-``args``. See the README's "Adding an operator".
+its codes from ``regrad/_opcodes.h``, which ``doc/make_ops.py`` writes from
+this table (it refuses to import if they differ), and its arities from this
+table, and runs the same formulas as C functions (``regrad/_opdefs.h``, called
+by switches made of the header's lists of operators); the graph tools read
+``name``, ``symbol`` and ``args``. See CONTRIBUTING.md's "Adding an operator".
 
 Errors follow Python's ``float`` and ``math``: a domain error raises
 ``ValueError``, a division by zero ``ZeroDivisionError``, an overflow

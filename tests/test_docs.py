@@ -23,7 +23,8 @@ def _script(name):
     return module
 
 
-def test_ops_md_is_what_the_script_writes():
+def test_what_make_ops_writes_is_up_to_date():
+    """doc/ops.md and its drawings, and the op codes in C, Cython and the stubs."""
     files = _script("make_ops.py").render()
     for rel, text in files.items():
         path = os.path.join(ROOT, rel)

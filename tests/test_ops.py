@@ -4,6 +4,7 @@ PyTorch float64 on both engines."""
 import math
 import operator
 import os
+import pickle
 import re
 
 import pytest
@@ -28,18 +29,30 @@ def apply(op, *xs):
     return SPELLED[op.name](*xs) if op.method is None else getattr(xs[0], op.method)()
 
 
-def _run(engine, op, point, replay):
+def _run(engine, op, point, how="dynamic"):
     """Value and input gradients of ``op`` at ``point`` (an exception's type and
-    text where it raises), dynamically or through a tape."""
+    text where it raises): by ``backward()``, through a tape ("replay"), as the
+    Vars of ``regrad.grad(..., create_graph=True)`` (``backward_vars``), or as
+    the step-by-step drawing computes them ("steps")."""
     xs = [engine.Var(v, req_grad=True) for v in point]
     try:
         y = apply(op, *xs)
-        if replay:
+        value = y.val
+        if how == "replay":
             tape = regrad.compile(y)
             value = tape.forward()
             tape.backward()
+        elif how == "create_graph":
+            grads = regrad.grad(y, xs, create_graph=True)
+            assert all(type(g) is engine.Var for g in grads)
+            return value, tuple(0.0 + g.val for g in grads)   # as added into a leaf's .grad
+        elif how == "steps":
+            from regrad.draw import backward_schedule
+            total = {x: 0.0 for x in xs}
+            for step in backward_schedule(y):
+                total.update((p.var, p.total) for p in step.passes if p.kind == "leaf")
+            return value, tuple(total[x] for x in xs)
         else:
-            value = y.val
             y.backward()
     except Exception as exc:
         return type(exc), str(exc)
@@ -49,7 +62,8 @@ def _run(engine, op, point, replay):
 @pytest.mark.parametrize("op", ops.OPS, ids=lambda op: op.name)
 def test_every_operator_is_everywhere_and_agrees(op):
     """Codes and arity from the table; a compiled kernel, a pure one, a replay
-    path in each engine, a drawing label, and the lanes of each engine (see
+    path in each engine, create_graph's Vars, the step-by-step drawing, a
+    drawing label and a pickle, and the lanes of each engine (see
     _check_lanes); the same bits everywhere over a grid (a missing kernel raises
     or disagrees here, never passes silently)."""
     core, pure = regrad.get_engine("cython"), regrad.get_engine("python")
@@ -59,15 +73,25 @@ def test_every_operator_is_everywhere_and_agrees(op):
     assert op.formula and len(op.derivatives) == op.arity and op.symbol
     grid = [(a, b) for a in GRID for b in GRID] if op.arity == 2 else [(a,) for a in GRID]
     for point in grid:
-        reference = _run(pure, op, point, replay=False)
+        reference = _run(pure, op, point)
         for engine in (core, pure):
-            for replay in (False, True):
-                got = _run(engine, op, point, replay)
-                assert repr(got) == repr(reference), (op.name, point, engine.__name__, replay)
-    y = apply(op, *[core.Var(0.5, req_grad=True)] * op.arity)
-    assert y.op.name == op.name and y.op.symbol == op.symbol
+            for how in ("dynamic", "replay", "create_graph", "steps"):
+                got = _run(engine, op, point, how)
+                if (how == "create_graph" and isinstance(got[0], type)
+                        and not isinstance(reference[0], type)
+                        and not all(map(math.isfinite, reference[1]))):
+                    # an infinite slope: derivatives made of Vars raise the
+                    # operator's error (doc/higher-order.md), the same in both engines
+                    assert got == _run(pure, op, point, how), (op.name, point)
+                    continue
+                assert repr(got) == repr(reference), (op.name, point, engine.__name__, how)
     from regrad.draw import build_svg
-    assert op.name in build_svg(y)
+    for engine in (core, pure):
+        y = apply(op, *[engine.Var(0.5, req_grad=True)] * op.arity)
+        assert y.op.name == op.name and y.op.symbol == op.symbol
+        assert op.name in build_svg(y)
+        again = pickle.loads(pickle.dumps(y))
+        assert again.op.name == op.name and repr(again.val) == repr(y.val)
     for engine_name in ("cython", "python"):
         _check_lanes(op, engine_name)
 
@@ -225,7 +249,7 @@ def _check_lanes(op, engine_name):
     dynamic engine raises. A lane table of its own that lacks an operator, or
     gives it another's formula, fails here."""
     engine, pure = regrad.get_engine(engine_name), regrad.get_engine("python")
-    results = {p: _run(pure, op, p, replay=False) for p in _points(op)}
+    results = {p: _run(pure, op, p) for p in _points(op)}
     good = [p for p, r in results.items() if not isinstance(r[0], type)]
     bad = [p for p, r in results.items() if isinstance(r[0], type)]
     xs = [engine.Var(v, req_grad=True) for v in good[0]]
@@ -300,17 +324,28 @@ def _c_enum(body):
 def test_every_file_that_repeats_the_op_codes_agrees_with_the_table():
     """The C enum (regrad/_opcodes.h) and its stub (_core.pyi) hold each
     operator of regrad.ops under its code; _core.pxd declares every name from
-    the header, and the lanes number their fused codes past the table's."""
+    the header; the header's lists hold each operator under its arity, and
+    every switch on the op code is made of them (none written by hand); the
+    lanes number their fused codes past the table's."""
     table = {op.name.upper(): op.code for op in ops.OPS}
     expected = dict(table, LEAF=0, N_OPS=len(ops.OPS) + 1)
-    enum = re.search(r"enum rg_opcode\s*\{(.*?)\}", _read("regrad/_opcodes.h"), re.S).group(1)
+    header = _read("regrad/_opcodes.h")
+    enum = re.search(r"enum rg_opcode\s*\{(.*?)\}", header, re.S).group(1)
     assert {k[3:]: v for k, v in _c_enum(enum).items()} == expected
-    declared = re.findall(r'^\s+([A-Z_]+) "RG_([A-Z_]+)"\s*$', _read("regrad/_core.pxd"), re.M)
+    for arity, macro in ((1, "RG_UNARY_OPS"), (2, "RG_BINARY_OPS")):
+        listed = re.search(rf"#define {macro}\(X\)((?: \\\n    X\(\w+, \w+\))*)", header).group(1)
+        assert re.findall(r"X\(RG_(\w+), rg_(\w+)\)", listed) == [
+            (op.name.upper(), op.name.lower()) for op in ops.OPS if op.arity == arity], macro
+    for path, switches in (("regrad/_opdefs.h", 2), ("regrad/_lanes.h", 2)):
+        text = _read(path)
+        assert "case RG_" not in text, path
+        assert (text.count("RG_UNARY_OPS(LN_") + text.count("RG_UNARY_OPS(RG_")) == switches, path
+    declared = re.findall(r'^\s+([A-Z0-9_]+) "RG_([A-Z0-9_]+)"\s*$', _read("regrad/_core.pxd"), re.M)
     assert all(a == b for a, b in declared) and {a for a, _ in declared} == set(expected)
     assert re.search(r"enum \{ LN_DOT = RG_N_OPS \}", _read("regrad/_lanes.h"))
     text = _read("regrad/_core.pyi")
     text = text.split(re.search(r"class OpCode\(IntEnum\):", text).group(0), 1)[1]
-    found = dict(re.findall(r"^\s+([A-Z_]+) = (\d+)\s*$", text.split("\n\n", 1)[0], re.M))
+    found = dict(re.findall(r"^\s+([A-Z0-9_]+) = (\d+)\s*$", text.split("\n\n", 1)[0], re.M))
     assert {k: int(v) for k, v in found.items()} == expected
 
 
