@@ -31,7 +31,7 @@ cdef inline void _pass_to(Pass* seen, PyObject** ready, Py_ssize_t* n_ready, PyO
         else:
             e = entry_of(seen, x)
             e.grad = e.grad + g
-            if schedule_passed(e, ready, n_ready):
+            if schedule_passed(x, e, ready, n_ready):
                 return          # when releasing, the stack now owns this link's reference
     if release:
         Py_DECREF(x)

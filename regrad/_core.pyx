@@ -407,9 +407,15 @@ cdef object _with_number(int op, Var v, object x, int which):
     """``v op x`` (``which`` is CONST_B) or ``x op v`` (CONST_A) for a number
     ``x``, which the node keeps in place of an input; NotImplemented for an
     unsupported type. (The operators test for a Var operand inline.)"""
-    if type(x) is not float and type(x) is not int and not _is_real(x):
+    cdef double c
+    if type(x) is float:
+        c = <double>x
+    elif type(x) is int:    # as float(x) does it, OverflowError included
+        c = PyLong_AsDouble(x)
+    elif _is_real(x):
+        c = _ops.to_float(x, "operand")
+    else:
         return NotImplemented
-    cdef double c = _to_double(x, "operand")
     if which == CONST_A:
         return _node_number(op, binary_value(op, c, v._val), v, c, CONST_A)
     return _node_number(op, binary_value(op, v._val, c), v, c, CONST_B)

@@ -208,13 +208,14 @@ cdef inline PyObject** schedule_start(Var root, Pass* seen) except NULL:
     return ready
 
 
-cdef inline bint schedule_passed(Entry* e, PyObject** ready, Py_ssize_t* n_ready) noexcept:
-    """A consumer of ``e``'s result has passed: if it was the last, the result
-    is ready (pushed, True)."""
+cdef inline bint schedule_passed(PyObject* x, Entry* e, PyObject** ready,
+                                 Py_ssize_t* n_ready) noexcept:
+    """A consumer of result ``x`` (its entry ``e``) has passed: if it was the
+    last, ``x`` is ready (pushed, True)."""
     e.pending -= 1
     if e.pending:
         return False
-    ready[n_ready[0]] = e.node     # room was reserved for every result
+    ready[n_ready[0]] = x     # room was reserved for every result
     n_ready[0] += 1
     return True
 

@@ -577,7 +577,7 @@ cdef int _schedule(Var root, Pass* seen, NodeVec* order, NodeVec* leaves) except
                 if x == NULL or (j == 1 and (<Var>node)._op == POW):
                     continue               # Pow's exponent: a constant slot, not a leaf
                 if is_result_requiring_grad(x):
-                    schedule_passed(entry_of(seen, x), ready, &n_ready)
+                    schedule_passed(x, entry_of(seen, x), ready, &n_ready)
                 elif (<Var>x)._mark == 0:      # a leaf met for the first time
                     node_vec_push(leaves, x)
                     Py_INCREF(<object>x)
