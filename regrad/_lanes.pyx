@@ -216,14 +216,10 @@ cdef class BatchTape:
     cdef Py_ssize_t n_acc
     cdef Py_ssize_t B
     cdef Py_ssize_t n_threads
-    # the recorded tape, unfused, for the error path
+    # the recorded tape: planned from, then run again, unfused, on the error path
+    cdef Tape _tape               # (it also holds the leaves)
     cdef Py_ssize_t n, n_leaves, root_slot
-    cdef uint8_t* t_op
-    cdef int32_t* t_a
-    cdef int32_t* t_b
-    cdef unsigned long long* t_born
     cdef int32_t* leaf_scalar     # per leaf slot: its scalar index, or -1 - input
-    cdef double* t_p              # per result: Pow's exponent (as the kernels read it)
     # the last forward
     cdef Py_ssize_t N             # lanes
     cdef bint ready               # the last forward succeeded
@@ -251,7 +247,7 @@ cdef class BatchTape:
     cdef Py_ssize_t n_opt
     cdef uint8_t* acc_in_opt      # per acc[] entry: its parameter is the optimizer's
     # Python objects
-    cdef object _root, _inputs, _scalars, _params, _tape, _outputs, _out_lanes
+    cdef object _root, _inputs, _scalars, _params, _outputs, _out_lanes
     cdef object _opt_key, _opt_params, _step_values
 
     def __dealloc__(self):
@@ -262,11 +258,6 @@ cdef class BatchTape:
         PyMem_Free(self.scalar_leaf)
         PyMem_Free(self.use_param)
         PyMem_Free(self.param_of)
-        PyMem_Free(self.t_op)
-        PyMem_Free(self.t_a)
-        PyMem_Free(self.t_b)
-        PyMem_Free(self.t_born)
-        PyMem_Free(self.t_p)
         PyMem_Free(self.leaf_scalar)
         PyMem_Free(self.V)
         PyMem_Free(self.bad_block)
@@ -294,7 +285,6 @@ cdef class BatchTape:
         self._root = root
         self._outputs = outputs
         self._inputs = inputs
-        self._tape = tape                  # holds the leaves
         self.n_threads = threads
         if block is None:
             block = BLOCK_BYTES // (8 * (2 * self.n_lane + self.U + 1))
@@ -309,34 +299,16 @@ cdef class BatchTape:
     # ------------------------------------------------------------ planning
     cdef int _plan(self, Tape tape, tuple inputs) except -1:
         """The lane program, from the replay tape's arrays, phase by phase."""
-        self._copy_tape(tape)
+        self._tape = tape
+        self.n, self.n_leaves, self.root_slot = tape.n, tape.n_leaves, tape.root_slot
         lane, scal, scalars, shared = self._place_leaves(tape, inputs)
         out_slots = [tape.out_slot[i] for i in range(tape.n_out)]
-        fused, uses = self._fused(lane, out_slots)
-        prog = self._instructions(fused, uses, lane, out_slots)
+        fused, uses = self._fused(tape, lane, out_slots)
+        prog = self._instructions(tape, fused, uses, lane, out_slots)
         is_param = [lane[s] < 0 and scal[s] >= 0 and shared[scal[s]] for s in range(self.n)]
         uses_of, use_param = _parameter_uses(prog, is_param, scal)
         self._write_program(prog, lane, scal, uses_of)
         self._lay_out_scalars(scalars, shared, use_param)
-        return 0
-
-    cdef int _copy_tape(self, Tape tape) except -1:
-        """The recorded tape, unfused, with each Pow's exponent by its slot."""
-        cdef Py_ssize_t n = tape.n, L = tape.n_leaves, i
-        self.n, self.n_leaves, self.root_slot = n, L, tape.root_slot
-        self.t_op = <uint8_t*>_alloc(n, 1)
-        self.t_a = <int32_t*>_alloc(n, sizeof(int32_t))
-        self.t_b = <int32_t*>_alloc(n, sizeof(int32_t))
-        self.t_born = <unsigned long long*>_alloc(n - L, sizeof(unsigned long long))
-        self.t_p = <double*>_alloc(n - L, sizeof(double))
-        self.leaf_scalar = <int32_t*>_alloc(L, sizeof(int32_t))
-        for i in range(n):
-            self.t_op[i] = tape.unfused_op(i)
-            self.t_a[i] = tape.a[i]
-            self.t_b[i] = tape.b[i]
-        for i in range(n - L):
-            self.t_born[i] = tape.born[i]
-            self.t_p[i] = tape.val[tape.b[L + i]] if self.t_op[L + i] == POW else 0.0
         return 0
 
     cdef tuple _place_leaves(self, Tape tape, tuple inputs):
@@ -345,6 +317,7 @@ cdef class BatchTape:
         scalar leaves, and per scalar whether it is a shared parameter."""
         cdef Py_ssize_t j, L = self.n_leaves
         cdef Var leaf
+        self.leaf_scalar = <int32_t*>_alloc(L, sizeof(int32_t))
         slot_of_leaf = {}
         for j in range(L):
             slot_of_leaf[id(<object>tape.leaf[j])] = j
@@ -366,25 +339,25 @@ cdef class BatchTape:
         self.k = len(inputs)
         return lane, scal, scalars, shared
 
-    cdef tuple _fused(self, list lane, list out_slots):
+    cdef tuple _fused(self, Tape tape, list lane, list out_slots):
         """Per slot: whether it is a product that fuses into the sum in the next
         slot (used once, by that sum as its second operand, and with lanes: the
         replay tape's rule), and its number of uses."""
         cdef Py_ssize_t n = self.n, L = self.n_leaves, i
-        cdef uint8_t* ops = self.t_op
-        cdef int32_t* a = self.t_a
-        cdef int32_t* b = self.t_b
+        cdef int32_t* a = tape.a
+        cdef int32_t* b = tape.b
         uses = [0] * n
         for i in range(L, n):
             uses[a[i]] += 1
-            if ops[i] <= DIV:
+            if tape.unfused_op(i) <= DIV:
                 uses[b[i]] += 1
         for i in out_slots:               # an output keeps its values: never fused
             uses[i] += 1
         fused = [False] * n
         i = L
         while i < n - 1:
-            if (ops[i] == MUL and uses[i] == 1 and ops[i + 1] == ADD and b[i + 1] == i
+            if (tape.unfused_op(i) == MUL and uses[i] == 1 and tape.unfused_op(i + 1) == ADD
+                    and b[i + 1] == i
                     and (lane[a[i]] >= 0 or lane[b[i]] >= 0 or a[i] >= L or b[i] >= L)):
                 fused[i] = True
                 i += 2
@@ -392,17 +365,18 @@ cdef class BatchTape:
                 i += 1
         return fused, uses
 
-    cdef list _instructions(self, list fused, list uses, list lane, list out_slots):
+    cdef list _instructions(self, Tape tape, list fused, list uses, list lane, list out_slots):
         """The instructions, in tape order: [op, out slot, operands, p]; a fused
         product and its sum are a DOT of one term, and a DOT whose result is
         used only as the next one's first operand absorbs it. Each result gets
         the next lane slot, after the inputs'."""
         cdef Py_ssize_t L = self.n_leaves, i, n_lane
-        cdef uint8_t* ops = self.t_op
-        cdef int32_t* a = self.t_a
-        cdef int32_t* b = self.t_b
+        cdef int32_t* a = tape.a
+        cdef int32_t* b = tape.b
+        cdef uint8_t op
         prog = []
         for i in range(L, self.n):
+            op = tape.unfused_op(i)
             if fused[i]:
                 continue
             if i > L and fused[i - 1]:
@@ -412,10 +386,10 @@ cdef class BatchTape:
                     prog[len(prog) - 1][2].append((a[i - 1], b[i - 1]))
                 else:
                     prog.append([LN_DOT, i, [a[i], (a[i - 1], b[i - 1])], 0.0])
-            elif ops[i] <= DIV:
-                prog.append([ops[i], i, [a[i], b[i]], 0.0])
-            else:
-                prog.append([ops[i], i, [a[i]], self.t_p[i - L]])
+            elif op <= DIV:
+                prog.append([op, i, [a[i], b[i]], 0.0])
+            else:     # Pow: b is its exponent's slot (as the kernels read it)
+                prog.append([op, i, [a[i]], tape.val[b[i]] if op == POW else 0.0])
         n_lane = self.k
         for entry in prog:
             lane[entry[1]] = n_lane
@@ -594,6 +568,7 @@ cdef class BatchTape:
         on the recorded (unfused) tape, and raise the first lane's error: of
         its failing nodes, the one made first (as the replay tape does)."""
         cdef Py_ssize_t lane, i, L = self.n_leaves, j
+        cdef Tape tape = self._tape
         cdef double* v = <double*>_alloc(self.n, sizeof(double))
         cdef uint8_t o
         cdef unsigned long long born, first_born = 0
@@ -604,15 +579,15 @@ cdef class BatchTape:
                     v[j] = self.sv[s] if s >= 0 else rows[lane * self.k + (-1 - s)]
                 first_error = None
                 for i in range(L, self.n):
-                    o = self.t_op[i]
+                    o = tape.unfused_op(i)
                     try:
                         if o <= DIV:
-                            v[i] = binary_value(o, v[self.t_a[i]], v[self.t_b[i]])
-                        else:
-                            v[i] = unary_value(o, v[self.t_a[i]], self.t_p[i - L])
+                            v[i] = binary_value(o, v[tape.a[i]], v[tape.b[i]])
+                        else:   # Pow's exponent: in the tape's constant slot
+                            v[i] = unary_value(o, v[tape.a[i]], tape.val[tape.b[i]])
                     except Exception as e:
                         v[i] = NAN
-                        born = self.t_born[i - L]
+                        born = tape.born[i - L]
                         if first_error is None or born_before(born, first_born):
                             first_born = born
                             first_error = e
