@@ -18,6 +18,21 @@ CREATE_GRAPH_MESSAGE = ("a tape replays first derivatives only (create_graph=Tru
                         "on the Vars")
 
 
+def items_of(xs, where, what, empty=None):
+    """``xs`` (not a string) as a tuple, else the TypeError "``where`` must be
+    ``what``"; with ``empty`` (a hint, may be ""), none is the ValueError
+    "``where`` is empty``empty``"."""
+    try:
+        if isinstance(xs, (str, bytes)):
+            raise TypeError
+        items = tuple(xs)
+    except TypeError:
+        raise TypeError(f"{where} must be {what}, not {type_name(xs)}") from None
+    if not items and empty is not None:
+        raise ValueError(f"{where} is empty{empty}")
+    return items
+
+
 def outputs_type_message(i, x, var_type):
     return (f"regrad.compile: outputs[{i}] must be a {var_type.__module__}.Var, "
             f"not {type_name(x)}")
@@ -107,8 +122,7 @@ def check_outputs(outputs, var_type):
     outputs = tuple(outputs)
     for i, o in enumerate(outputs):
         if not isinstance(o, var_type):
-            raise TypeError(f"regrad.compile: outputs[{i}] must be a "
-                            f"{var_type.__module__}.Var, not {type_name(o)}")
+            raise TypeError(outputs_type_message(i, o, var_type))
         if o.op is None:
             raise ValueError(f"regrad.compile: outputs[{i}] is a leaf: with inputs, "
                              "outputs are results of the graph")
@@ -125,17 +139,8 @@ def check_inputs(root, inputs, var_type):
                         f"not {type_name(root)}")
     if not root.req_grad:
         raise RuntimeError(ops.NO_GRAD_MESSAGE)
-    if isinstance(inputs, (str, bytes)):
-        raise TypeError(f"regrad.compile: inputs must be a sequence of leaf Vars, "
-                        f"not {type_name(inputs)}")
-    try:
-        inputs = tuple(inputs)
-    except TypeError:
-        raise TypeError(f"regrad.compile: inputs must be a sequence of leaf Vars, "
-                        f"not {type_name(inputs)}") from None
-    if not inputs:
-        raise ValueError("regrad.compile: inputs is empty: list the leaves that hold "
-                         "one sample's values")
+    inputs = items_of(inputs, "regrad.compile: inputs", "a sequence of leaf Vars",
+                      empty=": list the leaves that hold one sample's values")
     seen = {}
     for i, x in enumerate(inputs):
         if not isinstance(x, var_type):
@@ -206,16 +211,8 @@ def buffer_rows(fmt, c_contiguous, shape, nbytes, k, what):
 def rows_to_floats(data, k):
     """A sequence of rows of ``k`` real numbers (a number per row when k == 1)
     as one flat list of floats, or the error."""
-    if isinstance(data, (str, bytes)):
-        raise TypeError("data must be a float64 buffer or a sequence of rows, not "
-                        f"{type_name(data)}")
-    try:
-        rows = list(data)
-    except TypeError:
-        raise TypeError("data must be a float64 buffer or a sequence of rows, not "
-                        f"{type_name(data)}") from None
     flat = []
-    for i, row in enumerate(rows):
+    for i, row in enumerate(items_of(data, "data", "a float64 buffer or a sequence of rows")):
         if k == 1 and is_real(row):
             row = (row,)
         elif isinstance(row, (str, bytes)):
@@ -246,13 +243,7 @@ def weights_to_floats(dy, n):
         return 1.0
     if is_real(dy):
         return float(dy)
-    if isinstance(dy, (str, bytes)):
-        raise TypeError(f"dy must be a real number or {n} weights, not {type_name(dy)}")
-    try:
-        ws = list(dy)
-    except TypeError:
-        raise TypeError(f"dy must be a real number or {n} weights, not "
-                        f"{type_name(dy)}") from None
+    ws = items_of(dy, "dy", f"a real number or {n} weights")
     if len(ws) != n:
         raise ValueError(f"dy: {len(ws)} weights for {n} samples")
     out = []

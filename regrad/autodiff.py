@@ -21,7 +21,7 @@ Everything here walks the graph through the public ``Var`` API (``src``,
 import math
 
 from . import ops
-from ._messages import type_name
+from ._messages import items_of, type_name
 from .ops import engine_of as _engine_of
 from .pure import Schedule
 
@@ -34,13 +34,7 @@ def _vars(xs, what, fn):
     if type(xs).__name__ in ("Tape", "BatchTape"):
         raise TypeError(f"{fn}: {what} is a {type(xs).__name__}: a tape replays first derivatives "
                         "only; pass the Vars it recorded (the root, its leaves)")
-    try:
-        items = tuple(xs)
-    except TypeError:
-        raise TypeError(f"{fn}: {what} must be a Var or a sequence of Vars, "
-                        f"not {type_name(xs)}") from None
-    if not items:
-        raise ValueError(f"{fn}: {what} is empty")
+    items = items_of(xs, f"{fn}: {what}", "a Var or a sequence of Vars", empty="")
     for i, x in enumerate(items):
         if _engine_of(x) is None:
             raise TypeError(f"{fn}: {what}[{i}] must be a Var, not {type_name(x)}")
@@ -97,18 +91,7 @@ def _reverse(outputs, seeds, inputs, create_graph, release, allow_unused=True):
         g = adjoint.pop(node, None)
         if node in wanted:
             found[node] = g
-        op = node.op
-        if g is None:
-            local = (None,) * len(src)
-        elif create_graph:
-            if op.backward_vars is None:
-                raise NotImplementedError(
-                    f"grad(create_graph=True): the {op.name} operator has no backward_vars, "
-                    "so its gradient cannot be built from Vars")
-            local = op.backward_vars(node, g, *src)
-        else:
-            local = op.backward(node.val, g, *[x.val for x in src])
-        for x, gx in zip(src, local):
+        for x, gx in zip(src, _local_gradients(node, src, g, create_graph)):
             if x not in needed:
                 continue
             if gx is None:              # reached, with a zero whatever the seeds
@@ -128,6 +111,22 @@ def _reverse(outputs, seeds, inputs, create_graph, release, allow_unused=True):
             if node in needed:
                 release_node(node)
     return found
+
+
+def _local_gradients(node, src, g, create_graph):
+    """What ``node`` with gradient ``g`` passes to each of its inputs ``src``:
+    Vars from its operator's ``backward_vars`` with ``create_graph``, else
+    numbers from its ``backward``; all None when ``g`` is (a zero gradient)."""
+    op = node.op
+    if g is None:
+        return (None,) * len(src)
+    if not create_graph:
+        return op.backward(node.val, g, *[x.val for x in src])
+    if op.backward_vars is None:
+        raise NotImplementedError(
+            f"grad(create_graph=True): the {op.name} operator has no backward_vars, "
+            "so its gradient cannot be built from Vars")
+    return op.backward_vars(node, g, *src)
 
 
 def _tangents(steps, seeds):
@@ -218,9 +217,7 @@ def _sequence(xs, what, fn):
 def _leaves(inputs, what, fn):
     """Fresh leaves requiring grad at the values of ``inputs`` (numbers, or
     Vars whose values are taken: their engine is used), and their engine."""
-    values = _sequence(inputs, what, fn)
-    if not values:
-        raise ValueError(f"{fn}: {what} is empty")
+    values = items_of(inputs, f"{fn}: {what}", "a sequence", empty="")
     engines = {_engine_of(v) for v in values} - {None}
     if len(engines) > 1:
         raise TypeError(f"{fn}: the Vars mix the compiled and the pure engine")

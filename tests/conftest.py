@@ -1,10 +1,21 @@
 """Shared fixtures: every API test runs against both engines."""
+import gc
+
 import pytest
 
 import regrad
 import seed
 
 ENGINES = ["cython", "python"]
+
+
+def pytest_collection_finish(session):
+    """What collection imported (PyTorch, hypothesis, the test modules) lives to
+    the end: frozen, the garbage collector stops walking it at every full
+    collection the tests trigger (a quarter of the CPU time of the tests that
+    build many graphs)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _load(name):

@@ -124,11 +124,12 @@ def check_geometry(svg, orientation):
         side = {"TB": (py, y0), "BT": (py, y1), "LR": (px, x0), "RL": (px, x1)}[orientation]
         assert abs(side[0] - side[1]) < 1.0, (e, nodes[e["dst"]]["box"])
         assert x0 - 1 <= px <= x1 + 1 and y0 - 1 <= py <= y1 + 1
+        samples = path_samples(e["d"])
         for k, n in nodes.items():
             if k in (e["src"], e["dst"]):
                 continue
             bx0, by0, bx1, by1 = n["box"]
-            for px, py in path_samples(e["d"]):
+            for px, py in samples:
                 inside = bx0 + 2 < px < bx1 - 2 and by0 + 2 < py < by1 - 2
                 assert not inside, f"edge {e['src']}->{e['dst']} runs through node {k}"
     return nodes, edges
@@ -139,6 +140,8 @@ def geometric_crossings(svg):
     on the drawn curves (sampled as polylines)."""
     _, nodes, edges = parse(svg)
     polys = [path_samples(e["d"]) for e in edges]
+    boxes = [(min(x for x, _ in p), min(y for _, y in p), max(x for x, _ in p),
+              max(y for _, y in p)) for p in polys]
 
     def cross(p, q, r, s):
         def orient(a, b, c):
@@ -151,8 +154,9 @@ def geometric_crossings(svg):
     for i in range(len(edges)):
         for j in range(i + 1, len(edges)):
             ends = {edges[i]["src"], edges[i]["dst"], edges[j]["src"], edges[j]["dst"]}
-            if len(ends) < 4:
-                continue
+            (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = boxes[i], boxes[j]
+            if len(ends) < 4 or ax1 < bx0 or bx1 < ax0 or ay1 < by0 or by1 < ay0:
+                continue                  # (curves in disjoint boxes cannot cross)
             a, b = polys[i], polys[j]
             if any(cross(a[k], a[k + 1], b[m], b[m + 1])
                    for k in range(len(a) - 1) for m in range(len(b) - 1)):

@@ -114,59 +114,19 @@ def run_report(work=None, keys=CONTENDER_KEYS, rounds=5, min_time=0.2,
     work = work or Workload()
     usage = Usage()
     load_start = _load()
-    contenders, rows = [], []
-    for cls in CONTENDERS:
-        if cls.key not in keys:
-            continue
-        c = cls()
-        row = dict(key=c.key, label=c.label, missing=c.missing())
-        rows.append(row)
-        if row["missing"] is None:
-            _say(progress, f"setting up {c.label}")
-            start = time.perf_counter()
-            c.setup(work)
-            row["first_loss"] = float(c.step(0))      # warm-up, and the cross-check
-            c.next_step = getattr(c, "steps_per_call", 1)
-            row["first_step"] = time.perf_counter() - start
-            contenders.append(c)
+    rows, contenders = _set_up(keys, work, progress)
     by_key = {c.key: c for c in contenders}
-
-    notes = []
-    nodes = None
     reference = by_key.get("compiled") or by_key.get("pure")
-    if reference is not None:
-        nodes = count_nodes(reference.build_graph())
-    ref_loss = next((r["first_loss"] for r in rows if "first_loss" in r), None)
-    for r in rows:
-        if "first_loss" in r and ref_loss is not None:
-            diff = abs(r["first_loss"] - ref_loss) / max(abs(ref_loss), 1e-300)
-            if diff > 1e-9:
-                notes.append(f"{r['label']}: first loss {r['first_loss']!r} differs from "
-                             f"{ref_loss!r}: not the same computation")
+    nodes = None if reference is None else count_nodes(reference.build_graph())
+    notes = _first_losses_disagree(rows)
 
     _say(progress, f"timing the moons step: {rounds} interleaved rounds")
     per_round, steps = measure_steps(contenders, rounds, min_time, clock, progress, usage)
 
     _say(progress, "measuring bytes per node")
     for r in rows:
-        c = by_key.get(r["key"])
-        if c is None:
-            continue
-        r["ms"] = _median(per_round[c.key]) * 1e3
-        r["ms_min"] = min(per_round[c.key]) * 1e3
-        r["ms_max"] = max(per_round[c.key]) * 1e3
-        r["steps"] = steps[c.key]
-        r["rounds"] = per_round[c.key]
-        r["speedup"] = (_paired_ratio(per_round["pure"], per_round[c.key])
-                        if "pure" in per_round else None)
-        b = c.bytes_per_node()
-        if b is None:
-            r["bytes_note"] = c.bytes_note
-        else:
-            r["bytes"], r["bytes_rounded"], r["nodes"] = b
-            rss = measure_rss(c) if c.key in ("compiled", "pure") else None
-            if rss is not None:
-                r["bytes_rss"] = rss
+        if r["key"] in by_key:
+            _fill_row(r, by_key[r["key"]], per_round, steps[r["key"]])
     contenders.clear()
 
     scaling = {}
@@ -184,6 +144,60 @@ def run_report(work=None, keys=CONTENDER_KEYS, rounds=5, min_time=0.2,
                     nodes=nodes, load_start=load_start, load_end=load_end, clock=clock,
                     cpu_share=usage.share)
     return Report(work, rows, scaling, targets, machine_description(), notes, settings)
+
+
+def _set_up(keys, work, progress):
+    """A row for each contender of ``keys`` (in table order), and those that can
+    run here, set up and run once: the warm-up, the first step's time and loss."""
+    contenders, rows = [], []
+    for cls in CONTENDERS:
+        if cls.key not in keys:
+            continue
+        c = cls()
+        row = dict(key=c.key, label=c.label, missing=c.missing())
+        rows.append(row)
+        if row["missing"] is None:
+            _say(progress, f"setting up {c.label}")
+            start = time.perf_counter()
+            c.setup(work)
+            row["first_loss"] = float(c.step(0))      # warm-up, and the cross-check
+            c.next_step = getattr(c, "steps_per_call", 1)
+            row["first_step"] = time.perf_counter() - start
+            contenders.append(c)
+    return rows, contenders
+
+
+def _first_losses_disagree(rows):
+    """A note for each contender whose first loss is not the first one's."""
+    notes = []
+    ref_loss = next((r["first_loss"] for r in rows if "first_loss" in r), None)
+    for r in rows:
+        if "first_loss" in r and ref_loss is not None:
+            diff = abs(r["first_loss"] - ref_loss) / max(abs(ref_loss), 1e-300)
+            if diff > 1e-9:
+                notes.append(f"{r['label']}: first loss {r['first_loss']!r} differs from "
+                             f"{ref_loss!r}: not the same computation")
+    return notes
+
+
+def _fill_row(r, c, per_round, steps):
+    """Contender ``c``'s row: its times over the rounds, its ratio to the pure
+    engine, its bytes per node."""
+    r["ms"] = _median(per_round[c.key]) * 1e3
+    r["ms_min"] = min(per_round[c.key]) * 1e3
+    r["ms_max"] = max(per_round[c.key]) * 1e3
+    r["steps"] = steps
+    r["rounds"] = per_round[c.key]
+    r["speedup"] = (_paired_ratio(per_round["pure"], per_round[c.key])
+                    if "pure" in per_round else None)
+    b = c.bytes_per_node()
+    if b is None:
+        r["bytes_note"] = c.bytes_note
+    else:
+        r["bytes"], r["bytes_rounded"], r["nodes"] = b
+        rss = measure_rss(c) if c.key in ("compiled", "pure") else None
+        if rss is not None:
+            r["bytes_rss"] = rss
 
 
 _contenders = names_from(CONTENDER_KEYS, "contender")

@@ -1,6 +1,7 @@
 """The contenders of the report: each a small class with ``setup()`` and
 ``step()`` that runs the moons step one way (see ``regrad.apps.bench``)."""
 import gc
+import importlib
 import os
 import random
 import subprocess
@@ -25,9 +26,16 @@ class Contender:
     label = ""            # the row's name
     bytes_note = "n/a"    # shown in place of bytes/node when build_graph is None
     has_graph = True
+    needs = ()            # the modules it imports; one missing: "not installed"
 
     def missing(self):
         """None when this contender can run here, else why not (shown in the table)."""
+        try:
+            for module in self.needs:
+                importlib.import_module(module)
+        except ImportError:
+            names = " ".join(module.split(".")[0] for module in self.needs)
+            return f"not installed (pip install {names})"
         return None
 
     def setup(self, work):
@@ -179,13 +187,7 @@ class NumpyByHand(Contender):
     label = "NumPy, hand-written backward"
     bytes_note = "n/a (arrays)"
     has_graph = False
-
-    def missing(self):
-        try:
-            import numpy  # noqa: F401
-        except ImportError:
-            return "not installed (pip install numpy)"
-        return None
+    needs = ("numpy",)
 
     def setup(self, work):
         import numpy as np
@@ -236,13 +238,7 @@ class JaxJit(Contender):
     label = "JAX jit(grad), loss read every step"
     bytes_note = "n/a (XLA)"
     has_graph = False
-
-    def missing(self):
-        try:
-            import jax  # noqa: F401
-        except ImportError:
-            return "not installed (pip install jax)"
-        return None
+    needs = ("jax",)
 
     def setup(self, work):
         import jax
@@ -381,14 +377,7 @@ class CasadiSX(Contender):
     label = "CasADi SX (map over points)"
     bytes_note = "n/a (SX)"
     has_graph = False
-
-    def missing(self):
-        try:
-            import casadi  # noqa: F401
-            import numpy  # noqa: F401
-        except ImportError:
-            return "not installed (pip install casadi numpy)"
-        return None
+    needs = ("casadi", "numpy")
 
     def setup(self, work):
         import casadi as ca
@@ -428,13 +417,7 @@ class CasadiSX(Contender):
 class Micrograd(Contender):
     key = "micrograd"
     label = "micrograd"
-
-    def missing(self):
-        try:
-            import micrograd.nn  # noqa: F401
-        except ImportError:
-            return "not installed (pip install micrograd)"
-        return None
+    needs = ("micrograd.nn",)
 
     def setup(self, work):
         from micrograd.nn import MLP
@@ -471,13 +454,7 @@ def _torch():
 
 class _TorchContender(Contender):
     has_graph = False
-
-    def missing(self):
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            return "not installed (pip install torch)"
-        return None
+    needs = ("torch",)
 
 
 class TorchScalar(_TorchContender):

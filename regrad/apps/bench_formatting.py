@@ -23,81 +23,21 @@ def _fmt_ratio(x):
 
 def format_report(rep):
     """The report as text: the step table, notes, scaling, targets, machine."""
-    w = rep.work
-    lines = []
-    nodes = rep.settings.get("nodes")
-    lines.append(f"regrad bench: one moons step = {w.describe()}"
-                 + (f"; {nodes:,} graph nodes" if nodes else ""))
+    w, nodes = rep.work, rep.settings.get("nodes")
     clock = ("CPU time of this process" if rep.settings.get("clock", "cpu") == "cpu"
              else "wall-clock time")
-    lines.append(f"{rep.settings['rounds']} interleaved rounds (order rotated each round, "
-                 f">= {rep.settings['min_time']:g} s per contender per round); medians of "
-                 f"{clock}")
-    lines.append("")
-    head = ("contender", "ms/step", "min-max over rounds", "vs pure", "bytes/node",
-            "first step ms", "steps")
-    table = [head]
-    for r in rep.rows:
-        if r["missing"]:
-            table.append((r["label"], r["missing"], "", "", "", "", ""))
-            continue
-        if "ms" not in r:
-            continue
-        b = f"{r['bytes']:.1f}" if "bytes" in r else r.get("bytes_note", "n/a")
-        table.append((r["label"], _fmt_ms(r["ms"] / 1e3),
-                      f"{_fmt_ms(r['ms_min'] / 1e3)}-{_fmt_ms(r['ms_max'] / 1e3)}",
-                      _fmt_ratio(r["speedup"]) if r.get("speedup") is not None else "-",
-                      b, _fmt_first(r), str(r["steps"])))
-    widths = [max(len(row[i]) for row in table if row[2] or i == 0) for i in range(len(head))]
-    for i, row in enumerate(table):
-        if not row[2] and i:      # a contender that did not run: its reason spans the row
-            lines.append(f"{row[0]:<{widths[0]}}  {row[1]}")
-            continue
-        cells = [f"{row[0]:<{widths[0]}}"] + [f"{c:>{wd}}" for c, wd in zip(row[1:], widths[1:])]
-        lines.append("  ".join(cells))
-        if i == 0:
-            lines.append("  ".join("-" * wd for wd in widths))
-    lines.append("")
-    lines.append("ms/step: one whole step (build the loss graph, zero_grad, backward, SGD "
-                 "update); plain floats: the forward pass only. vs pure: the pure engine's "
-                 "time over this one, median of per-round ratios.")
-    lines.append("first step: wall time from nothing to the first step done (building the "
-                 "model, recording or compiling, the first step), once, untimed by rounds.")
-    lines.append("bytes/node: tracemalloc over building the loss graph, divided by its nodes "
-                 "(constants and leaves included); PyTorch's C++ allocations are invisible to "
-                 "tracemalloc, so no number is given for it.")
-    rounded = [f"{r['label']} {r['bytes_rounded']:.1f}" for r in rep.rows if "bytes_rounded" in r]
-    if rounded:
-        lines.append("with pymalloc's 16-byte block rounding: " + ", ".join(rounded) + ".")
-    rss = [f"{r['label']} {r['bytes_rss']:.1f}" for r in rep.rows if "bytes_rss" in r]
-    if rss:
-        lines.append("by RSS (growth while 5 loss graphs are held, over their nodes): "
-                     + ", ".join(rss) + ".")
-    for n in rep.notes:
-        lines.append("note: " + n)
+    lines = [f"regrad bench: one moons step = {w.describe()}"
+             + (f"; {nodes:,} graph nodes" if nodes else ""),
+             f"{rep.settings['rounds']} interleaved rounds (order rotated each round, "
+             f">= {rep.settings['min_time']:g} s per contender per round); medians of {clock}",
+             ""]
+    lines += _aligned(_step_table(rep.rows))
+    lines += [""] + _step_notes(rep)
     if rep.scaling:
         lines.append("")
         lines.append("build + backward + free, compiled engine: ns per node "
                      f"(median of {rep.settings['scaling_rounds']} interleaved rounds)")
-        sizes = sorted({n for d in rep.scaling.values() for n in d})
-        hdr = ["graph"] + [f"~10^{round(math.log10(n))}" if _is_pow10(n) else f"{n:,}"
-                           for n in sizes]
-        rows = [hdr]
-        for shape, d in rep.scaling.items():
-            cells = [_SHAPE_NAMES.get(shape, shape)]
-            for n in sizes:
-                if n in d:
-                    nodes_n, t = d[n]
-                    cells.append(f"{_median(t) / nodes_n * 1e9:.0f}")
-                else:
-                    cells.append("-")
-            rows.append(cells)
-        wd = [max(len(r[i]) for r in rows) for i in range(len(hdr))]
-        for i, r in enumerate(rows):
-            lines.append("  ".join([f"{r[0]:<{wd[0]}}"] +
-                                   [f"{c:>{x}}" for c, x in zip(r[1:], wd[1:])]))
-            if i == 0:
-                lines.append("  ".join("-" * x for x in wd))
+        lines += _aligned(_scaling_table(rep.scaling))
     lines.append("")
     lines.append("the project's speed goals (design goals, not a check of this installation):")
     tw = max(len(t["target"]) for t in rep.targets)
@@ -106,10 +46,78 @@ def format_report(rep):
         extra = f" ({t['why']})" if t.get("why") else ""
         lines.append(f"  {t['target']:<{tw}}  {t['shown']:<{sw_}}  {_verdict(t)}{extra}")
     lines.append("")
+    return "\n".join(lines + _machine(rep))
+
+
+def _aligned(table):
+    """A table's lines: the first column to the left, the others to the right,
+    a rule under the head; a shorter row (a contender that did not run and why)
+    spans the others."""
+    n = len(table[0])
+    widths = [max(len(row[i]) for row in table if len(row) == n or i == 0) for i in range(n)]
+    lines = []
+    for i, row in enumerate(table):
+        if len(row) < n:
+            lines.append(f"{row[0]:<{widths[0]}}  {row[1]}")
+            continue
+        cells = [f"{row[0]:<{widths[0]}}"] + [f"{c:>{wd}}" for c, wd in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells))
+        if i == 0:
+            lines.append("  ".join("-" * wd for wd in widths))
+    return lines
+
+
+def _step_table(rows):
+    table = [("contender", "ms/step", "min-max over rounds", "vs pure", "bytes/node",
+              "first step ms", "steps")]
+    for r in rows:
+        if r["missing"]:
+            table.append((r["label"], r["missing"]))
+        elif "ms" in r:
+            b = f"{r['bytes']:.1f}" if "bytes" in r else r.get("bytes_note", "n/a")
+            table.append((r["label"], _fmt_ms(r["ms"] / 1e3),
+                          f"{_fmt_ms(r['ms_min'] / 1e3)}-{_fmt_ms(r['ms_max'] / 1e3)}",
+                          _fmt_ratio(r["speedup"]) if r.get("speedup") is not None else "-",
+                          b, _fmt_first(r), str(r["steps"])))
+    return table
+
+
+def _step_notes(rep):
+    """What the step table's columns mean, the other byte counts, the run's notes."""
+    lines = ["ms/step: one whole step (build the loss graph, zero_grad, backward, SGD "
+             "update); plain floats: the forward pass only. vs pure: the pure engine's "
+             "time over this one, median of per-round ratios.",
+             "first step: wall time from nothing to the first step done (building the "
+             "model, recording or compiling, the first step), once, untimed by rounds.",
+             "bytes/node: tracemalloc over building the loss graph, divided by its nodes "
+             "(constants and leaves included); PyTorch's C++ allocations are invisible to "
+             "tracemalloc, so no number is given for it."]
+    rounded = [f"{r['label']} {r['bytes_rounded']:.1f}" for r in rep.rows if "bytes_rounded" in r]
+    if rounded:
+        lines.append("with pymalloc's 16-byte block rounding: " + ", ".join(rounded) + ".")
+    rss = [f"{r['label']} {r['bytes_rss']:.1f}" for r in rep.rows if "bytes_rss" in r]
+    if rss:
+        lines.append("by RSS (growth while 5 loss graphs are held, over their nodes): "
+                     + ", ".join(rss) + ".")
+    return lines + ["note: " + n for n in rep.notes]
+
+
+def _scaling_table(scaling):
+    sizes = sorted({n for d in scaling.values() for n in d})
+    table = [["graph"] + [f"~10^{round(math.log10(n))}" if _is_pow10(n) else f"{n:,}"
+                          for n in sizes]]
+    for shape, d in scaling.items():
+        table.append([_SHAPE_NAMES.get(shape, shape)]
+                     + [f"{_median(d[n][1]) / d[n][0] * 1e9:.0f}" if n in d else "-"
+                        for n in sizes])
+    return table
+
+
+def _machine(rep):
+    """The machine, the software, and how busy the machine was."""
     hw, sw = rep.machine
-    lines.append(f"machine: {hw}")
+    lines = [f"machine: {hw}", f"software: {sw}"]
     load = [rep.settings.get("load_start"), rep.settings.get("load_end")]
-    lines.append(f"software: {sw}")
     busy = []
     if None not in load:
         busy.append(f"load average {load[0]:.2f} at start, {load[1]:.2f} at end")
@@ -122,7 +130,7 @@ def format_report(rep):
     if share is not None and share < 0.9:
         lines.append("(other processes were using the cores: CPU times still rise with the "
                      "contention for caches; compare ratios, and rerun with more --rounds)")
-    return "\n".join(lines)
+    return lines
 
 
 def format_markdown(rep):

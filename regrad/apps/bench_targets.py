@@ -21,37 +21,58 @@ TARGETS = dict(
 
 
 def _targets(rows, per_round, scaling, work):
-    row = {r["key"]: r for r in rows}
-    comp = row.get("compiled", {})
-    out = []
-
-    def add(text, value, shown, holds, why=None):
-        out.append(dict(target=text, value=value, shown=shown,
-                        holds=None if value is None else holds, why=why))
-
+    """Each target with this run's value: ``dict(target, value, shown, holds,
+    why)``; value and holds are None where the run did not measure it (why
+    says what it needs)."""
     t = TARGETS
-    if "compiled" in per_round and "pure" in per_round:
-        v = _paired_ratio(per_round["pure"], per_round["compiled"])
-        add(f"step >= {t['speedup_vs_pure']:g}x faster than the pure engine", v,
-            _fmt_ratio(v), v >= t["speedup_vs_pure"])
-    else:
-        add(f"step >= {t['speedup_vs_pure']:g}x faster than the pure engine", None, "-",
-            None, "needs compiled and pure")
-    if "compiled" in per_round and "floats" in per_round:
-        v = _paired_ratio(per_round["compiled"], per_round["floats"])
-        add(f"step <= {t['vs_floats']:g}x the plain-float forward", v, _fmt_ratio(v),
-            v <= t["vs_floats"])
-    else:
-        add(f"step <= {t['vs_floats']:g}x the plain-float forward", None, "-", None,
-            "needs compiled and floats")
-    if "bytes" in comp:
-        v = comp["bytes"]
-        add(f"<= {t['bytes_per_node']:g} bytes held per node", v,
-            f"{v:.1f} B ({comp['bytes_rounded']:.1f} B in 16-byte blocks)",
-            v <= t["bytes_per_node"])
-    else:
-        add(f"<= {t['bytes_per_node']:g} bytes held per node", None, "-", None,
-            "needs compiled")
+    row = {r["key"]: r for r in rows}
+
+    def ratio(text, num, den, holds, needs, shown=None):
+        """A target on the median per-round ratio of num's time to den's."""
+        if num not in per_round or den not in per_round:
+            return _target(text, None, "-", None, f"needs {needs}")
+        v = _paired_ratio(per_round[num], per_round[den])
+        return _target(text, v, f"{shown}: {_fmt_ratio(v)}" if shown else _fmt_ratio(v), holds(v))
+
+    out = [ratio(f"step >= {t['speedup_vs_pure']:g}x faster than the pure engine", "pure",
+                 "compiled", lambda v: v >= t["speedup_vs_pure"], "compiled and pure"),
+           ratio(f"step <= {t['vs_floats']:g}x the plain-float forward", "compiled", "floats",
+                 lambda v: v <= t["vs_floats"], "compiled and floats"),
+           _bytes_target(row.get("compiled", {})),
+           _scaling_target(scaling),
+           ratio("replay: step faster than PyTorch, batched tensors", "torch-batched", "replay",
+                 lambda v: v > t["replay_vs_torch"], "replay and torch-batched",
+                 "PyTorch's time / replay's"),
+           _replay_target(row.get("replay", {}).get("nodes"), per_round.get("replay")),
+           ratio(f"lanes: step <= {t['lanes_vs_jax']:g}x JAX jit(grad)'s, loss read at the end",
+                 "lanes", "jax-loop", lambda v: v <= t["lanes_vs_jax"], "lanes and jax-loop",
+                 "lanes' time / JAX's"),
+           ratio(f"lanes: step <= {t['lanes_vs_c']:g}x the hand-written C step", "lanes", "c",
+                 lambda v: v <= t["lanes_vs_c"], "lanes and c", "lanes' time / C's"),
+           ratio("lanes: step faster than NumPy, hand-written backward", "numpy", "lanes",
+                 lambda v: v > t["lanes_vs_numpy"], "lanes and numpy", "NumPy's time / lanes'")]
+    if not work.is_default:
+        for tg in out:
+            tg["why"] = (tg["why"] + "; " if tg["why"] else "") + "not the default moons step"
+    return out
+
+
+def _target(text, value, shown, holds, why=None):
+    return dict(target=text, value=value, shown=shown, holds=None if value is None else holds,
+                why=why)
+
+
+def _bytes_target(comp):
+    text = f"<= {TARGETS['bytes_per_node']:g} bytes held per node"
+    if "bytes" not in comp:
+        return _target(text, None, "-", None, "needs compiled")
+    v = comp["bytes"]
+    return _target(text, v, f"{v:.1f} B ({comp['bytes_rounded']:.1f} B in 16-byte blocks)",
+                   v <= TARGETS["bytes_per_node"])
+
+
+def _scaling_target(scaling):
+    """The worst shape's ratio of the cost per node at the two target sizes."""
     lo, hi = SCALING_TARGET_SIZES
     worst = None
     for shape, d in scaling.items():
@@ -60,38 +81,16 @@ def _targets(rows, per_round, scaling, work):
             v = _median([(b / n_hi) / (a / n_lo) for a, b in zip(t_lo, t_hi)])
             if worst is None or v > worst[0]:
                 worst = (v, shape)
-    text = f"per-node cost at 10^6 nodes <= {t['scaling']:g}x that at 10^4"
+    text = f"per-node cost at 10^6 nodes <= {TARGETS['scaling']:g}x that at 10^4"
     if worst is None:
-        add(text, None, "-", None, "needs scaling sizes 10^4 and 10^6")
-    else:
-        add(text, worst[0], f"{_fmt_ratio(worst[0])} (worst shape: {worst[1]})",
-            worst[0] <= t["scaling"])
-    def paired(text, num, den, shown, holds, needs):
-        """A target on the median per-round ratio of num's time to den's."""
-        if num in per_round and den in per_round:
-            v = _paired_ratio(per_round[num], per_round[den])
-            add(text, v, f"{shown}: {_fmt_ratio(v)}", holds(v))
-        else:
-            add(text, None, "-", None, f"needs {needs}")
+        return _target(text, None, "-", None, "needs scaling sizes 10^4 and 10^6")
+    return _target(text, worst[0], f"{_fmt_ratio(worst[0])} (worst shape: {worst[1]})",
+                   worst[0] <= TARGETS["scaling"])
 
-    paired("replay: step faster than PyTorch, batched tensors", "torch-batched", "replay",
-           "PyTorch's time / replay's", lambda v: v > t["replay_vs_torch"],
-           "replay and torch-batched")
-    text = f"replay: step <= {t['replay_ns_per_node']:g} ns per node"
-    nodes = row.get("replay", {}).get("nodes")
-    if "replay" in per_round and nodes:
-        v = _median(per_round["replay"]) / nodes * 1e9
-        add(text, v, f"{v:.2f} ns ({nodes:,} nodes)", v <= t["replay_ns_per_node"])
-    else:
-        add(text, None, "-", None, "needs replay")
-    paired(f"lanes: step <= {t['lanes_vs_jax']:g}x JAX jit(grad)'s, loss read at the end",
-           "lanes", "jax-loop", "lanes' time / JAX's", lambda v: v <= t["lanes_vs_jax"],
-           "lanes and jax-loop")
-    paired(f"lanes: step <= {t['lanes_vs_c']:g}x the hand-written C step", "lanes", "c",
-           "lanes' time / C's", lambda v: v <= t["lanes_vs_c"], "lanes and c")
-    paired("lanes: step faster than NumPy, hand-written backward", "numpy", "lanes",
-           "NumPy's time / lanes'", lambda v: v > t["lanes_vs_numpy"], "lanes and numpy")
-    if not work.is_default:
-        for tg in out:
-            tg["why"] = (tg["why"] + "; " if tg["why"] else "") + "not the default moons step"
-    return out
+
+def _replay_target(nodes, times):
+    text = f"replay: step <= {TARGETS['replay_ns_per_node']:g} ns per node"
+    if times is None or not nodes:
+        return _target(text, None, "-", None, "needs replay")
+    v = _median(times) / nodes * 1e9
+    return _target(text, v, f"{v:.2f} ns ({nodes:,} nodes)", v <= TARGETS["replay_ns_per_node"])

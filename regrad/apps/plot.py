@@ -222,34 +222,49 @@ def _zero_contour(xs, ys, rows, px, py):
 
 def moons_svg(model, X, y, history, title):
     """The picture as an SVG document (a string)."""
-    xs, ys, rows = decision_grid(model, X, nx=120)
-    x0, x1, y0, y1 = _bounds(X)
-    W1 = 440.0                                  # boundary panel, equal aspect
-    H1 = min(400.0, W1 * (y1 - y0) / (x1 - x0))
-    left, top = 40.0, 60.0
-    L2, W2, H2 = left + W1 + 90.0, 330.0, H1    # loss panel
-    width, height = L2 + W2 + 60.0, top + H1 + 72.0
-
-    def px(x):
-        return left + (x - x0) / (x1 - x0) * W1
-
-    def py(v):
-        return top + (y1 - v) / (y1 - y0) * H1
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" '
-           f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
+    at = _Panels(_bounds(X))
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{at.width:.0f}" '
+           f'height="{at.height:.0f}" viewBox="0 0 {at.width:.0f} {at.height:.0f}" '
            'font-family="Helvetica, Arial, sans-serif" font-size="12">',
-           f'<rect width="{width:.0f}" height="{height:.0f}" fill="#ffffff"/>',
-           f'<text x="{width / 2:.0f}" y="24" font-size="15" text-anchor="middle">'
-           f'{escape(title)}</text>',
-           f'<text x="{left + W1 / 2:.0f}" y="{top - 10:.0f}" text-anchor="middle">'
-           'decision boundary (score = 0)</text>']
+           f'<rect width="{at.width:.0f}" height="{at.height:.0f}" fill="#ffffff"/>',
+           f'<text x="{at.width / 2:.0f}" y="24" font-size="15" text-anchor="middle">'
+           f'{escape(title)}</text>']
+    out += _boundary_panel(at, decision_grid(model, X, nx=120), X, y)
+    out += _training_panel(at, history)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
 
-    # regions: each grid row as runs of one shade
+
+class _Panels:
+    """Where things stand: the boundary panel on the left (equal aspect), the
+    training panel of the same height on the right, a legend line below both."""
+    left, top, W1, W2 = 40.0, 60.0, 440.0, 330.0
+
+    def __init__(self, bounds):
+        self.x0, self.x1, self.y0, self.y1 = x0, x1, y0, y1 = bounds
+        self.H = min(400.0, self.W1 * (y1 - y0) / (x1 - x0))
+        self.L2 = self.left + self.W1 + 90.0
+        self.width, self.height = self.L2 + self.W2 + 60.0, self.top + self.H + 72.0
+        self.legend_y = self.top + self.H + 58
+
+    def px(self, x):
+        return self.left + (x - self.x0) / (self.x1 - self.x0) * self.W1
+
+    def py(self, v):
+        return self.top + (self.y1 - v) / (self.y1 - self.y0) * self.H
+
+
+def _boundary_panel(at, grid, X, y):
+    """The regions shaded by score, the score = 0 line, the points, the axes and
+    the legend of the two classes."""
+    xs, ys, rows = grid
+    left, top, W1, H1, px, py = at.left, at.top, at.W1, at.H, at.px, at.py
+    out = [f'<text x="{left + W1 / 2:.0f}" y="{top - 10:.0f}" text-anchor="middle">'
+           'decision boundary (score = 0)</text>']
     cw = W1 / len(xs)
     ch = H1 / len(ys)
     out.append('<g shape-rendering="crispEdges">')
-    for j, row in enumerate(rows):
+    for j, row in enumerate(rows):   # each grid row as runs of one shade
         yt = top + (len(ys) - 1 - j) * ch
         i = 0
         while i < len(row):
@@ -269,25 +284,27 @@ def moons_svg(model, X, y, history, title):
                    'stroke="#000000" stroke-width="0.7"/>')
     out.append(f'<rect x="{left}" y="{top}" width="{W1}" height="{H1:.1f}" fill="none" '
                'stroke="#444444"/>')
-    for v in range(math.ceil(x0), math.floor(x1) + 1):
+    for v in range(math.ceil(at.x0), math.floor(at.x1) + 1):
         out.append(f'<text x="{px(v):.1f}" y="{top + H1 + 15:.1f}" text-anchor="middle" '
                    f'fill="#444444">{v}</text>')
-    for v in range(math.ceil(y0), math.floor(y1) + 1):
+    for v in range(math.ceil(at.y0), math.floor(at.y1) + 1):
         out.append(f'<text x="{left - 6}" y="{py(v) + 4:.1f}" text-anchor="end" '
                    f'fill="#444444">{v}</text>')
-    ly = top + H1 + 58
+    ly = at.legend_y
     for k, (label, color) in enumerate(((-1, _RED_PT), (1, _BLUE_PT))):
         lx = left + k * 80
         out.append(f'<circle cx="{lx + 5}" cy="{ly - 4}" r="4" fill="{color}" '
                    'stroke="#000000" stroke-width="0.7"/>')
         out.append(f'<text x="{lx + 14}" y="{ly}">y = {label:+d}</text>')
+    return out
 
-    # loss and accuracy curves
-    out.append(f'<text x="{L2 + W2 / 2:.0f}" y="{top - 10:.0f}" text-anchor="middle">'
-               'training</text>')
+
+def _training_panel(at, history):
+    """The loss (left axis, clipped to its box so a diverged run stays in it) and
+    the accuracy (right axis, dashed) by epoch, with their legend."""
+    L2, W2, H2, top = at.L2, at.W2, at.H, at.top
     n = history[-1][0] if history else 1
-    losses = [loss for _, loss, _ in history]
-    finite = [loss for loss in losses if math.isfinite(loss)]
+    finite = [loss for _, loss, _ in history if math.isfinite(loss)]
     ticks = _nice_ticks(max(finite) if finite else 1.0)
     ymax = ticks[-1]
 
@@ -295,9 +312,10 @@ def moons_svg(model, X, y, history, title):
         return L2 + (epoch - 1) / max(1, n - 1) * W2
 
     def qy(v):
-        v = ymax if math.isnan(v) else min(max(v, 0.0), ymax)   # a diverged run stays in the box
+        v = ymax if math.isnan(v) else min(max(v, 0.0), ymax)
         return top + H2 - v / ymax * H2
 
+    out = [f'<text x="{L2 + W2 / 2:.0f}" y="{top - 10:.0f}" text-anchor="middle">training</text>']
     for t in ticks:
         out.append(f'<line x1="{L2}" x2="{L2 + W2}" y1="{qy(t):.1f}" y2="{qy(t):.1f}" '
                    'stroke="#e5e5e5"/>')
@@ -324,12 +342,11 @@ def moons_svg(model, X, y, history, title):
                'fill="#444444">epoch</text>')
     out.append(f'<text x="{L2 - 36}" y="{top + H2 / 2:.0f}" text-anchor="middle" fill="#444444" '
                f'transform="rotate(-90 {L2 - 36} {top + H2 / 2:.0f})">loss</text>')
-    lx = L2 + W2 / 2 - 90
+    lx, ly = L2 + W2 / 2 - 90, at.legend_y
     out.append(f'<line x1="{lx}" x2="{lx + 22}" y1="{ly - 4}" y2="{ly - 4}" '
                f'stroke="{_LOSS}" stroke-width="1.6"/>')
     out.append(f'<text x="{lx + 27}" y="{ly}">loss</text>')
     out.append(f'<line x1="{lx + 80}" x2="{lx + 102}" y1="{ly - 4}" y2="{ly - 4}" '
                f'stroke="{_ACC}" stroke-width="1.4" stroke-dasharray="5 3"/>')
     out.append(f'<text x="{lx + 107}" y="{ly}" fill="{_ACC}">accuracy</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+    return out

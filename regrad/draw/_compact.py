@@ -20,7 +20,7 @@ Folded parameters vanish from the drawing unless something else uses them.
 When parameters carry labels (a ``label`` attribute such as ``L1.N3.w0``),
 the neuron is named by what their labels share (``L1.N3``).
 """
-from ._graph import Edge, Graph, Node, _inputs, check_size, format_value
+from ._graph import Graph, Node, _inputs, add_edges, check_size, format_value
 
 __all__ = ["compact"]
 
@@ -190,15 +190,7 @@ def _compact_graph(order, ins, term, folded, out_of):
         else:
             sources = [term[t][1] for t in g["terms"]]
             nodes.append(_neuron(k, order, i == n - 1, g, term, len(set(sources))))
-        by_src = {}
-        for j in sources:
-            s = new_index[j]
-            e = by_src.get(s)
-            if e is None:
-                e = by_src[s] = Edge(s, k, len(by_src))
-                edges.append(e)
-            else:
-                e.count += 1
+        add_edges(edges, [new_index[j] for j in sources], k)
     return Graph(nodes, edges)
 
 

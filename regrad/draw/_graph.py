@@ -248,13 +248,18 @@ def collect(root, max_nodes=DEFAULT_MAX_NODES):
     nodes = [Node(i, v, i == n - 1) for i, v in enumerate(order)]
     edges = []
     for j, var in enumerate(order):
-        by_src = {}
-        for port, x in enumerate(_inputs(var)):
-            i = index[id(x)]
-            e = by_src.get(i)
-            if e is None:
-                e = by_src[i] = Edge(i, j, len(by_src))
-                edges.append(e)
-            else:
-                e.count += 1
+        add_edges(edges, [index[id(x)] for x in _inputs(var)], j)
     return Graph(nodes, edges)
+
+
+def add_edges(edges, sources, k):
+    """The edges into node ``k`` from node indices ``sources``: one per distinct
+    source, in order of first use (its port), counting a repeated input."""
+    by_src = {}
+    for s in sources:
+        e = by_src.get(s)
+        if e is None:
+            e = by_src[s] = Edge(s, k, len(by_src))
+            edges.append(e)
+        else:
+            e.count += 1
