@@ -31,7 +31,8 @@ COMPILE = {"unix": ["-O3", "-ffp-contract=off", "-Werror=implicit-function-decla
 LINK = {"unix": ["-s"] if sys.platform.startswith("linux") else [], "msvc": []}
 # the second build of the lane kernels (regrad/_lanes_avx2.c), x86-64 only: AVX2, no FMA
 AVX2 = {"unix": ["-mavx2", "-mno-fma"], "msvc": ["/arch:AVX2"]}
-# the headers every operator kernel is built from
+# the headers every operator kernel is built from (cythonize adds by itself each
+# module's cimported .pxd files and the headers those name)
 KERNELS = ["regrad/_opcodes.h", "regrad/_opdefs.h"]
 
 

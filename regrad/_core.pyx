@@ -24,10 +24,13 @@ graph's cells go to the next one. Parents are raw ``PyObject*`` whose
 references this module manages itself, so that:
 
 - the backward pass reads only C fields (no Python call per node);
-- freeing a long chain is iterative (``_free_parents``), never recursive;
+- freeing a long chain is iterative (``free_parents``), never recursive;
 - the type needs no cyclic GC (a node only points to older nodes, so no
   reference cycle can form), saving the 16-byte GC header per node.
 
+This module holds the API and the making of nodes (with labels and the
+pickling hooks); beside it: backward in ``_backward.pxd``, its schedule and
+the other graph walks in ``_graph.pxd``, the nodes' memory in ``_pool.pxd``.
 Every formula mirrors ``regrad/ops.py`` (forward and derivative side by side
 there); the tests check both engines against each other bit for bit and
 against PyTorch. Errors are built by ``regrad.ops`` so messages match.
@@ -35,11 +38,13 @@ against PyTorch. Errors are built by ``regrad.ops`` so messages match.
 from cpython.object cimport PyTypeObject
 from cpython.long cimport PyLong_AsDouble
 from cpython.ref cimport PyObject, Py_INCREF
-from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from libc.string cimport memcpy, memset
-from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
-from regrad._graph cimport (Pass, Entry, count_consumers, entry_of, pass_leave, pass_end,
-                            is_result_requiring_grad, Py_REFCNT, Py_DECREF, Py_XDECREF)
+from libc.string cimport memcpy
+from regrad._kernels cimport binary_value, unary_value
+from regrad._graph cimport release_inputs, Py_XDECREF
+from regrad._backward cimport backward
+from regrad._pool cimport (new_var, var_alloc, var_free, free_parents, pool_limit, TypeSlots,
+                           rg_init, rg_free, rg_release, rg_cell, rg_slabs, RG_SLAB_BYTES,
+                           rg_passthrough, rg_partial, rg_empty)
 
 from . import _pickle, ops as _ops
 
@@ -165,7 +170,7 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
         if self._op == LEAF:
             return None
         if self._op == POW:
-            return _Pow(_exponent(self))
+            return _Pow(value_b(<PyObject*>self))
         if self._op == CUSTOM:
             return <object>self._b
         return _OP_BY_CODE[self._op]
@@ -374,27 +379,18 @@ operator on Vars. ``label`` names it in drawings and in ``repr``.
             set_leaf_grad(<PyObject*>self, leaf_grad(<PyObject*>self) + seed)
             self._flags |= HAS_GRAD
             return
-        _backward(self, seed, not retain_graph)
+        backward(self, seed, not retain_graph)
 
 
 def _release(Var node):
     """Drop a result's links to its inputs, as backward() does once the result
     has passed its gradient on (``regrad.grad`` without ``retain_graph``); a
     Pow keeps its exponent."""
-    cdef PyObject* a
-    cdef PyObject* b = NULL
     if node._op == LEAF or node._flags & RELEASED:
         return
     if node._flags & IN_PASS:
         raise RuntimeError(_ops.IN_ANOTHER_PASS_MESSAGE)
-    a = input_a(<PyObject*>node)
-    node._a = NULL
-    if node._op != POW and node._op != CUSTOM:   # they keep their exponent, their operator
-        b = input_b(<PyObject*>node)
-        node._b = NULL
-    node._flags |= RELEASED
-    Py_XDECREF(a)
-    Py_XDECREF(b)
+    release_inputs(<PyObject*>node)
 
 
 # --------------------------------------------------------------- node making
@@ -474,20 +470,15 @@ def _born_of(Var x):
 
 
 def _result(op, double val, src, label):
-    global _births
-    cdef Var out = _new_var(), x
+    cdef Var out = new_var(), x
     cdef double exponent
     cdef Py_ssize_t k
     out._val = val
-    out._op = op.code if op.code >= 0 else CUSTOM
-    out._flags = REQ_GRAD
+    _born(out, op.code if op.code >= 0 else CUSTOM, 0)
     if out._op == POW:
         exponent = op.power
         memcpy(&out._b, &exponent, sizeof(double))
         out._flags |= CONST_B
-    _births += 1
-    out._born_hi = <unsigned short>(_births >> 32)
-    out._mark = <unsigned int>_births
     _set_label(out, label)
     if out._op == CUSTOM:      # an operator defined in Python: see _apply_function
         Py_INCREF(op)
@@ -517,17 +508,22 @@ def _result(op, double val, src, label):
 cdef unsigned long long _births = 0
 
 
+cdef inline void _born(Var out, int op, int flags) noexcept:
+    """Make ``out`` a result of ``op`` that requires grad, numbered as made."""
+    global _births
+    _births += 1
+    out._op = op
+    out._flags = REQ_GRAD | flags
+    out._born_hi = <unsigned short>(_births >> 32)
+    out._mark = <unsigned int>_births
+
+
 cdef inline Var _node(int op, double val, Var a, Var b):
     """A result of ``op``; a constant (no inputs kept) unless an input requires grad."""
-    global _births
-    cdef Var out = _new_var()
+    cdef Var out = new_var()
     out._val = val
     if (a._flags | b._flags) & REQ_GRAD if b is not None else a._flags & REQ_GRAD:
-        out._op = op
-        out._flags = REQ_GRAD
-        _births += 1
-        out._born_hi = <unsigned short>(_births >> 32)
-        out._mark = <unsigned int>_births
+        _born(out, op, 0)
         Py_INCREF(a)
         out._a = <PyObject*>a
         if b is not None:
@@ -539,15 +535,10 @@ cdef inline Var _node(int op, double val, Var a, Var b):
 cdef inline Var _node_number(int op, double val, Var v, double c, int which):
     """A result of ``op`` on ``v`` and the number ``c``, kept in the node: in
     the first operand's place (``which`` is CONST_A) or the second's."""
-    global _births
-    cdef Var out = _new_var()
+    cdef Var out = new_var()
     out._val = val
     if v._flags & REQ_GRAD:
-        out._op = op
-        out._flags = REQ_GRAD | which
-        _births += 1
-        out._born_hi = <unsigned short>(_births >> 32)
-        out._mark = <unsigned int>_births
+        _born(out, op, which)
         Py_INCREF(v)
         if which == CONST_A:
             memcpy(&out._a, &c, sizeof(double))
@@ -561,30 +552,21 @@ cdef inline Var _node_number(int op, double val, Var v, double c, int which):
 def _apply_function(op, tuple inputs):
     """A result of ``op``, an operator defined in Python (``regrad.Function``),
     on ``inputs``, Vars of this engine; a constant unless an input requires grad."""
-    global _births
     cdef bint requires = False
     for x in inputs:
         if type(x) is not Var:
             raise TypeError(f"{op.name}: input must be a regrad._core.Var, not {type(x).__name__}")
         requires = requires or (<Var>x)._flags & REQ_GRAD
     cdef double val = _to_double(op.forward(*[(<Var>x)._val for x in inputs]), "value")
-    cdef Var out = _new_var()
+    cdef Var out = new_var()
     out._val = val
     if requires:
-        out._op = CUSTOM
-        out._flags = REQ_GRAD
-        _births += 1
-        out._born_hi = <unsigned short>(_births >> 32)
-        out._mark = <unsigned int>_births
+        _born(out, CUSTOM, 0)
         Py_INCREF(inputs)
         out._a = <PyObject*>inputs
         Py_INCREF(op)
         out._b = <PyObject*>op
     return out
-
-
-cdef inline double _exponent(Var node):
-    return value_b(<PyObject*>node)
 
 
 cdef inline Var _binary(int op, Var a, Var b):
@@ -599,223 +581,17 @@ cdef inline Var _unary(int op, Var a):
     return _node(op, unary_value(op, a._val, 0.0), a, None)
 
 
-# ------------------------------------------------------------------ backward
-#
-# Backward is PyTorch's dependency-counting schedule, in two passes:
-# 1. from the root, count for every result requiring grad how many edges lead
-#    to it from results under the root (its pending consumers, in its entry:
-#    see ``_graph.pxd``, where its gradient is summed too);
-# 2. a stack of ready results, starting with the root: pop one, pass its
-#    gradient to its inputs; an input whose last consumer has passed becomes
-#    ready. Every node is read twice in all, and no sort is needed.
-# Releasing the graph happens in pass 2: a result's input links are dropped
-# as soon as it has passed its gradient, and a result that becomes ready is
-# put on the stack with the reference its last consumer held, so it is freed
-# right after its own turn: memory returns as backward goes, never recursively.
-# ``regrad.pure`` runs the same schedule, so both add gradients in one order.
-
-cdef inline void _pass_to(Pass* seen, PyObject** ready, Py_ssize_t* n_ready, PyObject* x,
-                          double g, bint release) noexcept:
-    """Add ``g`` to input ``x``'s gradient: a leaf's ``.grad``, or a result's
-    entry, which makes the result ready once its last consumer passed.
-    (``(<Var>ptr).field`` reads the C struct with no reference counting; in-place
-    operators on such casts would take a reference, so none are used.)"""
-    cdef Entry* e
-    if x == NULL:
-        return
-    if (<Var>x)._flags & REQ_GRAD:
-        if (<Var>x)._op == LEAF:
-            set_leaf_grad(x, leaf_grad(x) + g)
-            (<Var>x)._flags = (<Var>x)._flags | HAS_GRAD
-        else:
-            e = entry_of(seen, x)
-            e.grad = e.grad + g
-            e.pending -= 1
-            if e.pending == 0:
-                # room was reserved for every result: this cannot fail
-                ready[n_ready[0]] = x
-                n_ready[0] += 1
-                return          # when releasing, the stack now owns this link's reference
-    if release:
-        Py_DECREF(x)
-
-
-cdef int _backward(Var root, double seed, bint release) except -1:
-    cdef Pass seen
-    cdef PyObject** ready
-    cdef Py_ssize_t n_ready
-    cdef Entry* e
-    cdef PyObject* node
-    cdef PyObject* a
-    cdef PyObject* b
-    cdef double g, x, y, out, ga, gb
-    cdef unsigned char op, flags
-    count_consumers(root, &seen)   # raises before any gradient is touched
-    ready = <PyObject**>PyMem_Malloc(seen.size * sizeof(PyObject*))
-    if ready == NULL:
-        pass_end(&seen)
-        raise MemoryError("regrad: no memory for the backward pass")
-    ready[0] = <PyObject*>root
-    n_ready = 1
-    seen.data[0].grad = seed
-    while n_ready:
-        n_ready -= 1
-        node = ready[n_ready]
-        e = entry_of(&seen, node)
-        g = e.grad
-        pass_leave(e)
-        out = (<Var>node)._val
-        op = (<Var>node)._op
-        flags = (<Var>node)._flags
-        if op == CUSTOM:
-            try:
-                _custom_grads(&seen, ready, &n_ready, node, g, release)
-            except BaseException:
-                _abandon(&seen, ready, n_ready, node, root, release)
-                raise
-            if release and node != <PyObject*>root:
-                Py_DECREF(node)
-            continue
-        a = (<Var>node)._a
-        b = (<Var>node)._b
-        if flags & CONST_A:     # a number kept in the node: no input to pass to
-            x = slot_value(&(<Var>node)._a)
-            a = NULL
-        else:
-            x = (<Var>a)._val
-        if ARITY[op] == 2 or op == POW:   # Pow: y is its exponent
-            if flags & CONST_B:
-                y = slot_value(&(<Var>node)._b)
-                b = NULL
-            else:
-                y = (<Var>b)._val
-        else:
-            y = 0.0
-        if release:   # Pow keeps its exponent: .op still describes the node
-            (<Var>node)._a = NULL
-            if op != POW:
-                (<Var>node)._b = NULL
-            (<Var>node)._flags = flags | RELEASED
-        if ARITY[op] == 2:
-            binary_grads(op, g, x, y, out, &ga, &gb)
-            _pass_to(&seen, ready, &n_ready, a, ga, release)
-            _pass_to(&seen, ready, &n_ready, b, gb, release)
-        else:
-            _pass_to(&seen, ready, &n_ready, a, unary_grad(op, g, x, out, y), release)
-        if release and node != <PyObject*>root:
-            Py_DECREF(node)     # the reference its last consumer handed over
-    PyMem_Free(seen.data)
-    PyMem_Free(ready)
-    return 0
-
-
-cdef int _custom_grads(Pass* seen, PyObject** ready, Py_ssize_t* n_ready, PyObject* node,
-                       double g, bint release) except -1:
-    """Backward through a node of an operator defined in Python: its ``backward``
-    (checked by ``regrad.function``) gives the gradients, then as for any node."""
-    cdef tuple inputs = <tuple>(<Var>node)._a
-    cdef Py_ssize_t i, n = len(inputs)
-    grads = (<object>(<Var>node)._b).backward((<Var>node)._val, g,
-                                              *[(<Var>x)._val for x in inputs])
-    if len(grads) != n:
-        raise TypeError(f"{(<object>(<Var>node)._b).name}.backward returned {len(grads)} "
-                        f"gradients for {n} inputs")
-    cdef list gs = [_to_double(gx, "gradient") for gx in grads]   # raises before any change
-    if release:     # the operator stays in _b: .op still describes the node
-        (<Var>node)._a = NULL
-        (<Var>node)._flags = (<Var>node)._flags | RELEASED
-        Py_DECREF(<PyObject*>inputs)    # the node's reference; ``inputs`` holds its own
-    for i in range(n):
-        if release:
-            Py_INCREF(inputs[i])     # _pass_to hands on or drops one reference
-        _pass_to(seen, ready, n_ready, <PyObject*>inputs[i], <double>gs[i], release)
-    return 0
-
-
-cdef void _abandon(Pass* seen, PyObject** ready, Py_ssize_t n_ready, PyObject* node, Var root,
-                   bint release) noexcept:
-    """End a backward that an operator defined in Python made raise: the results
-    not handled yet leave the pass (a result still pending is held by a consumer
-    not handled yet, so it is alive; results already handled may be gone), and
-    the references the ready stack held are dropped."""
-    cdef Py_ssize_t i
-    for i in range(seen.size):
-        if seen.data[i].pending > 0:
-            pass_leave(&seen.data[i])
-    for i in range(n_ready):
-        pass_leave(entry_of(seen, ready[i]))
-    PyMem_Free(seen.data)
-    if release:
-        for i in range(n_ready):
-            if ready[i] != <PyObject*>root:
-                Py_DECREF(ready[i])
-        if node != <PyObject*>root:
-            Py_DECREF(node)
-    PyMem_Free(ready)
-
-
 # ------------------------------------------------------- allocation, freeing
-#
-# Nodes live in slabs (``_pool.h``): made one after another, they sit one
-# after another, and memory freed by one graph goes to the next. A dying node
-# first hands its inputs to _free_parents, then its cell goes back to its
-# slab. This is installed as the type's tp_dealloc rather than written as
-# __dealloc__, which Cython wraps in an exception save/restore that costs more
-# than the rest of the deallocation: nothing here can raise or run Python code.
-
-cdef extern from "_pool.h":
-    void rg_init(size_t basicsize)
-    PyObject* rg_alloc() noexcept
-    Var rg_new(PyTypeObject* t)
-    void rg_free(PyObject* o) noexcept
-    size_t rg_release() noexcept
-    size_t rg_trim(size_t keep_bytes) noexcept
-    size_t rg_cell, rg_keep_limit, rg_slabs, RG_SLAB_BYTES
-    int rg_passthrough
-    ctypedef struct rg_list:
-        size_t count
-    rg_list rg_partial, rg_empty
+# (the nodes' memory: ``_pool.pxd``; labels are this module's)
 
 cdef extern from "Python.h":
-    PyObject* PyObject_Init(PyObject* o, PyTypeObject* t) noexcept
-    PyObject* PyErr_NoMemory() noexcept
     bint PyType_HasFeature(PyTypeObject* t, unsigned long feature)
     unsigned long Py_TPFLAGS_HEAPTYPE
-    # the slots Cython's PyTypeObject leaves out
-    ctypedef PyObject* (*allocfunc)(PyTypeObject*, Py_ssize_t) noexcept
-    ctypedef void (*freefunc)(void*) noexcept
-    ctypedef struct TypeSlots "PyTypeObject":
-        allocfunc tp_alloc
-        freefunc tp_free
-
-
-cdef PyObject* _var_alloc(PyTypeObject* t, Py_ssize_t n) noexcept:
-    cdef PyObject* o = rg_alloc()
-    if o == NULL:
-        return PyErr_NoMemory()
-    memset(o, 0, rg_cell)
-    return PyObject_Init(o, t)
-
-
-cdef inline Var _new_var():
-    """A zeroed Var, as ``Var.__new__(Var)`` makes it, minus the calls between
-    (a loop or memset over the cell would cost a libc call per node)."""
-    cdef Var out = rg_new(<PyTypeObject*>Var)
-    out._val = 0.0
-    out._a = out._b = NULL
-    out._op = out._flags = 0
-    out._born_hi = 0
-    out._mark = 0
-    return out
-
-
-cdef void _var_free(void* o) noexcept:
-    rg_free(<PyObject*>o)
 
 
 cdef void _var_dealloc(PyObject* node) noexcept:
     if (<Var>node)._op != LEAF and (input_a(node) != NULL or input_b(node) != NULL):
-        _free_parents(node)     # (a leaf's _a is its gradient)
+        free_parents(node)     # (a leaf's _a is its gradient)
     if (<Var>node)._flags & LABELED:
         _drop_label(node)
     rg_free(node)
@@ -839,8 +615,8 @@ if PyType_HasFeature(<PyTypeObject*>Var, Py_TPFLAGS_HEAPTYPE):
     # instances of a heap type hold a reference to it, which _var_dealloc does not drop
     raise ImportError("regrad._core: Var was built as a heap type; rebuild without type specs")
 rg_init((<PyTypeObject*>Var).tp_basicsize)
-(<TypeSlots*>Var).tp_alloc = _var_alloc
-(<TypeSlots*>Var).tp_free = _var_free
+(<TypeSlots*>Var).tp_alloc = var_alloc
+(<TypeSlots*>Var).tp_free = var_free
 (<PyTypeObject*>Var).tp_dealloc = _var_dealloc
 
 
@@ -854,76 +630,12 @@ def set_pool_limit(nbytes):
     """Keep at most ``nbytes`` of freed node memory for reuse (64 MiB to
     begin with); what is kept beyond it is given back now, and more as it
     is freed. Returns the old limit."""
-    global rg_keep_limit
-    cdef size_t old = rg_keep_limit
     if nbytes < 0:
         raise ValueError(f"set_pool_limit: nbytes must be >= 0, not {nbytes}")
-    rg_keep_limit = nbytes
-    rg_trim(rg_keep_limit)
-    return old
+    return pool_limit(nbytes)
 
 
 def _pool_stats():
     """The allocator's state, for tests: slabs held, empty, partly used."""
     return dict(slabs=rg_slabs, empty=rg_empty.count, partial=rg_partial.count,
                 slab_bytes=RG_SLAB_BYTES, cell=rg_cell, passthrough=bool(rg_passthrough))
-
-
-cdef inline void _free_custom_links(PyObject* node) noexcept:
-    """A node of an operator defined in Python drops its tuple of inputs and its
-    operator (a deep chain of such nodes is freed by CPython's tuple deallocator,
-    which guards its recursion)."""
-    cdef PyObject* t = (<Var>node)._a
-    cdef PyObject* f = (<Var>node)._b
-    (<Var>node)._a = NULL
-    (<Var>node)._b = NULL
-    Py_XDECREF(t)
-    Py_XDECREF(f)
-
-
-cdef void _free_parents(PyObject* node) noexcept:
-    """Release a dying node's inputs without recursion: an input that only this
-    node holds gives up its own inputs to the work stack before it is freed."""
-    cdef PyObject* local[64]
-    cdef PyObject** stack = local
-    cdef PyObject** grown
-    cdef Py_ssize_t size = 0, capacity = 64
-    cdef PyObject* p
-    if (<Var>node)._op == CUSTOM:
-        _free_custom_links(node)
-        return
-    if input_a(node) != NULL:
-        stack[size] = (<Var>node)._a
-        size += 1
-    if input_b(node) != NULL:
-        stack[size] = (<Var>node)._b
-        size += 1
-    (<Var>node)._a = NULL
-    (<Var>node)._b = NULL
-    while size:
-        size -= 1
-        p = stack[size]
-        if Py_REFCNT(p) == 1 and (<Var>p)._op == CUSTOM:
-            _free_custom_links(p)
-        elif Py_REFCNT(p) == 1 and (<Var>p)._op != LEAF:   # a leaf has no inputs
-            if size + 2 > capacity:
-                grown = <PyObject**>PyMem_Malloc(2 * capacity * sizeof(PyObject*))
-                if grown == NULL:     # out of memory: let CPython free it recursively
-                    Py_DECREF(p)
-                    continue
-                memcpy(grown, stack, size * sizeof(PyObject*))
-                if stack != local:
-                    PyMem_Free(stack)
-                stack = grown
-                capacity *= 2
-            if input_a(p) != NULL:
-                stack[size] = (<Var>p)._a
-                size += 1
-            if input_b(p) != NULL:
-                stack[size] = (<Var>p)._b
-                size += 1
-            (<Var>p)._a = NULL
-            (<Var>p)._b = NULL
-        Py_DECREF(p)            # frees p, whose inputs are already taken
-    if stack != local:
-        PyMem_Free(stack)

@@ -1,10 +1,12 @@
 """Helpers shared by the compiled modules for walking a graph of ``Var``
-nodes through their raw parent pointers."""
+nodes through their raw parent pointers: counting consumers, backward's
+schedule, releasing a result's inputs."""
 from cpython.ref cimport PyObject
 from cpython.mem cimport PyMem_Realloc, PyMem_Free
 
-from regrad._core cimport (Var, LEAF, CUSTOM, REQ_GRAD, RELEASED, IN_PASS, input_a, input_b,
-                          born_of, born_before)
+from regrad._core cimport (Var, LEAF, POW, CUSTOM, REQ_GRAD, RELEASED, IN_PASS, input_a,
+                          input_b, born_of, born_before)
+from regrad._alloc cimport alloc
 
 cdef extern from "Python.h":
     # on raw pointers: parent links are references the compiled modules own
@@ -180,3 +182,54 @@ cdef inline int count_consumers(Var root, Pass* seen) except -1:
     finally:
         PyMem_Free(stack.data)
     return 0
+
+
+# Backward's schedule, PyTorch's dependency counting, for every compiled pass
+# that runs it: backward (``_backward.pxd``) and a tape's recording
+# (``_replay.pyx``). After count_consumers, a stack of ready results, the root
+# first: pop one, hand its gradient to its inputs; an input whose last consumer
+# has passed (``schedule_passed``) becomes ready. Every node is read twice in
+# all, and no sort is needed. ``regrad.pure.Schedule`` is the same schedule in
+# Python, so every engine adds gradients in one order. (The stack is a plain
+# array and count, not a struct, so that the C compiler keeps them in registers.)
+
+cdef inline PyObject** schedule_start(Var root, Pass* seen) except NULL:
+    """Count the consumers under ``root`` (raising before anything is changed);
+    returns the stack of ready results, room for all, holding the root (one
+    ready result). On error the pass is ended."""
+    cdef PyObject** ready
+    count_consumers(root, seen)
+    try:
+        ready = <PyObject**>alloc(seen.size, sizeof(PyObject*), "the backward pass")
+    except MemoryError:
+        pass_end(seen)
+        raise
+    ready[0] = <PyObject*>root
+    return ready
+
+
+cdef inline bint schedule_passed(PyObject* x, Entry* e, PyObject** ready,
+                                 Py_ssize_t* n_ready) noexcept:
+    """A consumer of result ``x`` (its entry ``e``) has passed: if it was the
+    last, ``x`` is ready (pushed, True)."""
+    e.pending -= 1
+    if e.pending:
+        return False
+    ready[n_ready[0]] = x     # room was reserved for every result
+    n_ready[0] += 1
+    return True
+
+
+cdef inline void release_inputs(PyObject* node) noexcept:
+    """Drop a result's links to its inputs, as backward() does once it has
+    passed its gradient on; a Pow keeps its exponent, an operator defined in
+    Python (CUSTOM) its operator: ``.op`` still describes the node."""
+    cdef PyObject* a = input_a(node)
+    cdef PyObject* b = NULL
+    (<Var>node)._a = NULL
+    if (<Var>node)._op != POW and (<Var>node)._op != CUSTOM:
+        b = input_b(node)
+        (<Var>node)._b = NULL
+    (<Var>node)._flags = (<Var>node)._flags | RELEASED
+    Py_XDECREF(a)
+    Py_XDECREF(b)

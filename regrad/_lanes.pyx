@@ -26,7 +26,7 @@ of ``regrad/_kernels.pxd``, which raise the dynamic engine's exception.
 ``regrad/lanes.py`` is the same API in plain Python, the readable reference.
 """
 cimport cython
-from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.mem cimport PyMem_Free
 from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_Release,
                              PyBuffer_IsContiguous, PyBUF_RECORDS_RO)
 from cpython.float cimport PyFloat_AS_DOUBLE
@@ -38,6 +38,8 @@ from libc.math cimport NAN
 from regrad._core cimport (Var, MUL, ADD, DIV, POW, REQ_GRAD, HAS_GRAD, leaf_grad, set_leaf_grad,
                            born_before)
 from regrad._kernels cimport binary_value, unary_value
+from regrad._alloc cimport alloc, checked_product
+from regrad._replay cimport Tape
 
 import signal
 import threading
@@ -45,11 +47,9 @@ from array import array
 
 from . import _messages as _ref   # the checks and messages, shared with the pure tape
 from .ops import is_real as _is_real
-from ._replay import Tape as _Tape
 
 cdef extern from "Python.h":
     bint PyFloat_CheckExact(PyObject*)
-    const Py_ssize_t PY_SSIZE_T_MAX
 
 cdef extern from "_lanes.h":
     ctypedef struct ln_instr:
@@ -146,19 +146,8 @@ cdef Py_ssize_t BLOCK_BYTES = 512 * 1024
 cdef Py_ssize_t STEP_BLOCKS_PER_THREAD = 8
 
 
-cdef Py_ssize_t _product(Py_ssize_t a, Py_ssize_t b) except -1:
-    """a * b (both >= 0), or MemoryError where it would not fit a Py_ssize_t."""
-    if b and a > PY_SSIZE_T_MAX // b:
-        raise MemoryError(f"regrad: the batch tape would need more memory than this "
-                          f"machine can address ({a} x {b} values)")
-    return a * b
-
-
 cdef inline void* _alloc(Py_ssize_t count, size_t size) except NULL:
-    cdef void* p = PyMem_Malloc(_product(count if count > 0 else 1, size))
-    if p == NULL:
-        raise MemoryError("regrad: no memory for the batch tape")
-    return p
+    return alloc(count, size, "the batch tape")
 
 
 cdef tuple _shape(Py_buffer* view):
@@ -166,6 +155,38 @@ cdef tuple _shape(Py_buffer* view):
     if view.shape != NULL:
         return tuple(view.shape[i] for i in range(view.ndim))
     return (view.len // view.itemsize,) if view.ndim else ()
+
+
+def _parameter_uses(list prog, list is_param, list scal):
+    """The uses of shared parameters, numbered in the order backward meets
+    them (instructions last to first; a DOT's terms last to first, the first
+    with the start). Per instruction its operands' uses (-1: none), and per
+    use its parameter's scalar index."""
+    use_param = []
+
+    def use(s):
+        if not is_param[s]:
+            return -1
+        use_param.append(scal[s])
+        return len(use_param) - 1
+
+    uses_of = [None] * len(prog)
+    for t in range(len(prog) - 1, -1, -1):
+        op, out, operands, p = prog[t]
+        if op == LN_DOT:
+            term_uses = [None] * (len(operands) - 1)
+            for k in range(len(operands) - 2, -1, -1):
+                start = use(operands[0]) if k == 0 else -1
+                term_uses[k] = (use(operands[k + 1][0]), use(operands[k + 1][1]))
+            uses_of[t] = (start, term_uses)
+        else:
+            uses_of[t] = [use(x) for x in operands]
+    return uses_of, use_param
+
+
+cdef inline int32_t _field(list lane, list scal, Py_ssize_t s):
+    """Where an operand is: its lane slot, or its scalar index."""
+    return lane[s] if lane[s] >= 0 else scal[s]
 
 
 # tests: a function called as _test_hook("start", t) before worker t starts and
@@ -196,14 +217,10 @@ cdef class BatchTape:
     cdef Py_ssize_t n_acc
     cdef Py_ssize_t B
     cdef Py_ssize_t n_threads
-    # the recorded tape, unfused, for the error path
+    # the recorded tape: planned from, then run again, unfused, on the error path
+    cdef Tape _tape               # (it also holds the leaves)
     cdef Py_ssize_t n, n_leaves, root_slot
-    cdef uint8_t* t_op
-    cdef int32_t* t_a
-    cdef int32_t* t_b
-    cdef unsigned long long* t_born
     cdef int32_t* leaf_scalar     # per leaf slot: its scalar index, or -1 - input
-    cdef double* t_p              # per result: Pow's exponent (as the kernels read it)
     # the last forward
     cdef Py_ssize_t N             # lanes
     cdef bint ready               # the last forward succeeded
@@ -237,46 +254,17 @@ cdef class BatchTape:
     cdef Py_ssize_t n_opt
     cdef uint8_t* acc_in_opt      # per acc[] entry: its parameter is the optimizer's
     # Python objects
-    cdef object _root, _inputs, _scalars, _params, _tape, _outputs, _out_lanes
+    cdef object _root, _inputs, _scalars, _params, _outputs, _out_lanes
     cdef object _opt_key, _opt_params, _step_store
 
-    def __cinit__(self):
-        self.prog = NULL
-        self.terms = NULL
-        self.sv = NULL
-        self.scalar_leaf = NULL
-        self.use_param = self.param_of = NULL
-        self.t_op = NULL
-        self.t_a = self.t_b = self.leaf_scalar = NULL
-        self.t_born = NULL
-        self.t_p = NULL
-        self.V = NULL
-        self.bad_block = NULL
-        self.G = self.C = NULL
-        self.zero_slot = NULL
-        self.St = NULL
-        self.sync = self.cut = NULL
-        self.step_T = 0
-        self.step_out = NULL
-        self.step_buf = NULL
-        self.step_cap = self.step_N = 0
-        self.out_lane = NULL
-        self.opt_nodes = NULL
-        self.acc_in_opt = NULL
-        self.N = self.V_blocks = 0
-
     def __dealloc__(self):
+        # every C field starts at 0 or NULL (Cython zeroes a new object)
         PyMem_Free(self.prog)
         PyMem_Free(self.terms)
         PyMem_Free(self.sv)
         PyMem_Free(self.scalar_leaf)
         PyMem_Free(self.use_param)
         PyMem_Free(self.param_of)
-        PyMem_Free(self.t_op)
-        PyMem_Free(self.t_a)
-        PyMem_Free(self.t_b)
-        PyMem_Free(self.t_born)
-        PyMem_Free(self.t_p)
         PyMem_Free(self.leaf_scalar)
         PyMem_Free(self.V)
         PyMem_Free(self.bad_block)
@@ -300,56 +288,57 @@ cdef class BatchTape:
         threads, block = _ref.check_options(threads, block)
         inputs = _ref.check_inputs(root, inputs, Var)
         outputs = _ref.check_outputs(outputs, Var)
-        tape = _Tape(root, retain_graph=retain_graph, outputs=outputs)
-        ops, a_bytes, b_bytes, born, leaves, root_slot, out_slots, exponents = tape._arrays()
-        self._plan(ops, array("i", a_bytes), array("i", b_bytes), born, leaves, root_slot,
-                   inputs, out_slots, exponents)
+        tape = Tape(root, retain_graph=retain_graph, outputs=outputs)
+        self._plan(tape, inputs)
         self._plan_first_writes()
         self._root = root
         self._outputs = outputs
         self._inputs = inputs
-        self._tape = tape                  # holds the leaves
         self.n_threads = threads
         if block is None:
             block = BLOCK_BYTES // (8 * (2 * self.n_lane + self.U + 1))
             block = max(8, min(256, block - block % 8))
         self.B = block
         self.bad_block = <Py_ssize_t*>_alloc(threads, sizeof(Py_ssize_t))
-        self.G = <double*>_alloc(_product(threads, _product(self.n_lane, self.B)), sizeof(double))
-        self.C = <double*>_alloc(_product(threads, _product(self.B, max(self.U, 16))),
+        self.G = <double*>_alloc(checked_product(threads, checked_product(self.n_lane, self.B)),
+                                 sizeof(double))
+        self.C = <double*>_alloc(checked_product(threads, checked_product(self.B, max(self.U, 16))),
                                  sizeof(double))
 
-    cdef int _plan(self, bytes ops, a, b, list born, tuple leaves, Py_ssize_t root_slot,
-                   tuple inputs, list out_slots, dict exponents) except -1:
-        cdef Py_ssize_t n = len(ops), L = len(leaves), i, j
+    # ------------------------------------------------------------ planning
+    cdef int _plan(self, Tape tape, tuple inputs) except -1:
+        """The lane program, from the replay tape's arrays, phase by phase."""
+        self._tape = tape
+        self.n, self.n_leaves, self.root_slot = tape.n, tape.n_leaves, tape.root_slot
+        lane, scal, scalars, shared = self._place_leaves(tape, inputs)
+        out_slots = [tape.out_slot[i] for i in range(tape.n_out)]
+        fused, uses = self._fused(tape, lane, out_slots)
+        prog = self._instructions(tape, fused, uses, lane, out_slots)
+        is_param = [lane[s] < 0 and scal[s] >= 0 and shared[scal[s]] for s in range(self.n)]
+        uses_of, use_param = _parameter_uses(prog, is_param, scal)
+        self._write_program(prog, lane, scal, uses_of)
+        self._lay_out_scalars(scalars, shared, use_param)
+        return 0
+
+    cdef tuple _place_leaves(self, Tape tape, tuple inputs):
+        """Inputs are lane slots 0..k-1, the other leaves scalars. Per slot: its
+        lane slot or -1 (``lane``), its scalar index or -1 (``scal``); the
+        scalar leaves, and per scalar whether it is a shared parameter."""
+        cdef Py_ssize_t j, L = self.n_leaves
         cdef Var leaf
-        cdef ln_instr* ins
-        cdef ln_term* term
-        self.n, self.n_leaves, self.root_slot = n, L, root_slot
-        self.t_op = <uint8_t*>_alloc(n, 1)
-        self.t_a = <int32_t*>_alloc(n, sizeof(int32_t))
-        self.t_b = <int32_t*>_alloc(n, sizeof(int32_t))
-        self.t_born = <unsigned long long*>_alloc(n - L, sizeof(unsigned long long))
-        self.t_p = <double*>_alloc(n - L, sizeof(double))
         self.leaf_scalar = <int32_t*>_alloc(L, sizeof(int32_t))
-        for i in range(n):
-            self.t_op[i] = ops[i]
-            self.t_a[i] = a[i]
-            self.t_b[i] = b[i]
-        for i in range(n - L):
-            self.t_born[i] = born[i]
-            self.t_p[i] = exponents.get(L + i, 0.0)
-        # leaves: inputs are lane slots 0..k-1, the others scalars
-        slot_of_leaf = {id(leaf): j for j, leaf in enumerate(leaves)}
-        lane = [-1] * n                   # per slot: its lane slot, or -1
-        scal = [-1] * n                   # per leaf slot: its scalar index, or -1
+        slot_of_leaf = {}
+        for j in range(L):
+            slot_of_leaf[id(<object>tape.leaf[j])] = j
+        lane = [-1] * self.n
+        scal = [-1] * self.n
         for i, inp in enumerate(inputs):
             lane[slot_of_leaf[id(inp)]] = i
         scalars = []
-        shared = []                       # per scalar: a shared parameter?
+        shared = []
         for j in range(L):
             if lane[j] < 0:
-                leaf = <Var>leaves[j]
+                leaf = <Var>tape.leaf[j]
                 scal[j] = len(scalars)
                 scalars.append(leaf)
                 shared.append(bool(leaf._flags & REQ_GRAD))
@@ -357,29 +346,46 @@ cdef class BatchTape:
             else:
                 self.leaf_scalar[j] = -1 - lane[j]
         self.k = len(inputs)
-        # results: a product used once, by the sum in the next slot as its second
-        # operand, fuses into that sum (the replay tape's rule) when it has lanes
+        return lane, scal, scalars, shared
+
+    cdef tuple _fused(self, Tape tape, list lane, list out_slots):
+        """Per slot: whether it is a product that fuses into the sum in the next
+        slot (used once, by that sum as its second operand, and with lanes: the
+        replay tape's rule), and its number of uses."""
+        cdef Py_ssize_t n = self.n, L = self.n_leaves, i
+        cdef int32_t* a = tape.a
+        cdef int32_t* b = tape.b
         uses = [0] * n
         for i in range(L, n):
             uses[a[i]] += 1
-            if ops[i] <= DIV:
+            if tape.unfused_op(i) <= DIV:
                 uses[b[i]] += 1
         for i in out_slots:               # an output keeps its values: never fused
             uses[i] += 1
-        fused = [False] * n               # a product run inside the next slot's sum
+        fused = [False] * n
         i = L
         while i < n - 1:
-            if (ops[i] == MUL and uses[i] == 1 and ops[i + 1] == ADD and b[i + 1] == i
+            if (tape.unfused_op(i) == MUL and uses[i] == 1 and tape.unfused_op(i + 1) == ADD
+                    and b[i + 1] == i
                     and (lane[a[i]] >= 0 or lane[b[i]] >= 0 or a[i] >= L or b[i] >= L)):
                 fused[i] = True
                 i += 2
             else:
                 i += 1
-        # the instructions, in tape order: [op, out slot, operands, p]; a fused
-        # product and its sum are a DOT of one term, and a DOT whose result is
-        # used only as the next one's first operand absorbs it
+        return fused, uses
+
+    cdef list _instructions(self, Tape tape, list fused, list uses, list lane, list out_slots):
+        """The instructions, in tape order: [op, out slot, operands, p]; a fused
+        product and its sum are a DOT of one term, and a DOT whose result is
+        used only as the next one's first operand absorbs it. Each result gets
+        the next lane slot, after the inputs'."""
+        cdef Py_ssize_t L = self.n_leaves, i, n_lane
+        cdef int32_t* a = tape.a
+        cdef int32_t* b = tape.b
+        cdef uint8_t op
         prog = []
-        for i in range(L, n):
+        for i in range(L, self.n):
+            op = tape.unfused_op(i)
             if fused[i]:
                 continue
             if i > L and fused[i - 1]:
@@ -389,50 +395,28 @@ cdef class BatchTape:
                     prog[len(prog) - 1][2].append((a[i - 1], b[i - 1]))
                 else:
                     prog.append([LN_DOT, i, [a[i], (a[i - 1], b[i - 1])], 0.0])
-            elif ops[i] <= DIV:
-                prog.append([ops[i], i, [a[i], b[i]], 0.0])
-            elif ops[i] == POW:
-                prog.append([ops[i], i, [a[i]], exponents[i]])
-            else:
-                prog.append([ops[i], i, [a[i]], 0.0])
+            elif op <= DIV:
+                prog.append([op, i, [a[i], b[i]], 0.0])
+            else:     # Pow: b is its exponent's slot (as the kernels read it)
+                prog.append([op, i, [a[i]], tape.val[b[i]] if op == POW else 0.0])
         n_lane = self.k
         for entry in prog:
             lane[entry[1]] = n_lane
             n_lane += 1
         self.n_lane = n_lane
-        self.root_lane = lane[root_slot]
+        self.root_lane = lane[self.root_slot]
         self._out_lanes = [lane[i] for i in out_slots]
         self.n_out = len(out_slots)
         self.out_lane = <int32_t*>_alloc(self.n_out, sizeof(int32_t))
         for i in range(self.n_out):
             self.out_lane[i] = self._out_lanes[i]
+        return prog
 
-        def is_param(s):
-            return lane[s] < 0 and shared[scal[s]]
-
-        # shared parameter uses, numbered in the order backward meets them
-        use_param = []
-        def use(s):
-            if not is_param(s):
-                return -1
-            use_param.append(scal[s])
-            return len(use_param) - 1
-
-        def field(s):
-            return lane[s] if lane[s] >= 0 else scal[s]
-
-        uses_of = [None] * len(prog)
-        for t in range(len(prog) - 1, -1, -1):
-            op, out, operands, p = prog[t]
-            if op == LN_DOT:              # terms last to first; the first with the start
-                term_uses = [None] * (len(operands) - 1)
-                for k in range(len(operands) - 2, -1, -1):
-                    start = use(operands[0]) if k == 0 else -1
-                    term_uses[k] = (use(operands[k + 1][0]), use(operands[k + 1][1]))
-                uses_of[t] = (start, term_uses)
-            else:
-                uses_of[t] = [use(x) for x in operands]
-        self.U = len(use_param)
+    cdef int _write_program(self, list prog, list lane, list scal, list uses_of) except -1:
+        """The C program: per instruction, where its operands are (a lane slot,
+        or a scalar) and their parameter uses; a DOT's terms after it."""
+        cdef ln_instr* ins
+        cdef ln_term* term
         self.n_ins = len(prog)
         n_terms = sum(len(entry[2]) - 1 for entry in prog if entry[0] == LN_DOT)
         self.prog = <ln_instr*>_alloc(self.n_ins, sizeof(ln_instr))
@@ -446,26 +430,29 @@ cdef class BatchTape:
             ins.out = lane[out]
             ins.p = p
             ins.kind = LN_A if lane[operands[0]] >= 0 else 0
-            ins.a = field(operands[0])
+            ins.a = _field(lane, scal, operands[0])
             ins.ub = -1
+            ins.ua = uses_of[t][0]
             if op == LN_DOT:
-                ins.ua = uses_of[t][0]
                 ins.b = n_terms
                 ins.c = len(operands) - 1
                 for k, (x, y) in enumerate(operands[1:]):
                     term = &self.terms[n_terms]
                     term.kind = (LN_B if lane[x] >= 0 else 0) | (LN_C if lane[y] >= 0 else 0)
-                    term.b = field(x)
-                    term.c = field(y)
+                    term.b = _field(lane, scal, x)
+                    term.c = _field(lane, scal, y)
                     term.ub, term.uc = uses_of[t][1][k]
                     n_terms += 1
-            else:
-                ins.ua = uses_of[t][0]
-                if len(operands) == 2:
-                    ins.kind |= LN_B if lane[operands[1]] >= 0 else 0
-                    ins.b = field(operands[1])
-                    ins.ub = uses_of[t][1]
-        # scalars and the accumulators of the shared gradients
+            elif len(operands) == 2:
+                ins.kind |= LN_B if lane[operands[1]] >= 0 else 0
+                ins.b = _field(lane, scal, operands[1])
+                ins.ub = uses_of[t][1]
+        return 0
+
+    cdef int _lay_out_scalars(self, list scalars, list shared, list use_param) except -1:
+        """The scalars' values, and the accumulators of the shared parameters'
+        gradients: one per use when each parameter has one, else one per scalar."""
+        cdef Py_ssize_t j, u
         self._scalars = tuple(scalars)
         self.n_scalar = len(scalars)
         self.sv = <double*>_alloc(self.n_scalar, sizeof(double))
@@ -474,6 +461,7 @@ cdef class BatchTape:
             self.scalar_leaf[j] = <PyObject*>scalars[j]
         params = sorted(set(use_param))
         self._params = tuple(scalars[j] for j in params)
+        self.U = len(use_param)
         if len(params) == len(use_param):     # one use each: acc[] indexed by use
             self.n_acc = self.U
             self.param_of = <int32_t*>_alloc(self.U, sizeof(int32_t))
@@ -592,7 +580,7 @@ cdef class BatchTape:
             PyMem_Free(self.V)
             self.V = NULL
             self.V_blocks = 0
-            self.V = <double*>_alloc(_product(nb, _product(self.n_lane, self.B)),
+            self.V = <double*>_alloc(checked_product(nb, checked_product(self.n_lane, self.B)),
                                      sizeof(double))
             self.V_blocks = nb
         result = array("d", bytes(8 * N))
@@ -634,6 +622,7 @@ cdef class BatchTape:
         on the recorded (unfused) tape, and raise the first lane's error: of
         its failing nodes, the one made first (as the replay tape does)."""
         cdef Py_ssize_t lane, i, L = self.n_leaves, j
+        cdef Tape tape = self._tape
         cdef double* v = <double*>_alloc(self.n, sizeof(double))
         cdef uint8_t o
         cdef unsigned long long born, first_born = 0
@@ -644,15 +633,15 @@ cdef class BatchTape:
                     v[j] = self.sv[s] if s >= 0 else rows[lane * self.k + (-1 - s)]
                 first_error = None
                 for i in range(L, self.n):
-                    o = self.t_op[i]
+                    o = tape.unfused_op(i)
                     try:
                         if o <= DIV:
-                            v[i] = binary_value(o, v[self.t_a[i]], v[self.t_b[i]])
-                        else:
-                            v[i] = unary_value(o, v[self.t_a[i]], self.t_p[i - L])
+                            v[i] = binary_value(o, v[tape.a[i]], v[tape.b[i]])
+                        else:   # Pow's exponent: in the tape's constant slot
+                            v[i] = unary_value(o, v[tape.a[i]], tape.val[tape.b[i]])
                     except Exception as e:
                         v[i] = NAN
-                        born = self.t_born[i - L]
+                        born = tape.born[i - L]
                         if first_error is None or born_before(born, first_born):
                             first_born = born
                             first_error = e

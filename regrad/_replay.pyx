@@ -27,7 +27,7 @@ recorded results are plain numbers in the arrays.
 """
 cimport cython
 from cpython.ref cimport PyObject, Py_INCREF
-from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.mem cimport PyMem_Free
 from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_Release,
                              PyBuffer_IsContiguous, PyBUF_RECORDS_RO)
 from cpython.float cimport PyFloat_AS_DOUBLE
@@ -36,12 +36,13 @@ from libc.string cimport memset, memcpy
 from libc.math cimport NAN
 
 from regrad._core cimport (Var, LEAF, CUSTOM, ADD, MUL, POW, RELU, N_OPS, ARITY, REQ_GRAD,
-                           HAS_GRAD, RELEASED, IN_PASS, CONST_A, CONST_B, leaf_grad,
+                           HAS_GRAD, IN_PASS, CONST_A, CONST_B, leaf_grad,
                            set_leaf_grad, born_of, born_before, give_numbers_nodes,
                            input_a, input_b, value_b)
 from regrad._kernels cimport binary_value, unary_value, binary_grads, unary_grad
-from regrad._graph cimport (NodeVec, node_vec_push, is_result_requiring_grad, count_consumers,
-                            Pass, Entry, entry_of, pass_end, Py_DECREF, Py_XDECREF, Py_REFCNT)
+from regrad._alloc cimport alloc
+from regrad._graph cimport (NodeVec, node_vec_push, is_result_requiring_grad, Pass, entry_of,
+                            pass_end, schedule_start, schedule_passed, release_inputs, Py_DECREF, Py_XDECREF, Py_REFCNT)
 
 from . import ops as _ops
 from . import _messages as _msg
@@ -56,21 +57,14 @@ __all__ = ["Tape"]
 
 cdef int32_t MAX_NODES = 2147483647
 
-# Two op codes of the tape only: a product whose one consumer is the sum in
-# the next slot (``acc + w*x``, the bulk of a neuron) runs as one step, its
-# value kept in a register. The same kernels, in the same order. On the moons
-# tape this made a step 1.4x faster (144 us instead of 205-216 us, measured
-# with benchmarks/bench_replay.py when it was introduced).
-cdef enum:
-    MUL_THEN_ADD = N_OPS        # at the product's slot
-    ADD_AFTER_MUL = N_OPS + 1   # at the sum's slot
-
-
 cdef inline void* _alloc(Py_ssize_t count, size_t size) except NULL:
-    cdef void* p = PyMem_Malloc((count if count > 0 else 1) * size)
-    if p == NULL:
-        raise MemoryError("regrad: no memory for the tape")
-    return p
+    return alloc(count, size, "the tape")
+
+
+def _allocates(Py_ssize_t count, size_t size):
+    """Whether an array of ``count`` items of ``size`` bytes can be had (for tests)."""
+    PyMem_Free(_alloc(count, size))
+    return True
 
 
 cdef inline size_t _hash(PyObject* p) noexcept:
@@ -82,40 +76,6 @@ cdef inline size_t _hash(PyObject* p) noexcept:
 cdef class Tape:
     """A recorded graph: ``regrad.compile(root)`` makes one (see ``regrad.replay.Tape``
     for the reference implementation of the same API)."""
-
-    cdef Py_ssize_t n            # slots: leaves, then results
-    cdef Py_ssize_t n_leaves
-    cdef Py_ssize_t root_slot
-    cdef uint8_t* op             # per slot: op code (LEAF for a leaf)
-    cdef int32_t* a              # per slot: first operand's slot
-    cdef int32_t* b              # per slot: second operand's slot (Pow: its exponent's
-                                 # constant slot); 0 for other one-input ops (read, unused)
-    cdef double* val             # per slot: value of the last forward (or the recording);
-                                 # then the exponents' constant slots
-    cdef double* adj             # per slot: adjoint during backward, 0.0 between sweeps
-    cdef unsigned long long* born   # per result (slot - n_leaves): its creation number,
-                                    # read only once a forward has failed
-    cdef PyObject** leaf         # per leaf slot: the leaf Var (owned reference)
-    cdef int32_t* live           # the leaf slots forward() reads (see _freeze)
-    cdef Py_ssize_t n_live
-    cdef PyObject** table        # leaf Var -> slot, open addressing (for load())
-    cdef int32_t* table_slot
-    cdef size_t table_mask
-    cdef PyObject** out          # output Vars (owned) and their slots
-    cdef int32_t* out_slot
-    cdef Py_ssize_t n_out
-    cdef Var _root
-    cdef bint started            # __init__ has begun: a tape records once
-
-    def __cinit__(self):
-        self.op = NULL
-        self.a = self.b = NULL
-        self.val = self.adj = NULL
-        self.born = NULL
-        self.leaf = self.table = self.out = NULL
-        self.table_slot = self.out_slot = self.live = NULL
-        self.n = self.n_leaves = self.n_out = self.n_live = 0
-        self.started = False
 
     def __init__(self, Var root not None, retain_graph=False, outputs=()):
         """Record the graph under ``root``; use ``regrad.compile(root, ...)``."""
@@ -135,6 +95,7 @@ cdef class Tape:
         self._root = root                      # set once recorded: see _check
 
     def __dealloc__(self):
+        # every C field starts at 0 or NULL (Cython zeroes a new object)
         cdef Py_ssize_t i
         if self.leaf != NULL:
             for i in range(self.n_leaves):
@@ -179,7 +140,6 @@ cdef class Tape:
                 Py_INCREF(root)
                 root._mark = 1
             else:
-                count_consumers(root, &seen)
                 _schedule(root, &seen, &order, &leaves)
             self._fill(root, &seen, &order, &leaves)
             self._fuse()
@@ -317,7 +277,7 @@ cdef class Tape:
             self.table_slot[h] = <int32_t>i
         return 0
 
-    cdef inline Py_ssize_t _leaf_slot(self, PyObject* p) noexcept:
+    cdef Py_ssize_t _leaf_slot(self, PyObject* p) noexcept:
         cdef size_t h = _hash(p) & self.table_mask
         while self.table[h] != NULL:
             if self.table[h] == p:
@@ -378,11 +338,7 @@ cdef class Tape:
         cdef unsigned long long born, first_born = 0
         first_error = None
         for i in range(self.n_leaves, self.n):
-            o = self.op[i]
-            if o == MUL_THEN_ADD:         # the same kernels, one slot at a time
-                o = MUL
-            elif o == ADD_AFTER_MUL:
-                o = ADD
+            o = self.unfused_op(i)         # the same kernels, one slot at a time
             try:
                 if ARITY[o] == 2:
                     v[i] = binary_value(o, v[self.a[i]], v[self.b[i]])
@@ -567,25 +523,6 @@ cdef class Tape:
         finally:
             PyMem_Free(data)
 
-    def _arrays(self):
-        """What ``regrad._lanes`` builds from: per slot the op code (fused codes
-        undone) and operand slots (bytes of uint8, int32, int32), each result's
-        creation number, the leaves, the root's slot, the outputs' slots and
-        each Pow slot's exponent."""
-        self._check()
-        cdef Py_ssize_t i, n = self.n, R = self.n - self.n_leaves
-        ops = bytearray((<char*>self.op)[:n])
-        for i in range(n):
-            if ops[i] == MUL_THEN_ADD:
-                ops[i] = MUL
-            elif ops[i] == ADD_AFTER_MUL:
-                ops[i] = ADD
-        return (bytes(ops), (<char*>self.a)[:n * 4], (<char*>self.b)[:n * 4],
-                [self.born[i] for i in range(R)],
-                tuple(<object>self.leaf[i] for i in range(self.n_leaves)), self.root_slot,
-                [self.out_slot[i] for i in range(self.n_out)],
-                {i: self.val[self.b[i]] for i in range(self.n_leaves, n) if self.op[i] == POW})
-
     # ------------------------------------------------------------ describing
     @property
     def root(self):
@@ -616,18 +553,14 @@ cdef class Tape:
 
 
 cdef int _schedule(Var root, Pass* seen, NodeVec* order, NodeVec* leaves) except -1:
-    """Backward's schedule, recorded: a stack of ready results, root first; a
-    result is ready once its last consumer has passed (its entry's ``pending``
-    as counted by ``count_consumers``). Lists the results in ``order`` and the
-    leaves, as first met, in ``leaves``, each with a reference held until
-    recording ends."""
-    cdef PyObject** ready = <PyObject**>_alloc(seen.size, sizeof(PyObject*))
+    """Backward's schedule (``_graph.pxd``), recorded: lists the results in the
+    order backward handles them in ``order``, and the leaves, as first met, in
+    ``leaves``, each with a reference held until recording ends."""
+    cdef PyObject** ready = schedule_start(root, seen)
     cdef Py_ssize_t n_ready = 1
     cdef PyObject* node
     cdef PyObject* x
-    cdef Entry* e
     cdef int j
-    ready[0] = <PyObject*>root
     try:
         while n_ready:
             n_ready -= 1
@@ -644,11 +577,7 @@ cdef int _schedule(Var root, Pass* seen, NodeVec* order, NodeVec* leaves) except
                 if x == NULL or (j == 1 and (<Var>node)._op == POW):
                     continue               # Pow's exponent: a constant slot, not a leaf
                 if is_result_requiring_grad(x):
-                    e = entry_of(seen, x)
-                    e.pending -= 1
-                    if e.pending == 0:
-                        ready[n_ready] = x     # room for every result was reserved
-                        n_ready += 1
+                    schedule_passed(x, entry_of(seen, x), ready, &n_ready)
                 elif (<Var>x)._mark == 0:      # a leaf met for the first time
                     node_vec_push(leaves, x)
                     Py_INCREF(<object>x)
@@ -664,20 +593,9 @@ cdef void _release(NodeVec* order, bint release) noexcept:
     by ``order`` and every leaf by the tape, so nothing is freed before the
     last loop, where each result dies with no inputs left to free."""
     cdef Py_ssize_t k
-    cdef PyObject* node
-    cdef PyObject* pa
-    cdef PyObject* pb
-    for k in range(order.size):
-        node = order.data[k]
-        if release:
-            pa = (<Var>node)._a
-            (<Var>node)._a = NULL
-            Py_XDECREF(pa)
-            if (<Var>node)._op != POW:     # Pow keeps its exponent: .op describes it
-                pb = (<Var>node)._b
-                (<Var>node)._b = NULL
-                Py_XDECREF(pb)
-            (<Var>node)._flags = (<Var>node)._flags | RELEASED
+    if release:
+        for k in range(order.size):
+            release_inputs(order.data[k])
     for k in range(order.size):
         Py_DECREF(order.data[k])
     PyMem_Free(order.data)

@@ -276,5 +276,17 @@ def test_compiled_nodes_need_no_cyclic_gc():
     assert not gc.is_tracked(x) and not gc.is_tracked(x * x)
 
 
+@pytest.mark.parametrize("count, size", [(2**61 + 1, 8), (2**62, 4), (2**63 - 1, 2)])
+def test_an_array_too_large_to_address_is_refused(count, size):
+    """The compiled modules' arrays (regrad/_alloc.pxd) multiply a count by an
+    item size: a product past the address space raises MemoryError, where an
+    unchecked one would wrap around to a small allocation (2**61 + 1 items of
+    8 bytes: 8 bytes) and the writes that follow would overrun it."""
+    _replay = pytest.importorskip("regrad._replay")
+    assert _replay._allocates(1000, 8) and _replay._allocates(0, 8)
+    with pytest.raises(MemoryError, match="more memory than this machine can address"):
+        _replay._allocates(count, size)
+
+
 if __name__ == "__main__":
     child(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
