@@ -881,9 +881,9 @@ cdef class BatchTape:
         if self.step_out == NULL:
             self.step_out = <double**>_alloc(n_out, sizeof(double*))
         self._step_layout(T)
-        if _product(n_out + 1, N) > self.step_cap:
+        if checked_product(n_out + 1, N) > self.step_cap:
             self.step_cap = 0
-            self._step_store = array("d", bytes(_product(8 * (n_out + 1), N)))
+            self._step_store = array("d", bytes(checked_product(8 * (n_out + 1), N)))
             self.step_buf = <double*><size_t>self._step_store.buffer_info()[0]
             self.step_cap = (n_out + 1) * N
         losses = self.step_buf
