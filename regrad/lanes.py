@@ -47,7 +47,7 @@ from ._messages import (BATCH_RECORDED_ONCE_MESSAGE, CREATE_GRAPH_MESSAGE, NO_FO
                         check_inputs, check_options, check_outputs, check_step_args, lane_error,
                         rows_to_floats, weights_to_floats)
 from .ops import is_real
-from .replay import Tape, first_failure
+from .replay import Tape, run
 
 __all__ = ["BatchTape"]
 
@@ -106,28 +106,16 @@ class BatchTape:
             v = base[:]
             for s, x in zip(self._input_slots, flat[i * k:(i + 1) * k]):
                 v[s] = x
-            j = n_leaves
-            try:
-                for op, args in zip(self._ops, self._args):
-                    v[j] = op.forward(*[v[a] for a in args])
-                    j += 1
-                failed = False
-            except Exception:
-                failed = True
-            if failed:                    # outside the except: no chained context
-                self._raise_first_failure(i, v)
+            error = run(self._ops, self._args, self._born, v, n_leaves)
+            if error is not None:
+                try:
+                    raise lane_error(i, error)
+                finally:
+                    error = None
             lanes.append(v)
         self._lanes = lanes
         r = self._root_slot
         return array("d", [v[r] for v in lanes])
-
-    def _raise_first_failure(self, lane, v):
-        """As ``regrad.replay.Tape._raise_first_failure``, on one lane."""
-        error = first_failure(self._ops, self._args, self._born, v, len(self._leaves))
-        try:
-            raise lane_error(lane, error)
-        finally:
-            error = None
 
     def backward(self, dy=None, input_grads=False, create_graph=False):
         """Add ``sum_i dy_i * d(out_i)/d(p)`` into the ``.grad`` of every shared

@@ -124,27 +124,16 @@ class Tape:
         vals = self._vals
         for j, leaf in enumerate(self._leaves):
             vals[j] = leaf._val
-        i = len(self._leaves)
-        try:
-            for op, args in zip(self._ops, self._args):
-                vals[i] = op.forward(*[vals[k] for k in args])
-                i += 1
-            failed = False
-        except Exception:
-            failed = True
-        if failed:                        # outside the except: no chained context
-            self._raise_first_failure()
+        error = run(self._ops, self._args, self._born, vals, len(self._leaves))
+        if error is not None:
+            try:
+                raise error
+            finally:
+                error = None              # no cycle through this frame
         self._root._val = vals[self._root_slot]
         for o, k in zip(self._outputs, self._output_slots):
             o._val = vals[k]
         return self._root._val
-
-    def _raise_first_failure(self):
-        error = first_failure(self._ops, self._args, self._born, self._vals, len(self._leaves))
-        try:
-            raise error
-        finally:
-            error = None                  # no cycle through this frame
 
     def backward(self, dy=None, create_graph=False):
         """Add d(root)/d(leaf) * ``dy`` (default 1.0) into the ``.grad`` of every
@@ -255,6 +244,21 @@ def _schedule(root):
                 seen_leaves.add(id(x))
                 leaves.append(x)
     return order, leaves
+
+
+def run(ops, args, borns, vals, start):
+    """The forward pass of a recorded program: fill ``vals`` from slot ``start``
+    on; return None, or the error the dynamic engine raises first on these
+    values (not raised here: outside the except, it carries no context)."""
+    i = start
+    try:
+        for op, operands in zip(ops, args):
+            vals[i] = op.forward(*[vals[k] for k in operands])
+            i += 1
+        return None
+    except Exception:
+        pass
+    return first_failure(ops, args, borns, vals, start)
 
 
 def first_failure(ops, args, borns, vals, start):
