@@ -66,6 +66,11 @@ class Tape:
     Slots ``0 .. n_leaves-1`` hold the leaves, the following ones the results
     in topological order, the root last. ``self._ops[i]`` and ``self._args[i]``
     (slots of the inputs) describe the result in slot ``n_leaves + i``.
+
+    The recording is what ``regrad.lanes`` builds a batch program from (as the
+    compiled lanes read ``_replay.pxd``): ``_leaves``, ``_leaf_slot`` (id of a
+    leaf -> slot), ``_ops``, ``_args``, ``_born`` (creation numbers),
+    ``_root_slot`` and ``_output_slots``; ``run()`` is their forward pass.
     """
 
     __slots__ = ("_root", "_leaves", "_leaf_slot", "_ops", "_args", "_born", "_vals",
