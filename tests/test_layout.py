@@ -93,7 +93,8 @@ def test_the_seed_import_path_gives_the_same_objects():
 def test_the_job_runs_from_a_folder_with_its_own_tools_package(tmp_path):
     (tmp_path / "tools").mkdir()
     (tmp_path / "tools" / "__init__.py").write_text("raise ImportError('the user's own tools')\n")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # the regrad under test, found after the folder (sys.path[0]), as an install would be
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(regrad.__file__)))
     proc = subprocess.run([sys.executable, "-m", "regrad", "moons", "--epochs", "2",
                            "--samples", "10", "--no-picture"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
