@@ -20,17 +20,20 @@ HISTORY = os.path.join(ROOT, "benchmarks", "history.jsonl")
 BEGIN = "<!-- performance: written by doc/make_performance.py from benchmarks/history.jsonl -->"
 END = "<!-- end of performance -->"
 
-#: The README's small table: how a training step can run, fastest last.
+#: The README's small table: how a training step can run, regrad's ways first,
+#: then the others as their users write them, down to hand-written C.
 SHORT = (("pure", "pure-Python engine, graph rebuilt each step"),
          ("compiled", "compiled engine, graph rebuilt each step"),
          ("replay", "replay: the step's graph recorded once"),
          ("lanes", "lanes: one point's graph run over the batch"),
          ("torch-batched", "PyTorch, batched float64 tensors (1 thread)"),
-         ("jax", "JAX `jit(grad)` of the whole step"))
+         ("jax-loop", "JAX `jit(grad)`, a loop of steps reading the loss at the end"),
+         ("c", "hand-written C, the same step (`benchmarks/moons_step.c`)"))
 SHORT_ZH = {"pure": "纯 Python 引擎，每步重建计算图", "compiled": "编译引擎，每步重建计算图",
             "replay": "replay：整步计算图只记录一次", "lanes": "lanes：单个样本的计算图在整批上运行",
             "torch-batched": "PyTorch，批量 float64 张量（单线程）",
-            "jax": "JAX 对整步做 `jit(grad)`"}
+            "jax-loop": "JAX 对整步做 `jit(grad)`，循环多步、最后才读取损失",
+            "c": "手写 C，同样的一步（`benchmarks/moons_step.c`）"}
 #: The report's order of contenders (others follow, by name).
 ORDER = ("compiled", "replay", "lanes", "pure", "micrograd", "torch-scalar", "torch-batched",
          "numpy", "jax", "jax-loop", "casadi", "c", "floats")
