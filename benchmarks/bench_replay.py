@@ -6,7 +6,7 @@ The step is GUIDE.md's: MLP(2, [16, 16, 1]) on 100 two-moons points (noise
 
 - ``replay``: the loss graph recorded once (``regrad.compile``); a step is
   ``tape.forward()``, zeroing the gradients, ``tape.backward()`` and the
-  update loop over the 337 parameters (in Python, as a user writes it);
+  update of the 337 parameters by ``regrad.optim.SGD``;
 - ``dynamic``: ``regrad.apps.moons.step`` on the compiled engine (builds the graph);
 - ``torch``: PyTorch, the same MLP as float64 matrices, one thread.
 

@@ -12,6 +12,10 @@ from regrad._graph cimport Pass, NodeVec
 # value kept in a register. The same kernels, in the same order. On the moons
 # tape this made a step 1.4x faster (144 us instead of 205-216 us, measured
 # with benchmarks/bench_replay.py when it was introduced).
+# A run of such pairs where each sum adds to the previous one (a neuron's
+# chain) keeps the running sum, and in backward its gradient, in a register
+# rather than going through memory: forward 107 -> 73 us, backward 116 -> 98 us
+# on the moons tape (the fastest of 600 calls each; see _forward, _backward).
 cdef enum:
     MUL_THEN_ADD = N_OPS        # at the product's slot
     ADD_AFTER_MUL = N_OPS + 1   # at the sum's slot

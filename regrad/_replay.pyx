@@ -294,7 +294,7 @@ cdef class Tape:
         cdef double* v = self.val
         cdef PyObject** leaf = self.leaf
         cdef const int32_t* live = self.live
-        cdef double x, y, m
+        cdef double x, y, m, s
         cdef uint8_t o
         for k in range(self.n_live):
             i = live[k]
@@ -310,7 +310,16 @@ cdef class Tape:
                 m = binary_value(MUL, x, y)
                 v[i] = m
                 i += 1
-                v[i] = binary_value(ADD, v[a[i]], m)
+                s = binary_value(ADD, v[a[i]], m)
+                v[i] = s
+                # while the next pair's sum adds to this one (a neuron's chain),
+                # the running sum stays in a register instead of being read back
+                while i + 1 < n and op[i + 1] == MUL_THEN_ADD and a[i + 2] == i:
+                    m = binary_value(MUL, v[a[i + 1]], v[b[i + 1]])
+                    v[i + 1] = m
+                    s = binary_value(ADD, s, m)
+                    i += 2
+                    v[i] = s
             elif o == MUL:
                 v[i] = binary_value(MUL, x, y)
             elif o == ADD:
@@ -361,9 +370,9 @@ cdef class Tape:
         cdef double* g = self.adj
         cdef PyObject** leaf = self.leaf
         cdef const int32_t* live = self.live
-        cdef double gi, ga, gb, x, y
+        cdef double gi, ga, gb, gpa, gpb, x, y
         cdef uint8_t o
-        cdef int32_t ai, bi
+        cdef int32_t ai, bi, pa, pb
         # the results' adjoints are 0.0 here: each sweep puts a slot back to 0.0
         # once read (so no pass over the whole array is needed); the leaves':
         memset(g, 0, L * sizeof(double))
@@ -390,15 +399,29 @@ cdef class Tape:
             if o == ADD_AFTER_MUL:
                 # the sum, then its product (slot i - 1, whose one consumer it
                 # is: its adjoint is 0.0 + the sum's gradient), as unfused
-                binary_grads(ADD, gi, x, y, v[i], &ga, &gb)
-                g[ai] += ga
-                gi = 0.0 + gb
-                i -= 1
-                ai = a[i]
-                bi = b[i]
-                binary_grads(MUL, gi, v[ai], v[bi], v[i], &ga, &gb)
-                g[ai] += ga
-                g[bi] += gb
+                while True:
+                    binary_grads(ADD, gi, x, y, v[i], &ga, &gb)
+                    i -= 1
+                    pa = a[i]
+                    pb = b[i]
+                    binary_grads(MUL, 0.0 + gb, v[pa], v[pb], v[i], &gpa, &gpb)
+                    if op[ai] != ADD_AFTER_MUL or ai != i - 1 or pa == ai or pb == ai:
+                        g[ai] += ga
+                        g[pa] += gpa
+                        g[pb] += gpb
+                        break
+                    # the sum read the previous pair's sum, next on the sweep,
+                    # which the product does not touch: its gradient is complete
+                    # once this one is added, so it stays in a register
+                    g[pa] += gpa
+                    g[pb] += gpb
+                    gi = g[ai] + ga
+                    g[ai] = 0.0
+                    i = ai
+                    ai = a[i]
+                    bi = b[i]
+                    x = v[ai]
+                    y = v[bi]
             elif o == MUL:
                 binary_grads(MUL, gi, x, y, v[i], &ga, &gb)
                 g[ai] += ga
