@@ -60,7 +60,8 @@ def get_engine(name=None):
     raise ValueError(f"unknown engine {name!r}: expected 'cython' or 'python'")
 
 
-def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, block=None):
+def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, block=None,
+            bitwise=True):
     """Record the graph under ``root`` (a Var that requires grad) into a
     ``Tape`` that replays it: ``tape.forward()`` recomputes every value from
     the leaves' current ``.val`` and returns the root's, ``tape.backward()``
@@ -83,7 +84,10 @@ def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, blo
     parameters' ``.grad``; ``outputs`` (results of the graph) keep their values
     too, in ``batch.output_values``. ``threads`` splits the lanes across threads (the
     same numbers for any count), ``block`` sets the lanes run together
-    (default: chosen from the graph's size). See ``regrad.lanes``.
+    (default: chosen from the graph's size). ``bitwise=False`` lets each thread
+    add up its own lanes' gradients, the threads' sums added last: faster with
+    threads, but the gradients then differ from the dynamic engine's in the
+    last bits and depend on the number of threads. See ``regrad.lanes``.
     """
     from . import pure
     if inputs is not None:
@@ -96,9 +100,9 @@ def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, blo
                 raise ImportError(f"regrad.compile: the compiled batch tape is not built "
                                   f"({exc}); rebuild with `pip install -e .`") from exc
         return BatchTape(root, inputs, retain_graph=retain_graph, outputs=outputs,
-                         threads=threads, block=block)
-    if threads != 1 or block is not None:
-        raise ValueError("regrad.compile: threads and block are for a batch tape: "
+                         threads=threads, block=block, bitwise=bitwise)
+    if threads != 1 or block is not None or bitwise is not True:
+        raise ValueError("regrad.compile: threads, block and bitwise are for a batch tape: "
                          "pass inputs=[...] too")
     if isinstance(root, pure.Var):
         from .replay import Tape

@@ -217,6 +217,8 @@ cdef class BatchTape:
     cdef Py_ssize_t n_acc
     cdef Py_ssize_t B
     cdef Py_ssize_t n_threads
+    cdef bint is_bitwise          # False: each thread adds up its lanes apart (_apart)
+    cdef double* part             # then per thread but the last: its sums, n_acc each
     # the recorded tape: planned from, then run again, unfused, on the error path
     cdef Tape _tape               # (it also holds the leaves)
     cdef Py_ssize_t n, n_leaves, root_slot
@@ -278,14 +280,15 @@ cdef class BatchTape:
         PyMem_Free(self.out_lane)
         PyMem_Free(self.opt_nodes)
         PyMem_Free(self.acc_in_opt)
+        PyMem_Free(self.part)
 
     def __init__(self, Var root not None, inputs, retain_graph=False, outputs=(), threads=1,
-                 block=None):
+                 block=None, bitwise=True):
         """Record one sample's graph; use ``regrad.compile(root, inputs=[...])``."""
         if self.started:              # also from inside the outputs' iteration
             raise RuntimeError(_ref.BATCH_RECORDED_ONCE_MESSAGE)
         self.started = True
-        threads, block = _ref.check_options(threads, block)
+        threads, block, bitwise = _ref.check_options(threads, block, bitwise)
         inputs = _ref.check_inputs(root, inputs, Var)
         outputs = _ref.check_outputs(outputs, Var)
         tape = Tape(root, retain_graph=retain_graph, outputs=outputs)
@@ -295,6 +298,10 @@ cdef class BatchTape:
         self._outputs = outputs
         self._inputs = inputs
         self.n_threads = threads
+        self.is_bitwise = bitwise
+        if not bitwise:
+            self.part = <double*>_alloc(checked_product(threads, max(self.n_acc, 1)),
+                                        sizeof(double))
         if block is None:
             block = BLOCK_BYTES // (8 * (2 * self.n_lane + self.U + 1))
             block = max(8, min(256, block - block % 8))
@@ -730,9 +737,77 @@ cdef class BatchTape:
                        Py_ssize_t N) except -1:
         cdef Py_ssize_t nb = (N + self.B - 1) // self.B, T = min(self.n_threads, nb)
         cdef double seed_box = seed
+        if not self.is_bitwise:
+            T = _ref.threads_for(self.n_threads, N)
+            _run(self, T, 3, seeds, acc, N, &seed_box, ig)
+            self._add_parts(acc, T)
+            return 0
         self.turn = nb - 1
         _run(self, T, 1, seeds, acc, N, &seed_box, ig)
         return 0
+
+    cdef int _apart(self, Py_ssize_t t, Py_ssize_t T, double seed, const double* seeds,
+                    const double* rows, double* acc, double* losses, double* ig,
+                    Py_ssize_t N) except -1 nogil:
+        """bitwise=False: thread t's lanes, N*t//T to N*(t+1)//T - 1, the last
+        first, at most a block at a time, their contributions added into sums
+        of its own (acc for the last thread, which holds the gradients so far;
+        else the thread's part, from 0.0): no thread waits for another. With
+        ``rows`` (step()), each block runs its forward first, in the thread's
+        slot; else the values are the last forward's."""
+        cdef Py_ssize_t lo = N * t // T, top = N * (t + 1) // T, base, n, blk, l, j
+        cdef Py_ssize_t B = self.B, k = self.k, o
+        cdef double* mine = acc if t == T - 1 else self.part + t * self.n_acc
+        cdef double* V
+        cdef double* G = self.G + t * self.n_lane * B
+        cdef double* C = self.C + t * B * max(self.U, 16)
+        cdef int mode = LN_STORE if self.use_param != NULL else LN_DEFER
+        self.bad_block[t] = -1
+        if t < T - 1:
+            memset(mine, 0, self.n_acc * sizeof(double))
+        while top > lo:
+            if ln_stopped(&self.stop):
+                return 0
+            if rows != NULL:
+                base = max(lo, top - B)
+                n = top - base
+                V = self.St + t * self._slot_size()
+                G = V + self.n_lane * B
+                C = G + self.n_lane * B
+                self._load(V, rows, base, n)
+                if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
+                    self.bad_block[t] = base
+                    ln_set_stop(&self.stop, 1)
+                    return 0
+                memcpy(losses + base, V + self.root_lane * B, n * sizeof(double))
+                for o in range(self.n_out):
+                    memcpy(self.step_out[o] + base, V + self.out_lane[o] * B, n * sizeof(double))
+            else:            # lanes base..top-1 of the forward's block blk: from its lane base % B
+                blk = (top - 1) // B
+                base = max(lo, blk * B)
+                n = top - base
+                V = self.V + blk * self.n_lane * B + (base - blk * B)
+                G = self.G + t * self.n_lane * B + (base - blk * B)
+                C = self.C + t * B * max(self.U, 16) + (base - blk * B)
+            self._sweep(V, G, C, seed, seeds + base if seeds != NULL else NULL, n, mode)
+            if ig != NULL:
+                for l in range(n):
+                    for j in range(k):
+                        ig[(base + l) * k + j] = G[j * B + l]
+            self._add(V, G, C, mine, n, mode)
+            top = base
+        return 0
+
+    cdef void _add_parts(self, double* acc, Py_ssize_t T) noexcept nogil:
+        """bitwise=False: the threads' sums added, the last lanes' first: the
+        last thread's (in acc), then thread T-2's, ..., thread 0's."""
+        cdef Py_ssize_t i, t
+        cdef double s
+        for i in range(self.n_acc):
+            s = acc[i]
+            for t in range(T - 2, -1, -1):
+                s = s + self.part[t * self.n_acc + i]
+            acc[i] = s
 
     cdef int _backward_blocks(self, Py_ssize_t t, Py_ssize_t T, double seed,
                               const double* seeds, double* acc, double* ig,
@@ -868,6 +943,8 @@ cdef class BatchTape:
     cdef object _step(self, const double* rows, Py_ssize_t N, double l2):
         cdef Py_ssize_t i, nb = (N + self.B - 1) // self.B, blk
         cdef Py_ssize_t T = max(1, min(self.n_threads, nb // STEP_BLOCKS_PER_THREAD))
+        if not self.is_bitwise:
+            T = _ref.threads_for(self.n_threads, N)
         cdef Py_ssize_t n_out = self.n_out
         cdef double seed = 1.0 / N, total = 0.0, squares = 0.0, g
         cdef double* acc = NULL
@@ -906,7 +983,9 @@ cdef class BatchTape:
                     acc[i] = leaf_grad(<PyObject*>p) if p._flags & HAS_GRAD else 0.0
             for i in range(4 * T + 2 * T * T):
                 self.sync[i] = -1
-            _run(self, T, 2, rows, acc, N, &seed, losses)
+            _run(self, T, 2 if self.is_bitwise else 4, rows, acc, N, &seed, losses)
+            if not self.is_bitwise:
+                self._add_parts(acc, T)
             for i in range(T):
                 if self.bad_block[i] >= 0:
                     self._raise_first_bad(rows, N)
@@ -1113,6 +1192,10 @@ cdef class BatchTape:
     def block(self):
         return self.B
 
+    @property
+    def bitwise(self):
+        return self.is_bitwise
+
     def __len__(self):
         """The number of samples of the last forward (0 before one)."""
         return self.N
@@ -1207,6 +1290,12 @@ cdef int _work(BatchTape tape, Py_ssize_t t, Py_ssize_t T, int backward, size_t 
         with nogil:
             tape._step_blocks(t, T, (<double*>seed)[0], <const double*>src, <double*>dst,
                               <double*>ig, N)
+    elif backward >= 3:               # bitwise=False: 3 backward, 4 step
+        with nogil:
+            tape._apart(t, T, (<double*>seed)[0], <const double*>src if backward == 3 else NULL,
+                        <const double*>src if backward == 4 else NULL, <double*>dst,
+                        <double*>ig if backward == 4 else NULL,
+                        <double*>ig if backward == 3 else NULL, N)
     elif backward:
         with nogil:
             tape._backward_blocks(t, T, (<double*>seed)[0], <const double*>src, <double*>dst,

@@ -109,11 +109,28 @@ def _option_int(value, name, allow_none, most):
     return int(value)
 
 
-def check_options(threads, block):
+def check_options(threads, block, bitwise):
     """``threads`` (1 to MAX_THREADS) and ``block`` (None, or 1 to MAX_BLOCK)
-    as ints, or the error."""
+    as ints, and ``bitwise`` (a bool), or the error."""
+    if type(bitwise) is not bool:
+        raise TypeError(f"regrad.compile: bitwise must be True or False, not "
+                        f"{type_name(bitwise)}")
     return (_option_int(threads, "threads", False, MAX_THREADS),
-            _option_int(block, "block", True, MAX_BLOCK))
+            _option_int(block, "block", True, MAX_BLOCK), bitwise)
+
+
+# bitwise=False: a thread of a batch tape gets at least this many lanes (fewer
+# threads otherwise); starting and joining one costs ~125 us here, 2 threads
+# on fewer lanes are slower than one (benchmarks/bench_lanes.py --threads-min)
+LANES_PER_THREAD = 2048
+
+
+def threads_for(threads, n):
+    """bitwise=False: the threads that share n lanes; thread t adds up lanes
+    n*t//T to n*(t+1)//T - 1 apart, and the threads' sums are added last, the
+    last lanes' first. So the numbers depend on n and ``threads``, never on
+    the block size, and are the same in both engines."""
+    return max(1, min(threads, n // LANES_PER_THREAD))
 
 
 def check_outputs(outputs, var_type):

@@ -32,6 +32,15 @@ adds them (``sum`` makes the last sample's graph the first one backward
 reaches). So the gradients are the dynamic engine's too, whatever the block
 size or the number of threads of the compiled tape.
 
+**bitwise=False.** Threads of the compiled tape then add up their own lanes
+apart: thread t of T (``threads``, fewer on small batches: ``threads_for``)
+the lanes ``N*t//T`` to ``N*(t+1)//T - 1``, the last thread from the
+parameters' ``.grad``, the others from 0.0, and the threads' sums are added
+last, the last lanes' first. No thread waits for another, so two threads run
+about twice as fast; the gradients differ from the dynamic engine's in the
+last bits and depend on N and ``threads`` (not on the block size). This tape
+adds up the same parts in the same order, so both engines still agree.
+
 **Errors.** A domain error in a lane raises the dynamic engine's exception,
 of the same type, its message prefixed with ``sample i: `` (the first
 failing sample; within it, the node made first, as in ``regrad.replay``).
@@ -45,7 +54,7 @@ from array import array
 from ._messages import (BATCH_RECORDED_ONCE_MESSAGE, CREATE_GRAPH_MESSAGE, NO_FORWARD_MESSAGE,
                         NO_SAMPLES_MESSAGE, NO_VALUES_MESSAGE, batch_repr, buffer_rows,
                         check_inputs, check_options, check_outputs, check_step_args, lane_error,
-                        rows_to_floats, weights_to_floats)
+                        rows_to_floats, threads_for, weights_to_floats)
 from .ops import is_real
 from .replay import Tape, run
 
@@ -58,15 +67,16 @@ class BatchTape:
     (whose recording it reuses); each lane has its own list of values."""
 
     __slots__ = ("_root", "_leaves", "_ops", "_args", "_born", "_root_slot", "_n",
-                 "_input_slots", "_shared", "_inputs", "_lanes", "_threads", "_block",
+                 "_input_slots", "_shared", "_inputs", "_lanes", "_threads", "_block", "_bitwise",
                  "_outputs", "_output_slots", "_started", "_step_values")
 
-    def __init__(self, root, inputs, retain_graph=False, outputs=(), threads=1, block=None):
+    def __init__(self, root, inputs, retain_graph=False, outputs=(), threads=1, block=None,
+                 bitwise=True):
         from .pure import Var
         if getattr(self, "_started", False):   # also from inside the outputs' iteration
             raise RuntimeError(BATCH_RECORDED_ONCE_MESSAGE)
         self._started = True
-        self._threads, self._block = check_options(threads, block)
+        self._threads, self._block, self._bitwise = check_options(threads, block, bitwise)
         inputs = check_inputs(root, inputs, Var)
         outputs = check_outputs(outputs, Var)
         tape = Tape(root, retain_graph=retain_graph, outputs=outputs)
@@ -148,6 +158,9 @@ class BatchTape:
         leaves, shared, n_leaves = self._leaves, self._shared, len(self._leaves)
         acc = [0.0 if leaves[j]._grad is None else leaves[j]._grad for j in shared]
         grads_in = [None] * n
+        T = 1 if self._bitwise else threads_for(self._threads, n)
+        starts = {n * t // T for t in range(1, T)}   # lanes where a thread's lanes start
+        parts = []                # the sums of the threads done, the last lanes' first
         for i in range(n - 1, -1, -1):    # the last lane first, as sum(outs).backward()
             v = lanes[i]
             adj = [0.0] * self._n
@@ -163,6 +176,13 @@ class BatchTape:
             acc = [adj[j] for j in shared]
             if input_grads:
                 grads_in[i] = [adj[s] for s in self._input_slots]
+            if i in starts:
+                parts.append(acc)
+                acc = [0.0] * len(shared)
+        if parts:                 # the threads' sums added, the last lanes' first
+            for part in parts[1:] + [acc]:
+                parts[0] = [a + b for a, b in zip(parts[0], part)]
+            acc = parts[0]
         for j, a in zip(shared, acc):
             leaves[j]._grad = a
         if input_grads:
@@ -248,6 +268,10 @@ class BatchTape:
     @property
     def block(self):
         return self._block
+
+    @property
+    def bitwise(self):
+        return self._bitwise
 
     def __len__(self):
         """The number of samples of the last forward (0 before one)."""

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import regrad
+from regrad.optim import SGD
 from regrad.apps import moons
 
 ENGINES = ["cython", "python"]
@@ -179,6 +180,51 @@ def test_blocks_and_threads_give_the_same_bits(n):
 
 
 @pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("threads,n,block", [(2, 9, None), (3, 10, 1), (3, 5, 4), (4, 3, 2),
+                                             (3, 64, 7)])
+def test_bitwise_false_adds_up_each_threads_lanes_apart(name, threads, n, block, monkeypatch):
+    """The reference: the dynamic engine's gradients of each thread's lanes
+    alone (sum of their outputs, from 0.0), added the last lanes' first."""
+    monkeypatch.setattr(regrad._messages, "LANES_PER_THREAD", 2)
+    T = max(1, min(threads, n // 2))
+    data = rows(n, seed=n)
+    dy = [random.Random(n).uniform(-1, 1) for _ in data]
+    E = regrad.get_engine(name)
+    sample, params, inputs = mlp_sample(E, hidden=(9, 3))
+    want_out, _, want_in = dynamic(E, sample, params, data, dy, input_grads=True)
+    cuts = [n * t // T for t in range(T + 1)]
+    parts = [dynamic(E, sample, params, data[cuts[t]:cuts[t + 1]], dy[cuts[t]:cuts[t + 1]])[1]
+             for t in reversed(range(T))]
+    want = parts[0]
+    for part in parts[1:]:
+        want = [a + b for a, b in zip(want, part)]
+    got = lanes(E, sample, params, inputs, data, dy, input_grads=True, threads=threads,
+                block=block, bitwise=False)
+    assert list(got) == [want_out, want, want_in]
+    if T > 1:      # a test that can fail: the order differs in the last bits here
+        assert want != dynamic(E, sample, params, data, dy)[1]
+
+
+def test_bitwise_false_steps_agree_across_engines_and_small_batches_use_one_thread():
+    got = []
+    for name in ENGINES:
+        runs = []
+        for n, bitwise in [(5000, False), (5000, True), (100, False), (100, True)]:
+            sample, params, inputs = mlp_sample(regrad.get_engine(name), hidden=(9, 3))
+            batch = regrad.compile(sample(*inputs), inputs=list(inputs), threads=2,
+                                   bitwise=bitwise)
+            assert batch.bitwise is bitwise
+            loss = batch.step(rows(n, seed=n), SGD(params, lr=0.1), 1e-3)
+            runs.append((loss, [p.grad for p in params], [p.val for p in params]))
+        got.append(runs)
+    assert got[0] == got[1]                  # both engines, to the bit
+    (loss, grads, _), (bit_loss, bit_grads, _), small, bit_small = got[0]
+    assert loss == bit_loss and grads != bit_grads      # two threads: the sums apart
+    assert max(abs(a - b) for a, b in zip(grads, bit_grads)) < 1e-12
+    assert small == bit_small                # 100 lanes: one thread, the bitwise order
+
+
+@pytest.mark.parametrize("name", ENGINES)
 def test_data_as_arrays_buffers_and_rows(name):
     E = regrad.get_engine(name)
     sample, params, inputs = mlp_sample(E)
@@ -287,6 +333,9 @@ def _compile_cases(E):
         lambda: regrad.compile(root, inputs=[x], outputs=[x]),
         lambda: regrad.compile(root, threads=2),
         lambda: regrad.compile(root, block=8),
+        lambda: regrad.compile(root, bitwise=False),
+        lambda: regrad.compile(root, inputs=[x], bitwise=1),
+        lambda: regrad.compile(root, inputs=[x], bitwise=None),
         lambda: regrad.compile(root, inputs=[x], outputs=[(w * y).exp()]),
     ]
 
