@@ -15,9 +15,10 @@ step (loss, gradients, SGD update) from ``regrad.apps.bench``:
 As a pytest-benchmark suite (``python -m pytest benchmarks/bench_lanes.py
 --benchmark-enable``) each is timed on its own. As a script, the contenders
 alternate in one process and the medians and the median per-round ratios are
-printed; then on ``--points`` points (10^4) forward + backward and the fused
-step (``BatchTape.step``) with 1 and 2 threads; then the fused step's cost
-per point at 10^3 and 10^6 points and the memory it allocates per point::
+printed (after, on ``--points`` points (10^4), forward + backward and the
+fused step (``BatchTape.step``) with 1 thread and with 2, bitwise and
+``bitwise=False``); then the fused step's cost per point at 10^3 and 10^6
+points and the memory it allocates per point::
 
     python benchmarks/bench_lanes.py [--rounds 200] [--steps 20] [--points 10000]
 """
@@ -39,14 +40,14 @@ class LanesAlone:
     """The batch tape's forward and backward, nothing else."""
     key = "lanes f+b"
 
-    def __init__(self, points=100, threads=1):
+    def __init__(self, points=100, threads=1, bitwise=True):
         E = regrad.get_engine("cython")
         X, y = moons.make_moons(points, 0.1, 1337)
         model = moons.build_model((16, 16), seed=1337, engine=E)
         self.params = model.parameters()
         x0, x1, t = E.Var(0.0), E.Var(0.0), E.Var(0.0)
         self.batch = regrad.compile((1 + t * model([x0, x1])).relu(), inputs=[x0, x1, t],
-                                    threads=threads)
+                                    threads=threads, bitwise=bitwise)
         self.data = array("d", [v for (a, b), c in zip(X, y) for v in (a, b, -c)])
         self.seed = 1.0 / points
 
@@ -60,9 +61,9 @@ class FusedStep(LanesAlone):
     (the accuracy and the Python of ``LanesStep`` left out)."""
     key = "lanes step"
 
-    def __init__(self, points=100, threads=1):
+    def __init__(self, points=100, threads=1, bitwise=True):
         from regrad.optim import SGD
-        super().__init__(points, threads)
+        super().__init__(points, threads, bitwise)
         self.sgd = SGD(self.batch.params, lr=0.0)     # the update runs; the weights stay
 
     def step(self, k=0):
@@ -180,20 +181,25 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=200)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--points", type=int, default=10_000)
+    p.add_argument("--threads-min", action="store_true",
+                   help="only: 1 vs 2 threads on small batches, the "
+                        "measure behind regrad._messages.LANES_PER_THREAD")
     a = p.parse_args(argv)
+    if a.threads_min:
+        return threads_min(a.rounds)
+    for cls in (LanesAlone, FusedStep):       # first: JAX's threads, once started, compete
+        one, two, apart = cls(a.points), cls(a.points, 2), cls(a.points, 2, bitwise=False)
+        one.key, two.key, apart.key = "1 thread", "2 threads", "2 threads, bitwise=False"
+        med, ratio = _interleave([one, two, apart], max(a.rounds // 10, 5), 3, time.perf_counter)
+        print(f"{cls.key} on {a.points:,} points (wall time; speed-ups: medians of per-round "
+              f"ratios): 1 thread {med[one.key] * 1e3:.2f} ms; " + "; ".join(
+                  f"{c.key} {med[c.key] * 1e3:.2f} ms, {1 / ratio[c.key]:.2f}x" for c in (two, apart)))
     cs = contenders()
     med, ratio = _interleave(cs, a.rounds, a.steps)
     print(f"moons step, {a.rounds} interleaved rounds of {a.steps} steps, one thread, CPU time")
     for c in cs:
         print(f"  {c.key:<10} {med[c.key] * 1e6:8.1f} us per step (median); "
               f"{ratio[c.key]:.2f}x lanes' time (median of per-round ratios)")
-    for cls in (LanesAlone, FusedStep):
-        one, two = cls(a.points, threads=1), cls(a.points, threads=2)
-        one.key, two.key = "1 thread", "2 threads"
-        med, ratio = _interleave([one, two], max(a.rounds // 10, 5), 3, time.perf_counter)
-        print(f"{cls.key} on {a.points:,} points: 1 thread {med['1 thread'] * 1e3:.2f} ms, "
-              f"2 threads {med['2 threads'] * 1e3:.2f} ms: {1 / ratio['2 threads']:.2f}x "
-              "(median of per-round ratios; wall time)")
     small, large = FusedStep(1_000), FusedStep(1_000_000)
     small.key, large.key = "10^3", "10^6"
     med, ratio = _interleave([small, large], 5, 1)
@@ -202,6 +208,24 @@ def main(argv=None):
           f"{ratio['10^6'] / 1e3:.2f}x (median of per-round ratios; CPU time)")
     print("fused step, peak bytes allocated per point: "
           + ", ".join(f"{step_bytes_per_point(n):.1f} at {n:,}" for n in (1_000, 100_000)))
+
+
+def threads_min(rounds):
+    """1 thread against 2 (bitwise, and bitwise=False), every size split, per
+    batch size."""
+    import regrad._messages
+    keep, regrad._messages.LANES_PER_THREAD = regrad._messages.LANES_PER_THREAD, 1
+    try:
+        for points in (250, 500, 1000, 2000, 4000):
+            for cls in (LanesAlone, FusedStep):
+                cs = [cls(points), cls(points, 2), cls(points, 2, bitwise=False)]
+                for c, key in zip(cs, ("1", "2", "2 apart")):
+                    c.key = key
+                med, ratio = _interleave(cs, max(rounds // 10, 9), 5, time.perf_counter)
+                print(f"{cls.key:<10} {points:>5} points: 1 thread {med['1'] * 1e6:6.0f} us; 2 threads: "
+                      f"bitwise {1 / ratio['2']:.2f}x, bitwise=False {1 / ratio['2 apart']:.2f}x")
+    finally:
+        regrad._messages.LANES_PER_THREAD = keep
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ parameter's gradient is added lane by lane from the last lane to the first
 (with threads, dealt round-robin), and once a block's sweep is done its
 contributions are added in turn, the last block's first, computed then from
 the values and adjoints the block keeps. So the numbers do not depend on the
-block size or on the threads.
+block size or on the threads. With ``bitwise=False`` each thread adds up a
+contiguous part of the lanes apart (``_apart``), and the parts are added last.
 
 Errors: the loops only count the lanes that leave an operator's domain; the
 first such block is then run again lane by lane through the raising kernels
@@ -41,8 +42,10 @@ from regrad._kernels cimport binary_value, unary_value
 from regrad._alloc cimport alloc, checked_product
 from regrad._replay cimport Tape
 
+import os
 import signal
 import threading
+from queue import SimpleQueue
 from array import array
 
 from . import _messages as _ref   # the checks and messages, shared with the pure tape
@@ -140,10 +143,6 @@ _use_simd_from_env()
 
 # the working set of a block (values, adjoints, contributions) kept to about this
 cdef Py_ssize_t BLOCK_BYTES = 512 * 1024
-# step() shares a batch between threads only when each gets this many blocks:
-# starting and joining a thread cost 50-450 us here (quiet to busy machine), a
-# block of the moons step ~55 us, so with fewer blocks more threads are slower
-cdef Py_ssize_t STEP_BLOCKS_PER_THREAD = 8
 
 
 cdef inline void* _alloc(Py_ssize_t count, size_t size) except NULL:
@@ -592,7 +591,7 @@ cdef class BatchTape:
             self.V_blocks = nb
         result = array("d", bytes(8 * N))
         out = <double*><size_t>result.buffer_info()[0]
-        T = min(self.n_threads, nb)
+        T = min(_ref.threads_for(self.n_threads, N), nb)
         _run(self, T, 0, rows, out, N, NULL, NULL)
         first = -1
         for t in range(T):
@@ -735,13 +734,13 @@ cdef class BatchTape:
 
     cdef int _backward(self, double seed, const double* seeds, double* acc, double* ig,
                        Py_ssize_t N) except -1:
-        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, T = min(self.n_threads, nb)
+        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, T = _ref.threads_for(self.n_threads, N)
         cdef double seed_box = seed
         if not self.is_bitwise:
-            T = _ref.threads_for(self.n_threads, N)
             _run(self, T, 3, seeds, acc, N, &seed_box, ig)
             self._add_parts(acc, T)
             return 0
+        T = min(T, nb)
         self.turn = nb - 1
         _run(self, T, 1, seeds, acc, N, &seed_box, ig)
         return 0
@@ -942,9 +941,9 @@ cdef class BatchTape:
 
     cdef object _step(self, const double* rows, Py_ssize_t N, double l2):
         cdef Py_ssize_t i, nb = (N + self.B - 1) // self.B, blk
-        cdef Py_ssize_t T = max(1, min(self.n_threads, nb // STEP_BLOCKS_PER_THREAD))
-        if not self.is_bitwise:
-            T = _ref.threads_for(self.n_threads, N)
+        cdef Py_ssize_t T = _ref.threads_for(self.n_threads, N)
+        if self.is_bitwise:
+            T = min(T, nb)
         cdef Py_ssize_t n_out = self.n_out
         cdef double seed = 1.0 / N, total = 0.0, squares = 0.0, g
         cdef double* acc = NULL
@@ -1206,12 +1205,11 @@ cdef class BatchTape:
 
 cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, double* dst,
               Py_ssize_t N, double* seed, double* ig) except -1:
-    """Run thread ``t``'s share of the blocks for t = 0..T-1: T-1 threads and
-    this one, each with the GIL released. Whatever fails (a thread that cannot
-    start, an interrupt), the started threads are stopped and waited for
-    before this returns: they work on buffers the caller frees. The wait
-    holds no GIL, so no interrupt cuts it short (Thread.join can return
-    before the thread is done when one does, in Python 3.11)."""
+    """Run thread ``t``'s share of the blocks for t = 0..T-1: T-1 workers
+    (``_worker``) and this thread, each with the GIL released. Whatever fails
+    (a worker that cannot start, an interrupt), the workers given a share are
+    stopped and waited for before this returns: they work on buffers the
+    caller frees. The wait holds no GIL, so no interrupt cuts it short."""
     cdef size_t a = <size_t>src, b = <size_t>dst, s = <size_t>seed, g = <size_t>ig
     cdef Py_ssize_t t, started = 0
     ln_set_stop(&tape.stop, 0)
@@ -1233,20 +1231,13 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
                 ln_worker_done(&tape.done)
 
     tape.done = 0
-    workers = []
     failure = None
     try:
-        mask = _block_interrupts()   # start() is Python code: no interrupt inside it
-        try:
-            for t in range(T - 1):
-                w = threading.Thread(target=work, args=(t,))
-                if _test_hook is not None:
-                    _test_hook("start", t)
-                w.start()
-                workers.append(w)
-                started += 1
-        finally:
-            _unblock_interrupts(mask)
+        for t in range(T - 1):
+            if _test_hook is not None:
+                _test_hook("start", t)
+            _worker(t).put((work, t))
+            started += 1
         work(T - 1)
         if _test_hook is not None:
             _test_hook("wait", 0)
@@ -1255,12 +1246,6 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
         failure = e
     with nogil:
         ln_wait_workers(&tape.done, started)
-    for w in workers:                 # done: each join returns at once
-        try:
-            w.join()
-        except BaseException as e:
-            if failure is None:
-                failure = e
     if failure is None and errors:
         failure = errors[0]
     if failure is not None:
@@ -1269,6 +1254,40 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
         finally:
             failure = None
     return 0
+
+
+# Worker threads, kept from call to call (starting one costs ~125 us here):
+# per worker, the queue of (function, argument) it runs, in turn. Shared by
+# every tape; calls from several threads queue up on them.
+_workers = []
+_workers_lock = threading.Lock()
+
+
+def _worker_loop(jobs):
+    while True:
+        function, argument = jobs.get()
+        function(argument)            # it catches what it raises
+        function = argument = None
+
+
+def _worker(i):
+    """The queue of worker ``i``, started on first use (without SIGINT, which
+    stays with the main thread); raises what a failed start raises."""
+    with _workers_lock:
+        while len(_workers) <= i:
+            jobs = SimpleQueue()
+            mask = _block_interrupts()
+            try:
+                threading.Thread(target=_worker_loop, args=(jobs,), daemon=True,
+                                 name=f"regrad-lanes-{len(_workers)}").start()
+            finally:
+                _unblock_interrupts(mask)
+            _workers.append(jobs)
+        return _workers[i]
+
+
+if hasattr(os, "register_at_fork"):   # a forked child has none of the threads
+    os.register_at_fork(after_in_child=_workers.clear)
 
 
 def _block_interrupts():

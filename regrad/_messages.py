@@ -119,17 +119,18 @@ def check_options(threads, block, bitwise):
             _option_int(block, "block", True, MAX_BLOCK), bitwise)
 
 
-# bitwise=False: a thread of a batch tape gets at least this many lanes (fewer
-# threads otherwise); starting and joining one costs ~125 us here, 2 threads
-# on fewer lanes are slower than one (benchmarks/bench_lanes.py --threads-min)
-LANES_PER_THREAD = 2048
+# a thread of a batch tape gets at least this many lanes (fewer threads
+# otherwise): handing a share to a worker and waiting for it cost ~50 us
+# here, so 2 threads on fewer lanes of the moons step are no faster than one
+# (python benchmarks/bench_lanes.py --threads-min)
+LANES_PER_THREAD = 1024
 
 
 def threads_for(threads, n):
-    """bitwise=False: the threads that share n lanes; thread t adds up lanes
-    n*t//T to n*(t+1)//T - 1 apart, and the threads' sums are added last, the
-    last lanes' first. So the numbers depend on n and ``threads``, never on
-    the block size, and are the same in both engines."""
+    """The threads that share n lanes. With bitwise=False, thread t of T adds
+    up lanes n*t//T to n*(t+1)//T - 1 apart, and the threads' sums are added
+    last, the last lanes' first: the numbers depend on n and ``threads``,
+    never on the block size, and are the same in both engines."""
     return max(1, min(threads, n // LANES_PER_THREAD))
 
 

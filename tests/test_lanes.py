@@ -186,7 +186,7 @@ def test_bitwise_false_adds_up_each_threads_lanes_apart(name, threads, n, block,
     """The reference: the dynamic engine's gradients of each thread's lanes
     alone (sum of their outputs, from 0.0), added the last lanes' first."""
     monkeypatch.setattr(regrad._messages, "LANES_PER_THREAD", 2)
-    T = max(1, min(threads, n // 2))
+    T = max(1, min(threads, n // 2))      # at least 2 lanes a thread
     data = rows(n, seed=n)
     dy = [random.Random(n).uniform(-1, 1) for _ in data]
     E = regrad.get_engine(name)
@@ -205,7 +205,8 @@ def test_bitwise_false_adds_up_each_threads_lanes_apart(name, threads, n, block,
         assert want != dynamic(E, sample, params, data, dy)[1]
 
 
-def test_bitwise_false_steps_agree_across_engines_and_small_batches_use_one_thread():
+def test_bitwise_false_steps_agree_across_engines_and_small_batches_use_one_thread(monkeypatch):
+    monkeypatch.setattr(regrad._messages, "LANES_PER_THREAD", 1024)   # the default
     got = []
     for name in ENGINES:
         runs = []
@@ -222,6 +223,7 @@ def test_bitwise_false_steps_agree_across_engines_and_small_batches_use_one_thre
     assert loss == bit_loss and grads != bit_grads      # two threads: the sums apart
     assert max(abs(a - b) for a, b in zip(grads, bit_grads)) < 1e-12
     assert small == bit_small                # 100 lanes: one thread, the bitwise order
+    assert [regrad._messages.threads_for(2, n) for n in (2047, 2048)] == [1, 2]
 
 
 @pytest.mark.parametrize("name", ENGINES)
