@@ -450,5 +450,5 @@ def test_a_real_thread_start_failure_under_a_memory_limit():
     """Large thread stacks under an address-space limit: a worker cannot start.
     Each call fails with the start's RuntimeError, the workers that started
     stop before it returns, and the tape runs again once the limit is gone."""
-    out = _run_script(_START_FAILURES, hidden=(8, 8), threads=4, block=8, rows=2000)
+    out = _run_script(_START_FAILURES, hidden=(8, 8), threads=4, block=8, rows=8000)
     assert int(out) >= 1, "no start failed: the test tests nothing"
