@@ -87,7 +87,8 @@ def compile(root, retain_graph=False, outputs=(), *, inputs=None, threads=1, blo
     (default: chosen from the graph's size). ``bitwise=False`` lets each thread
     add up its own lanes' gradients, the threads' sums added last: faster with
     threads, but the gradients then differ from the dynamic engine's in the
-    last bits and depend on the number of threads. See ``regrad.lanes``.
+    last bits and depend on the batch size and the number of threads. See
+    ``regrad.lanes``.
     """
     from . import pure
     if inputs is not None:

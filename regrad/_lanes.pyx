@@ -876,10 +876,10 @@ cdef class BatchTape:
         (``optimizer``'s parameters' reset first, as ``zero_grad()`` does), and
         ``optimizer.step()``; returns the loss before the update. The losses
         and weights are those of the dynamic engine's ``loss.backward()`` and
-        ``optimizer.step()`` on the same graph, to the bit. Each block of lanes
-        runs its forward and backward back to back: the memory is a block's,
-        whatever N; ``output_values`` then holds the outputs, but there is no
-        forward for ``backward()`` to use."""
+        ``optimizer.step()`` on the same graph, to the bit (unless
+        ``bitwise=False``). Each block of lanes runs its forward and backward
+        back to back: the memory is a block's, whatever N; ``output_values``
+        then holds the outputs, but there is no forward for ``backward()``."""
         cdef Py_buffer view
         cdef double* owned = NULL
         cdef bint have_view = False
@@ -1233,11 +1233,12 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
     tape.done = 0
     failure = None
     try:
-        for t in range(T - 1):
-            if _test_hook is not None:
-                _test_hook("start", t)
-            _worker(t).put((work, t))
-            started += 1
+        with _workers_lock:           # a call's shares queued at once: every worker
+            for t in range(T - 1):    # meets concurrent calls in the same order
+                if _test_hook is not None:
+                    _test_hook("start", t)
+                _worker(t).put((work, t))
+                started += 1
         work(T - 1)
         if _test_hook is not None:
             _test_hook("wait", 0)
@@ -1260,7 +1261,7 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
 # per worker, the queue of (function, argument) it runs, in turn. Shared by
 # every tape; calls from several threads queue up on them.
 _workers = []
-_workers_lock = threading.Lock()
+_workers_lock = threading.RLock()
 
 
 def _worker_loop(jobs):
@@ -1286,8 +1287,14 @@ def _worker(i):
         return _workers[i]
 
 
+def _after_fork_in_child():
+    global _workers_lock              # a parent's thread may have held it at the fork
+    _workers_lock = threading.RLock()
+    _workers.clear()
+
+
 if hasattr(os, "register_at_fork"):   # a forked child has none of the threads
-    os.register_at_fork(after_in_child=_workers.clear)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _block_interrupts():

@@ -196,10 +196,11 @@ class BatchTape:
         (``optimizer``'s parameters' reset first, as ``zero_grad()`` does), and
         ``optimizer.step()``; returns the loss before the update. The losses
         and weights are those of the dynamic engine's ``loss.backward()`` and
-        ``optimizer.step()`` on the same graph, to the bit. The compiled tape
-        runs each block's forward and backward back to back: its memory is a
-        block's, whatever N; ``output_values`` then holds the outputs, but
-        there is no forward for ``backward()`` to use."""
+        ``optimizer.step()`` on the same graph, to the bit (unless
+        ``bitwise=False``). The compiled tape runs each block's forward and
+        backward back to back: its memory is a block's, whatever N;
+        ``output_values`` then holds the outputs, but there is no forward for
+        ``backward()`` to use."""
         from .pure import Var
         params, l2 = check_step_args(optimizer, l2, Var)
         losses = self.forward(data)

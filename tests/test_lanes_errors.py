@@ -452,3 +452,88 @@ def test_a_real_thread_start_failure_under_a_memory_limit():
     stop before it returns, and the tape runs again once the limit is gone."""
     out = _run_script(_START_FAILURES, hidden=(8, 8), threads=4, block=8, rows=8000)
     assert int(out) >= 1, "no start failed: the test tests nothing"
+
+
+def _run_alone(script):
+    """``script`` in a fresh interpreter (a hang there cannot stall the suite)."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PYTHONPATH=root), cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip()
+
+
+_TWO_TAPES_TWO_THREADS = r"""
+import os, random, threading, time
+import regrad, regrad._messages
+from regrad import _lanes
+from regrad.apps import moons
+regrad._messages.LANES_PER_THREAD = 1
+E = regrad.get_engine("cython")
+
+def make():
+    model = moons.build_model((8, 8), seed=1, engine=E)
+    x0, x1, t = E.Var(0.0), E.Var(0.0), E.Var(0.0)
+    b = regrad.compile((1 + t * model([x0, x1])).relu(), inputs=[x0, x1, t], threads=3, block=8)
+    rng = random.Random(0)
+    b.forward([(rng.uniform(-2, 2), rng.uniform(-2, 2), 1.0) for _ in range(200)])
+    return b
+
+A, B = make(), make()
+
+def hook(what, t):                    # the GIL passing to B between A's two shares
+    if (what, t) == ("start", 1) and threading.current_thread().name == "A":
+        time.sleep(0.2)
+
+_lanes._test_hook = hook
+ta = threading.Thread(target=A.backward, name="A", daemon=True)
+tb = threading.Thread(target=lambda: (time.sleep(0.05), B.backward()), name="B", daemon=True)
+ta.start(); tb.start(); ta.join(20); tb.join(20)
+print("hung" if ta.is_alive() or tb.is_alive() else "ok", flush=True)
+os._exit(0)
+"""
+
+
+def test_two_tapes_in_two_threads_share_the_workers_without_deadlock():
+    """Each call queues its shares at once: the workers meet concurrent calls
+    in the same order, so bitwise shares that wait on each other never wait
+    behind the other call's."""
+    assert _run_alone(_TWO_TAPES_TWO_THREADS) == "ok"
+
+
+_FORK = r"""
+import os, threading, time
+import regrad, regrad._messages
+from regrad.apps import moons
+regrad._messages.LANES_PER_THREAD = 1
+E = regrad.get_engine("cython")
+model = moons.build_model((4,), seed=1, engine=E)
+x0, x1, t = E.Var(0.0), E.Var(0.0), E.Var(0.0)
+many = regrad.compile((1 + t * model([x0, x1])).relu(), inputs=[x0, x1, t], threads=200, block=1)
+two = regrad.compile((1 + t * model([x0, x1])).relu(), inputs=[x0, x1, t], threads=2, block=1)
+data = [(0.1, 0.2, 1.0)] * 400
+starting = threading.Thread(target=many.forward, args=(data,))
+starting.start()                      # starts 199 workers: a fork meets it midway
+time.sleep(0.01)
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if list(two.forward(data)) == list(two.forward(data)) else 1)
+for _ in range(300):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print("ok" if status == 0 else "failed", flush=True)
+        break
+    time.sleep(0.1)
+else:
+    os.kill(pid, 9)
+    print("hung", flush=True)
+starting.join()
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="POSIX fork")
+def test_a_forked_child_starts_its_own_workers():
+    assert _run_alone(_FORK) == "ok"
