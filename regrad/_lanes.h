@@ -637,6 +637,15 @@ static inline void ln_wait_workers(Py_ssize_t* done, Py_ssize_t n)
         LN_YIELD();
 }
 
+/* A worker between shares: it spins while *posted is seen, at most rounds
+ * times, before it sleeps (a sleeping core of this VM takes ~50 us to start
+ * the next share; a training loop hands one every few us). */
+static inline void ln_spin_while(const Py_ssize_t* posted, Py_ssize_t seen, long rounds)
+{
+    while (rounds-- > 0 && LN_ATOMIC_LOAD(posted) == seen)
+        ;
+}
+
 static inline void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next)
 {
     LN_ATOMIC_STORE(turn, next);

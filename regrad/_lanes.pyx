@@ -74,6 +74,7 @@ cdef extern from "_lanes.h":
     void ln_set_stop(Py_ssize_t* stop, Py_ssize_t value) nogil
     void ln_worker_done(Py_ssize_t* done) nogil
     void ln_wait_workers(Py_ssize_t* done, Py_ssize_t n) nogil
+    void ln_spin_while(const Py_ssize_t* posted, Py_ssize_t seen, long rounds) nogil
     void ln_pass_turn(Py_ssize_t* turn, Py_ssize_t next) nogil
 
 cdef extern from "_lanes_simd.h":
@@ -238,12 +239,9 @@ cdef class BatchTape:
     cdef bint started             # __init__ has begun: a tape records once
     cdef Py_ssize_t stop          # a failed call's workers stop (ln_stopped)
     cdef Py_ssize_t done          # worker threads done with the call's buffers
-    # step(): slots of a block's values, adjoints and contributions (see
-    # _step_blocks), and how the threads share the adding of contributions
+    # step(): per thread a slot of a block's values, adjoints and contributions
     cdef double* St
-    cdef Py_ssize_t step_T        # the threads St is laid out for
-    cdef Py_ssize_t* sync         # per slot: its block, and each thread's last added
-    cdef Py_ssize_t* cut          # thread t adds the contributions of prog[cut[t]:cut[t+1]]
+    cdef Py_ssize_t step_T        # the threads St has slots for
     cdef double** step_out        # per output: where step() writes its N values
     cdef double* step_buf         # the last step's losses, then its outputs' values
                                   # (in self._step_store, an array('d'))
@@ -273,8 +271,6 @@ cdef class BatchTape:
         PyMem_Free(self.zero_slot)
         PyMem_Free(self.C)
         PyMem_Free(self.St)
-        PyMem_Free(self.sync)
-        PyMem_Free(self.cut)
         PyMem_Free(self.step_out)
         PyMem_Free(self.out_lane)
         PyMem_Free(self.opt_nodes)
@@ -980,8 +976,7 @@ cdef class BatchTape:
                         acc[i] = g + l2 * p._val
                 else:
                     acc[i] = leaf_grad(<PyObject*>p) if p._flags & HAS_GRAD else 0.0
-            for i in range(4 * T + 2 * T * T):
-                self.sync[i] = -1
+            self.turn = (N + self.B - 1) // self.B - 1
             _run(self, T, 2 if self.is_bitwise else 4, rows, acc, N, &seed, losses)
             if not self.is_bitwise:
                 self._add_parts(acc, T)
@@ -1015,34 +1010,13 @@ cdef class BatchTape:
         return total
 
     cdef int _step_layout(self, Py_ssize_t T) except -1:
-        """Room for the slots of T threads (one slot for one thread, else two
-        per thread: a round's blocks, and the next round's, being computed
-        while the first are added), and each thread's share of the adding:
-        whole instructions, balanced by their terms."""
-        cdef Py_ssize_t slots = 1 if T == 1 else 2 * T, i, t, done, weight = 0
+        """A slot for each of T threads."""
         if T == self.step_T:
             return 0
         PyMem_Free(self.St)
-        PyMem_Free(self.sync)
-        PyMem_Free(self.cut)
         self.St = NULL
-        self.sync = self.cut = NULL
         self.step_T = 0
-        self.St = <double*>_alloc(slots * self._slot_size(), sizeof(double))
-        self.sync = <Py_ssize_t*>_alloc(4 * T + 2 * T * T, sizeof(Py_ssize_t))
-        self.cut = <Py_ssize_t*>_alloc(T + 1, sizeof(Py_ssize_t))
-        for i in range(self.n_ins):
-            weight += self.prog[i].c if self.prog[i].op == LN_DOT else 1
-        self.cut[0] = 0
-        t, done = 1, 0
-        for i in range(self.n_ins):
-            done += self.prog[i].c if self.prog[i].op == LN_DOT else 1
-            while t < T and done * T >= t * weight:
-                self.cut[t] = i + 1
-                t += 1
-        while t <= T:
-            self.cut[t] = self.n_ins
-            t += 1
+        self.St = <double*>_alloc(checked_product(T, self._slot_size()), sizeof(double))
         self.step_T = T
         return 0
 
@@ -1065,73 +1039,36 @@ cdef class BatchTape:
 
     cdef int _step_blocks(self, Py_ssize_t t, Py_ssize_t T, double seed, const double* rows,
                           double* acc, double* losses, Py_ssize_t N) except -1 nogil:
-        """Thread t's part of a step. The blocks go in rounds of T, from the
-        last block down: in round r, thread t computes block nb-1-rT-t (its
-        forward and backward back to back, in a slot of its own), then adds
-        the contributions of the round's blocks, the last block's first, to
-        its share of the parameters (``cut``): every parameter still gets its
-        contributions lane by lane from the last lane down, and no thread
-        waits for another's adding. A slot is reused two rounds later, once
-        every thread has added its block (``sync``: per slot the block it
-        holds, per slot whether that block failed, then per slot and thread
-        the block that thread has added). With several uses of a parameter
-        (LN_STORE), thread 0 adds everything."""
-        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, blk, base, n, o, r, j, u, s
-        cdef Py_ssize_t B = self.B, per = 1 if T == 1 else 2
-        cdef Py_ssize_t* holds = self.sync
-        cdef Py_ssize_t* failed = self.sync + 2 * T
-        cdef Py_ssize_t* added = self.sync + 4 * T
-        cdef double* V
-        cdef double* G
-        cdef double* C
+        """Thread t's part of a step: the last block but t, then every T-th one
+        downwards, each run forward and backward in the thread's slot, and its
+        contributions added in turn, the last block's first (as backward()
+        adds them): only the sums cross between the threads. A block that
+        leaves an operator's domain stops the call (the caller finds the first
+        such block again and raises its error)."""
+        cdef Py_ssize_t blk = (N + self.B - 1) // self.B - 1 - t, base, n, o
+        cdef Py_ssize_t B = self.B
+        cdef double* V = self.St + t * self._slot_size()
+        cdef double* G = V + self.n_lane * B
+        cdef double* C = G + self.n_lane * B
         cdef int mode = LN_STORE if self.use_param != NULL else LN_DEFER
-        cdef bint ok = True
         self.bad_block[t] = -1
-        for r in range((nb + T - 1) // T):
-            blk = nb - 1 - r * T - t
-            s = (r % per) * T + t
-            if blk >= 0:
-                V = self.St + s * self._slot_size()
-                G = V + self.n_lane * B
-                C = G + self.n_lane * B
-                if r >= per:                  # the slot's last block added by all
-                    for u in range(T):
-                        if not ln_wait_turn(&added[s * T + u], blk + per * T, &self.stop):
-                            return 0      # another thread failed: the call is over
-                base = blk * B
-                n = min(B, N - base)
-                if ok:
-                    self._load(V, rows, base, n)
-                    if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
-                        self.bad_block[t] = blk
-                        ok = False            # the rest is thrown away: only signal
-                if ok:
-                    memcpy(losses + base, V + self.root_lane * B, n * sizeof(double))
-                    for o in range(self.n_out):
-                        memcpy(self.step_out[o] + base, V + self.out_lane[o] * B,
-                               n * sizeof(double))
-                    self._sweep(V, G, C, seed, NULL, n, mode)
-                failed[s] = not ok
-                ln_pass_turn(&holds[s], blk)
-
-            for j in range(T):                # the round's blocks, the last first
-                blk = nb - 1 - r * T - j
-                if blk < 0:
-                    break
-                s = (r % per) * T + j
-                if not ln_wait_turn(&holds[s], blk, &self.stop):
-                    return 0
-                if not failed[s] and (mode == LN_DEFER or t == 0):
-                    V = self.St + s * self._slot_size()
-                    G = V + self.n_lane * B
-                    C = G + self.n_lane * B
-                    n = min(B, N - blk * B)
-                    if mode == LN_DEFER:
-                        kernels.flush_block(self.prog + self.cut[t], self.cut[t + 1] - self.cut[t],
-                                       self.terms, V, G, B, n, C, acc)
-                    else:
-                        kernels.reduce(acc, self.use_param, C, self.U, B, n)
-                ln_pass_turn(&added[s * T + t], blk)
+        while blk >= 0:
+            base = blk * B
+            n = min(B, N - base)
+            self._load(V, rows, base, n)
+            if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
+                self.bad_block[t] = blk
+                ln_set_stop(&self.stop, 1)
+                return 0
+            memcpy(losses + base, V + self.root_lane * B, n * sizeof(double))
+            for o in range(self.n_out):
+                memcpy(self.step_out[o] + base, V + self.out_lane[o] * B, n * sizeof(double))
+            self._sweep(V, G, C, seed, NULL, n, mode)
+            if not ln_wait_turn(&self.turn, blk, &self.stop):
+                return 0                  # another thread's block failed
+            self._add(V, G, C, acc, n, mode)
+            ln_pass_turn(&self.turn, blk - 1)
+            blk -= T
         return 0
 
     # ------------------------------------------------------------ describing
@@ -1238,6 +1175,7 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
                 if _test_hook is not None:
                     _test_hook("start", t)
                 _worker(t).put((work, t))
+                ln_worker_done(&_posted[t])   # the worker, if spinning, sees it
                 started += 1
         work(T - 1)
         if _test_hook is not None:
@@ -1264,9 +1202,17 @@ _workers = []
 _workers_lock = threading.RLock()
 
 
-def _worker_loop(jobs):
+cdef Py_ssize_t _posted[1024]        # per worker (MAX_THREADS - 1): shares handed to it
+cdef long SPIN_ROUNDS = 200000         # ~100-200 us here
+
+
+def _worker_loop(jobs, Py_ssize_t i):
+    cdef Py_ssize_t seen = _posted[i]
     while True:
+        with nogil:
+            ln_spin_while(&_posted[i], seen, SPIN_ROUNDS)
         function, argument = jobs.get()
+        seen += 1
         function(argument)            # it catches what it raises
         function = argument = None
 
@@ -1279,7 +1225,7 @@ def _worker(i):
             jobs = SimpleQueue()
             mask = _block_interrupts()
             try:
-                threading.Thread(target=_worker_loop, args=(jobs,), daemon=True,
+                threading.Thread(target=_worker_loop, args=(jobs, len(_workers)), daemon=True,
                                  name=f"regrad-lanes-{len(_workers)}").start()
             finally:
                 _unblock_interrupts(mask)

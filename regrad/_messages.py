@@ -120,10 +120,9 @@ def check_options(threads, block, bitwise):
 
 
 # a thread of a batch tape gets at least this many lanes (fewer threads
-# otherwise): handing a share to a worker and waiting for it cost ~50 us
-# here, so 2 threads on fewer lanes of the moons step are no faster than one
-# (python benchmarks/bench_lanes.py --threads-min)
-LANES_PER_THREAD = 1024
+# otherwise): 2 threads on fewer lanes of the moons step are no faster than
+# one here (python benchmarks/bench_lanes.py --threads-min)
+LANES_PER_THREAD = 512
 
 
 def threads_for(threads, n):

@@ -21,7 +21,7 @@ def pytest_collection_finish(session):
 @pytest.fixture(autouse=True)
 def threads_on_small_batches(monkeypatch):
     """A batch tape shares a batch between threads from a few lanes a thread
-    (by default only from regrad._messages.LANES_PER_THREAD, 1024), so that
+    (by default only from regrad._messages.LANES_PER_THREAD, 512), so that
     the tests' small batches run every threaded path."""
     monkeypatch.setattr(regrad._messages, "LANES_PER_THREAD", 1)
 

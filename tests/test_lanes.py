@@ -206,7 +206,7 @@ def test_bitwise_false_adds_up_each_threads_lanes_apart(name, threads, n, block,
 
 
 def test_bitwise_false_steps_agree_across_engines_and_small_batches_use_one_thread(monkeypatch):
-    monkeypatch.setattr(regrad._messages, "LANES_PER_THREAD", 1024)   # the default
+    monkeypatch.setattr(regrad._messages, "LANES_PER_THREAD", 512)    # the default
     got = []
     for name in ENGINES:
         runs = []
@@ -223,7 +223,7 @@ def test_bitwise_false_steps_agree_across_engines_and_small_batches_use_one_thre
     assert loss == bit_loss and grads != bit_grads      # two threads: the sums apart
     assert max(abs(a - b) for a, b in zip(grads, bit_grads)) < 1e-12
     assert small == bit_small                # 100 lanes: one thread, the bitwise order
-    assert [regrad._messages.threads_for(2, n) for n in (2047, 2048)] == [1, 2]
+    assert [regrad._messages.threads_for(2, n) for n in (1023, 1024)] == [1, 2]
 
 
 @pytest.mark.parametrize("name", ENGINES)
