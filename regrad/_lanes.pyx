@@ -751,7 +751,7 @@ cdef class BatchTape:
         ``rows`` (step()), each block runs its forward first, in the thread's
         slot; else the values are the last forward's."""
         cdef Py_ssize_t lo = N * t // T, top = N * (t + 1) // T, base, n, blk, l, j
-        cdef Py_ssize_t B = self.B, k = self.k, o
+        cdef Py_ssize_t B = self.B, k = self.k
         cdef double* mine = acc if t == T - 1 else self.part + t * self.n_acc
         cdef double* V
         cdef double* G = self.G + t * self.n_lane * B
@@ -769,14 +769,8 @@ cdef class BatchTape:
                 V = self.St + t * self._slot_size()
                 G = V + self.n_lane * B
                 C = G + self.n_lane * B
-                self._load(V, rows, base, n)
-                if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
-                    self.bad_block[t] = base
-                    ln_set_stop(&self.stop, 1)
+                if not self._step_forward(t, V, rows, losses, base, n):
                     return 0
-                memcpy(losses + base, V + self.root_lane * B, n * sizeof(double))
-                for o in range(self.n_out):
-                    memcpy(self.step_out[o] + base, V + self.out_lane[o] * B, n * sizeof(double))
             else:            # lanes base..top-1 of the forward's block blk: from its lane base % B
                 blk = (top - 1) // B
                 base = max(lo, blk * B)
@@ -1037,6 +1031,23 @@ cdef class BatchTape:
                 self._raise_in_block(blk, rows, N)
         raise RuntimeError("regrad: a lane was counted out of its domain but no block fails")
 
+    cdef inline bint _step_forward(self, Py_ssize_t t, double* V, const double* rows,
+                                   double* losses, Py_ssize_t base,
+                                   Py_ssize_t n) noexcept nogil:
+        """step(): lanes base..base+n-1 forward in the slot V, their losses and
+        outputs kept; False, and the call stopped, if a lane leaves an
+        operator's domain (the caller finds the first such block again)."""
+        cdef Py_ssize_t o, B = self.B
+        self._load(V, rows, base, n)
+        if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
+            self.bad_block[t] = base // B
+            ln_set_stop(&self.stop, 1)
+            return False
+        memcpy(losses + base, V + self.root_lane * B, n * sizeof(double))
+        for o in range(self.n_out):
+            memcpy(self.step_out[o] + base, V + self.out_lane[o] * B, n * sizeof(double))
+        return True
+
     cdef int _step_blocks(self, Py_ssize_t t, Py_ssize_t T, double seed, const double* rows,
                           double* acc, double* losses, Py_ssize_t N) except -1 nogil:
         """Thread t's part of a step: the last block but t, then every T-th one
@@ -1045,7 +1056,7 @@ cdef class BatchTape:
         adds them): only the sums cross between the threads. A block that
         leaves an operator's domain stops the call (the caller finds the first
         such block again and raises its error)."""
-        cdef Py_ssize_t blk = (N + self.B - 1) // self.B - 1 - t, base, n, o
+        cdef Py_ssize_t blk = (N + self.B - 1) // self.B - 1 - t, base, n
         cdef Py_ssize_t B = self.B
         cdef double* V = self.St + t * self._slot_size()
         cdef double* G = V + self.n_lane * B
@@ -1055,14 +1066,8 @@ cdef class BatchTape:
         while blk >= 0:
             base = blk * B
             n = min(B, N - base)
-            self._load(V, rows, base, n)
-            if kernels.forward(self.prog, self.n_ins, self.terms, V, self.sv, B, n):
-                self.bad_block[t] = blk
-                ln_set_stop(&self.stop, 1)
+            if not self._step_forward(t, V, rows, losses, base, n):
                 return 0
-            memcpy(losses + base, V + self.root_lane * B, n * sizeof(double))
-            for o in range(self.n_out):
-                memcpy(self.step_out[o] + base, V + self.out_lane[o] * B, n * sizeof(double))
             self._sweep(V, G, C, seed, NULL, n, mode)
             if not ln_wait_turn(&self.turn, blk, &self.stop):
                 return 0                  # another thread's block failed
