@@ -799,22 +799,33 @@ cdef class BatchTape:
             acc[i] = s
 
     cdef int _backward_blocks(self, Py_ssize_t t, Py_ssize_t T, double seed,
-                              const double* seeds, double* acc, double* ig,
-                              Py_ssize_t N) except -1 nogil:
+                              const double* seeds, const double* rows, double* acc,
+                              double* losses, double* ig, Py_ssize_t N) except -1 nogil:
         """Thread t's blocks: the last but t, then every T-th one downwards.
-        Each block's contributions are added into acc in turn, the last
-        block's first, while its adjoints are still in G (ln_flush_block)."""
-        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, blk, base, n, l, j
-        cdef Py_ssize_t B = self.B, k = self.k, U = self.U
-        cdef double* V
+        With ``rows`` (step()), each block first runs forward in the thread's
+        slot; else the values are the last forward's. Each block's
+        contributions are added into acc in turn, the last block's first,
+        while its adjoints are still in G (ln_flush_block): only the sums
+        cross between the threads. A block that leaves an operator's domain
+        stops the call (step() finds the first such block again and raises)."""
+        cdef Py_ssize_t nb = (N + self.B - 1) // self.B, blk = nb - 1 - t, base, n, l, j
+        cdef Py_ssize_t B = self.B, k = self.k
+        cdef double* V = NULL
         cdef double* G = self.G + t * self.n_lane * B
-        cdef double* C = self.C + t * B * max(U, 16)
+        cdef double* C = self.C + t * B * max(self.U, 16)
         cdef int mode = LN_STORE if self.use_param != NULL else LN_DEFER
-        blk = nb - 1 - t
+        if rows != NULL:
+            V = self.St + t * self._slot_size()
+            G = V + self.n_lane * B
+            C = G + self.n_lane * B
+        self.bad_block[t] = -1
         while blk >= 0:
             base = blk * B
             n = min(B, N - base)
-            V = self.V + blk * self.n_lane * B
+            if rows == NULL:
+                V = self.V + blk * self.n_lane * B
+            elif not self._step_forward(t, V, rows, losses, base, n):
+                return 0
             self._sweep(V, G, C, seed, seeds + base if seeds != NULL else NULL, n, mode)
             if ig != NULL:
                 for l in range(n):
@@ -1048,34 +1059,6 @@ cdef class BatchTape:
             memcpy(self.step_out[o] + base, V + self.out_lane[o] * B, n * sizeof(double))
         return True
 
-    cdef int _step_blocks(self, Py_ssize_t t, Py_ssize_t T, double seed, const double* rows,
-                          double* acc, double* losses, Py_ssize_t N) except -1 nogil:
-        """Thread t's part of a step: the last block but t, then every T-th one
-        downwards, each run forward and backward in the thread's slot, and its
-        contributions added in turn, the last block's first (as backward()
-        adds them): only the sums cross between the threads. A block that
-        leaves an operator's domain stops the call (the caller finds the first
-        such block again and raises its error)."""
-        cdef Py_ssize_t blk = (N + self.B - 1) // self.B - 1 - t, base, n
-        cdef Py_ssize_t B = self.B
-        cdef double* V = self.St + t * self._slot_size()
-        cdef double* G = V + self.n_lane * B
-        cdef double* C = G + self.n_lane * B
-        cdef int mode = LN_STORE if self.use_param != NULL else LN_DEFER
-        self.bad_block[t] = -1
-        while blk >= 0:
-            base = blk * B
-            n = min(B, N - base)
-            if not self._step_forward(t, V, rows, losses, base, n):
-                return 0
-            self._sweep(V, G, C, seed, NULL, n, mode)
-            if not ln_wait_turn(&self.turn, blk, &self.stop):
-                return 0                  # another thread's block failed
-            self._add(V, G, C, acc, n, mode)
-            ln_pass_turn(&self.turn, blk - 1)
-            blk -= T
-        return 0
-
     # ------------------------------------------------------------ describing
     @property
     def root(self):
@@ -1145,7 +1128,7 @@ cdef class BatchTape:
         return _ref.batch_repr(self.n, self.n_leaves, self.k, len(self._params), "cython")
 
 
-cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, double* dst,
+cdef int _run(BatchTape tape, Py_ssize_t T, int mode, const double* src, double* dst,
               Py_ssize_t N, double* seed, double* ig) except -1:
     """Run thread ``t``'s share of the blocks for t = 0..T-1: T-1 workers
     (``_worker``) and this thread, each with the GIL released. Whatever fails
@@ -1158,13 +1141,13 @@ cdef int _run(BatchTape tape, Py_ssize_t T, int backward, const double* src, dou
     if T == 0:                        # no rows
         return 0
     if T == 1:
-        _work(tape, 0, 1, backward, a, b, N, s, g)
+        _work(tape, 0, 1, mode, a, b, N, s, g)
         return 0
     errors = []
 
     def work(t):
         try:
-            _work(tape, t, T, backward, a, b, N, s, g)
+            _work(tape, t, T, mode, a, b, N, s, g)
         except BaseException as e:
             ln_set_stop(&tape.stop, 1)
             errors.append(e)
@@ -1261,23 +1244,21 @@ def _unblock_interrupts(mask):
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)   # a held SIGINT comes now
 
 
-cdef int _work(BatchTape tape, Py_ssize_t t, Py_ssize_t T, int backward, size_t src,
+cdef int _work(BatchTape tape, Py_ssize_t t, Py_ssize_t T, int mode, size_t src,
                size_t dst, Py_ssize_t N, size_t seed, size_t ig) except -1:
-    if backward == 2:
-        with nogil:
-            tape._step_blocks(t, T, (<double*>seed)[0], <const double*>src, <double*>dst,
-                              <double*>ig, N)
-    elif backward >= 3:               # bitwise=False: 3 backward, 4 step
-        with nogil:
-            tape._apart(t, T, (<double*>seed)[0], <const double*>src if backward == 3 else NULL,
-                        <const double*>src if backward == 4 else NULL, <double*>dst,
-                        <double*>ig if backward == 4 else NULL,
-                        <double*>ig if backward == 3 else NULL, N)
-    elif backward:
-        with nogil:
-            tape._backward_blocks(t, T, (<double*>seed)[0], <const double*>src, <double*>dst,
-                                  <double*>ig, N)
-    else:
-        with nogil:
+    """Thread t's share of a call: mode 0 forward; 1 backward, 2 step (their
+    blocks in turn); 3 backward, 4 step with bitwise=False (lanes apart)."""
+    cdef bint step = mode % 2 == 0
+    cdef const double* rows = <const double*>src if step else NULL
+    cdef const double* seeds = NULL if step else <const double*>src
+    cdef double* losses = <double*>ig if step else NULL
+    cdef double* in_grads = NULL if step else <double*>ig
+    with nogil:
+        if mode == 0:
             tape._forward_blocks(t, T, <const double*>src, <double*>dst, N)
+        elif mode <= 2:
+            tape._backward_blocks(t, T, (<double*>seed)[0], seeds, rows, <double*>dst, losses,
+                                  in_grads, N)
+        else:
+            tape._apart(t, T, (<double*>seed)[0], seeds, rows, <double*>dst, losses, in_grads, N)
     return 0

@@ -36,10 +36,10 @@ size or the number of threads of the compiled tape.
 apart: thread t of T (``threads``, fewer on small batches: ``threads_for``)
 the lanes ``N*t//T`` to ``N*(t+1)//T - 1``, the last thread from the
 parameters' ``.grad``, the others from 0.0, and the threads' sums are added
-last, the last lanes' first. No thread waits for another, so two threads run
-about twice as fast; the gradients differ from the dynamic engine's in the
-last bits and depend on N and ``threads`` (not on the block size). This tape
-adds up the same parts in the same order, so both engines still agree.
+last, the last lanes' first. No thread waits for another, which makes
+threads faster; the gradients differ from the dynamic engine's in the last
+bits and depend on N and ``threads`` (not on the block size). This tape adds
+up the same parts in the same order, so both engines still agree.
 
 **Errors.** A domain error in a lane raises the dynamic engine's exception,
 of the same type, its message prefixed with ``sample i: `` (the first
