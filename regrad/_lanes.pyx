@@ -1248,11 +1248,16 @@ cdef int _work(BatchTape tape, Py_ssize_t t, Py_ssize_t T, int mode, size_t src,
                size_t dst, Py_ssize_t N, size_t seed, size_t ig) except -1:
     """Thread t's share of a call: mode 0 forward; 1 backward, 2 step (their
     blocks in turn); 3 backward, 4 step with bitwise=False (lanes apart)."""
-    cdef bint step = mode % 2 == 0
-    cdef const double* rows = <const double*>src if step else NULL
-    cdef const double* seeds = NULL if step else <const double*>src
-    cdef double* losses = <double*>ig if step else NULL
-    cdef double* in_grads = NULL if step else <double*>ig
+    cdef const double* rows = NULL       # step: the data's rows, and the losses' buffer
+    cdef double* losses = NULL
+    cdef const double* seeds = NULL      # backward: the weights, and the input grads
+    cdef double* in_grads = NULL
+    if mode % 2 == 0:
+        rows = <const double*>src
+        losses = <double*>ig
+    else:
+        seeds = <const double*>src
+        in_grads = <double*>ig
     with nogil:
         if mode == 0:
             tape._forward_blocks(t, T, <const double*>src, <double*>dst, N)
